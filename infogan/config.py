@@ -1,0 +1,301 @@
+"""Configuration: one frozen, validated dataclass per concern, and the flat dotted-key view.
+
+Every knob has one name everywhere: ``loss.lambda_cont`` is the Optuna parameter, the Tune
+config key, the MLflow param, the Parquet column and the CLI flag ``--loss.lambda_cont``.
+``Config.from_flat`` accepts exactly those keys (unknown keys are errors) and coerces strings
+(from a CLI or MLflow) to the field's type; every field is checked in ``__post_init__`` and a bad
+value raises ``ValueError`` naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+# --------------------------------------------------------------------------------------------
+# Field specs: every field carries a check and a human-readable description of what is allowed.
+
+
+def _spec(default: Any, check: Callable[[Any], bool], allowed: str, kind: type | str) -> Any:
+    """A dataclass field whose metadata says how to coerce and validate it."""
+    return field(default=default, metadata={"check": check, "allowed": allowed, "kind": kind})
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def _int(lo: int, hi: int | None = None, default: int = 0) -> Any:
+    allowed = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+    return _spec(default, lambda v: _is_int(v) and v >= lo and (hi is None or v <= hi), allowed, int)
+
+
+def _float(lo: float, hi: float | None = None, default: float = 0.0, lo_open: bool = False) -> Any:
+    lo_txt = f"> {lo}" if lo_open else f">= {lo}"
+    allowed = f"a finite number {lo_txt}" + ("" if hi is None else f" and <= {hi}")
+
+    def check(v: Any) -> bool:
+        return (
+            _is_num(v)
+            and (v > lo if lo_open else v >= lo)
+            and (hi is None or v <= hi)
+        )
+
+    return _spec(default, check, allowed, float)
+
+
+def _choice(default: str, *choices: str) -> Any:
+    return _spec(default, lambda v: v in choices, "one of " + ", ".join(map(repr, choices)), str)
+
+
+def _bool(default: bool) -> Any:
+    return _spec(default, lambda v: isinstance(v, bool), "true or false", bool)
+
+
+def _int_tuple(default: tuple[int, ...], lo: int, max_len: int) -> Any:
+    return _spec(
+        default,
+        lambda v: isinstance(v, tuple) and len(v) <= max_len and all(_is_int(x) and x >= lo for x in v),
+        f"a list of at most {max_len} integers >= {lo} (e.g. '10' or '10,3'; '' for none)",
+        "int_tuple",
+    )
+
+
+def _opt_str(default: str | None) -> Any:
+    return _spec(default, lambda v: v is None or (isinstance(v, str) and v != ""), "a non-empty path or none", "opt_str")
+
+
+class _Validated:
+    """Mixin: validate every field against its spec after construction."""
+
+    def __post_init__(self) -> None:
+        section = _SECTION_OF.get(type(self), type(self).__name__)
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            # Lists are accepted for tuple fields; normalise so the frozen value is hashable.
+            if f.metadata.get("kind") == "int_tuple" and isinstance(value, list):
+                value = tuple(value)
+                object.__setattr__(self, f.name, value)
+            if f.metadata.get("kind") is float and _is_int(value):
+                value = float(value)
+                object.__setattr__(self, f.name, value)
+            if not f.metadata["check"](value):
+                raise ValueError(
+                    f"invalid config value {section}.{f.name}={value!r}: "
+                    f"allowed is {f.metadata['allowed']}"
+                )
+        self._check_cross_fields()
+
+    def _check_cross_fields(self) -> None:
+        """Hook for checks that involve several fields of the same section."""
+
+
+# --------------------------------------------------------------------------------------------
+# The sections.
+
+
+@dataclass(frozen=True)
+class CodesConfig(_Validated):
+    """Latent layout: noise z, categorical codes and continuous codes (prior Unif(-1, 1))."""
+
+    noise_dim: int = _int(0, 1024, default=5)
+    categorical: tuple[int, ...] = _int_tuple((), lo=2, max_len=8)
+    n_continuous: int = _int(0, 64, default=5)
+    noise_dist: str = _choice("uniform", "uniform", "normal")
+
+    def _check_cross_fields(self) -> None:
+        if self.n_codes == 0:
+            raise ValueError(
+                "invalid config: codes.categorical=() and codes.n_continuous=0 leave no latent "
+                "code to learn; allowed is at least one categorical or continuous code"
+            )
+
+    @property
+    def n_codes(self) -> int:
+        return len(self.categorical) + self.n_continuous
+
+    @property
+    def latent_dim(self) -> int:
+        """Width of G's input: noise + one-hot categorical codes + continuous codes."""
+        return self.noise_dim + sum(self.categorical) + self.n_continuous
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Validated):
+    """Networks: image size, architecture family and a width multiplier for cheap runs."""
+
+    image_size: int = _spec(64, lambda v: v in (28, 32, 64), "one of 28, 32, 64", int)
+    channels: int = _int(1, 4, default=1)
+    arch: str = _choice("auto", "auto", "mnist", "conv")
+    width: float = _float(0.0, 8.0, default=1.0, lo_open=True)
+
+    def _check_cross_fields(self) -> None:
+        if self.resolved_arch == "conv" and self.image_size not in (32, 64):
+            raise ValueError(
+                f"invalid config value model.arch='conv' with model.image_size={self.image_size}: "
+                "the conv architecture needs image_size 32 or 64; use model.arch='mnist' for 28"
+            )
+
+    @property
+    def resolved_arch(self) -> str:
+        """'mnist' (the paper's 28x28 networks) for 28 px, the dSprites-style conv stack otherwise."""
+        if self.arch != "auto":
+            return self.arch
+        return "mnist" if self.image_size == 28 else "conv"
+
+
+@dataclass(frozen=True)
+class LossConfig(_Validated):
+    """GAN loss and the weights of the mutual-information terms."""
+
+    gan: str = _choice("bce", "bce", "lsgan")
+    lambda_cat: float = _float(0.0, 100.0, default=1.0)
+    lambda_cont: float = _float(0.0, 100.0, default=0.05)
+    q_std: str = _choice("fixed", "fixed", "learned")
+    q_update: str = _choice("with_d", "with_d", "with_g")
+
+
+@dataclass(frozen=True)
+class OptimConfig(_Validated):
+    """Adam for D (trunk + D head), G and Q's head."""
+
+    lr_d: float = _float(0.0, 1e4, default=2e-3, lo_open=True)
+    lr_g: float = _float(0.0, 1e4, default=1e-3, lo_open=True)
+    lr_q: float = _float(0.0, 1e4, default=2e-3, lo_open=True)
+    beta1: float = _float(0.0, 0.999, default=0.5)
+    beta2: float = _float(0.0, 0.99999, default=0.999)
+
+
+@dataclass(frozen=True)
+class DataConfig(_Validated):
+    """Which dataset, and where its files are (MNIST-style datasets only)."""
+
+    name: str = _choice("dsprites", "dsprites", "digits", "mnist", "fashion_mnist")
+    root: str = _spec("data", lambda v: isinstance(v, str) and v != "", "a non-empty path", str)
+    download: bool = _bool(False)
+    eval_size: int = _int(16, 1_000_000, default=2000)
+
+
+@dataclass(frozen=True)
+class TrainConfig(_Validated):
+    """The loop: budget, batch, seed, device, precision and intervals."""
+
+    steps: int = _int(1, 10_000_000, default=2000)
+    batch_size: int = _int(2, 65536, default=64)
+    seed: int = _int(0, 2**31 - 1, default=0)
+    device: str = _choice("auto", "auto", "cpu", "cuda")
+    precision: str = _choice("auto", "auto", "fp32", "bf16", "fp16")
+    eval_every: int = _int(1, 10_000_000, default=500)
+    checkpoint_every: int = _int(1, 10_000_000, default=500)
+    log_every: int = _int(1, 10_000_000, default=50)
+    threads: int = _int(0, 1024, default=0)
+    # A GAN whose losses reach this size has blown up long before they overflow to inf.
+    max_loss: float = _float(0.0, 1e30, default=1e6, lo_open=True)
+
+
+_SECTIONS: dict[str, type] = {
+    "codes": CodesConfig,
+    "model": ModelConfig,
+    "loss": LossConfig,
+    "optim": OptimConfig,
+    "data": DataConfig,
+    "train": TrainConfig,
+}
+_SECTION_OF = {cls: name for name, cls in _SECTIONS.items()}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole experiment: one section per concern. ``Config()`` is the embedded default."""
+
+    codes: CodesConfig = field(default_factory=CodesConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_flat(self) -> dict[str, Any]:
+        """Dotted flat dict, e.g. ``{"loss.lambda_cont": 0.05, ...}``; tuples become lists."""
+        out: dict[str, Any] = {}
+        for name in _SECTIONS:
+            section = getattr(self, name)
+            for f in fields(section):
+                value = getattr(section, f.name)
+                out[f"{name}.{f.name}"] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_flat(cls, flat: Mapping[str, Any], base: Config | None = None) -> Config:
+        """Build a config from dotted keys on top of ``base`` (default: ``Config()``).
+
+        Values may be typed or strings (CLI, MLflow); unknown keys raise ``ValueError``.
+        """
+        base = base or cls()
+        updates: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+        for key, raw in flat.items():
+            section_name, _, field_name = key.partition(".")
+            section_cls = _SECTIONS.get(section_name)
+            field_map = {f.name: f for f in fields(section_cls)} if section_cls else {}
+            if field_name not in field_map:
+                raise ValueError(f"unknown config key {key!r}; allowed keys are: {', '.join(KEYS)}")
+            updates[section_name][field_name] = _coerce(key, raw, field_map[field_name].metadata["kind"])
+        sections = {
+            name: dataclasses.replace(getattr(base, name), **updates[name]) if updates[name] else getattr(base, name)
+            for name in _SECTIONS
+        }
+        return cls(**sections)
+
+    def replace(self, **flat: Any) -> Config:
+        """Convenience: ``cfg.replace(**{"train.steps": 10})``."""
+        return Config.from_flat(flat, base=self)
+
+
+def _coerce(key: str, raw: Any, kind: type | str) -> Any:
+    """Turn a CLI/MLflow string (or a typed value) into the field's type; leave checks to the dataclass."""
+    if not isinstance(raw, str):
+        if kind == "int_tuple" and _is_int(raw):
+            return (raw,)
+        return raw
+    text = raw.strip()
+    try:
+        if kind is bool:
+            lowered = text.lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+            return text
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+        if kind == "int_tuple":
+            text = text.strip("[]() ")
+            return tuple(int(p) for p in text.replace(" ", "").split(",") if p)
+        if kind == "opt_str":
+            return None if text.lower() in ("", "none", "null") else text
+    except ValueError:
+        meta = _field_meta(key)
+        raise ValueError(f"invalid config value {key}={raw!r}: allowed is {meta['allowed']}") from None
+    return text
+
+
+def _field_meta(key: str) -> Mapping[str, Any]:
+    section, _, name = key.partition(".")
+    return {f.name: f for f in fields(_SECTIONS[section])}[name].metadata
+
+
+def describe(key: str) -> str:
+    """What values a dotted key allows, for ``--help`` texts."""
+    return str(_field_meta(key)["allowed"])
+
+
+KEYS: tuple[str, ...] = tuple(Config().to_flat())

@@ -1,0 +1,414 @@
+"""The training loop: ``train(cfg, run_dir, on_eval, resume) -> TrainResult``, and its CLI.
+
+Each step draws one real batch and one latent batch, generates once, then
+1. **D step** on real and detached fake images: GAN loss for the trunk + D head. With
+   ``loss.q_update='with_d'`` (the official code) the MI term on the same detached fakes is
+   added, so the shared trunk and Q's head learn to infer codes from D's optimiser.
+2. **G step** on the same fakes, not detached: GAN loss + lambda * (code NLLs). The MI gradient
+   flows from Q's outputs back through Q's head and the trunk into G; the trunk (and Q's head in
+   'with_d' mode) are frozen for this backward pass, so only G (and Q's head in 'with_g' mode,
+   the paper's min over G and Q) are updated and no weight gradients are wasted on D.
+
+Fast paths: data held as a device tensor, one trunk pass shared by D's and Q's heads, fused
+(or foreach) Adam, autocast (bf16/fp16) + channels_last on GPUs, bf16 autocast on CPUs that
+have bf16 matrix units. Loss values leave the device once per ``log_every`` steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from infogan import checkpoint as ckpt
+from infogan import codes as latent_codes
+from infogan import figures, losses
+from infogan.config import KEYS, Config, describe
+from infogan.data import load_dataset
+from infogan.metrics.evaluate import evaluate
+from infogan.model import Discriminator, Generator, build
+from infogan.presets import PRESETS
+
+# Config keys that may differ between a checkpoint and the run resuming it: they change the
+# budget or the bookkeeping, not the trajectory.
+RESUMABLE_CHANGES = frozenset(
+    {"train.steps", "train.eval_every", "train.checkpoint_every", "train.log_every", "train.threads",
+     "data.root", "data.download"}
+)
+
+
+@dataclass
+class EvalReport:
+    """What ``on_eval`` receives every ``eval_every`` steps and at the end."""
+
+    step: int
+    metrics: dict[str, float]
+    checkpoint: Path | None  # directory holding checkpoint.pt written at this step, if any
+
+
+@dataclass
+class TrainResult:
+    """How a run ended."""
+
+    status: str  # "finished" | "diverged"
+    step: int  # last completed step
+    metrics: dict[str, float]  # the last evaluation (with the last training losses)
+    history: list[dict[str, float]] = field(default_factory=list)  # per log step: losses
+    run_dir: Path | None = None
+    checkpoint: Path | None = None  # the last good checkpoint directory
+    message: str = ""
+    images_per_second: float = 0.0
+
+
+class Diverged(RuntimeError):
+    """A loss became NaN, infinite, or larger than ``train.max_loss``."""
+
+    def __init__(self, step: int, values: dict[str, float], max_loss: float):
+        super().__init__(f"diverged at step {step}: a loss is non-finite or above train.max_loss={max_loss:g}: {values}")
+        self.step = step
+
+
+def resolve_device(choice: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ValueError("invalid config value train.device='cuda': no CUDA device is available; use 'auto' or 'cpu'")
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+def cpu_has_bf16_units() -> bool:
+    """True on CPUs with native bf16 matrix instructions (AMX or AVX512-BF16).
+
+    Without them, CPU bf16 autocast is emulated and slower than fp32 (measured on an AVX2-only
+    EPYC: see benchmarks/throughput.py), so ``auto`` keeps fp32 there.
+    """
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_precision(choice: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for fp32."""
+    if choice == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cpu_has_bf16_units() else None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[choice]
+
+
+def _adam(params: list[torch.nn.Parameter] | list[dict[str, Any]], lr: float, cfg: Config,
+          device: torch.device) -> torch.optim.Adam:
+    betas = (cfg.optim.beta1, cfg.optim.beta2)
+    try:  # the fused kernel exists for CUDA and (recent torch) CPU
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=lr, betas=betas, foreach=device.type == "cuda")
+
+
+def _set_requires_grad(params: Sequence[torch.nn.Parameter], flag: bool) -> None:
+    for p in params:
+        p.requires_grad_(flag)
+
+
+def _info_nll(cfg: Config, q: Any, latent: latent_codes.Latent) -> tuple[torch.Tensor, torch.Tensor]:
+    cat = losses.categorical_nll(q.logits, latent.categorical)
+    cont = losses.gaussian_nll(q.mean, latent.continuous, q.log_std)
+    return cat, cont
+
+
+def _check_resume(saved: dict[str, Any], cfg: Config) -> None:
+    current = cfg.to_flat()
+    changed = sorted(k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
+    if changed:
+        diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
+        raise ValueError(f"cannot resume: the checkpoint was made with another config ({diffs})")
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(payload, fh, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def train(
+    cfg: Config,
+    run_dir: str | os.PathLike[str] | None = None,
+    on_eval: Callable[[EvalReport], None] | None = None,
+    resume: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+) -> TrainResult:
+    """Train an InfoGAN.
+
+    Args:
+        cfg: the validated experiment config.
+        run_dir: where checkpoints, figures, ``config.json``, ``eval.jsonl`` and ``metrics.json``
+            go; None writes nothing (checkpoints included).
+        on_eval: called with an ``EvalReport`` every ``train.eval_every`` steps and at the end.
+        resume: a checkpoint file or directory to continue from; the run then reproduces the
+            losses of an uninterrupted run.
+        progress: show a tqdm progress bar with the losses.
+    Returns:
+        A ``TrainResult``; a NaN/inf loss ends the run with status ``diverged`` and keeps the
+        last good checkpoint.
+    """
+    tc = cfg.train
+    device = resolve_device(tc.device)
+    amp_dtype = resolve_precision(tc.precision, device)
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    run_path = Path(run_dir) if run_dir is not None else None
+
+    torch.manual_seed(tc.seed)
+    dataset = load_dataset(cfg, device)
+    expected = (cfg.model.channels, cfg.model.image_size, cfg.model.image_size)
+    if tuple(dataset.image_shape) != expected:
+        raise ValueError(f"dataset {cfg.data.name!r} gives images {dataset.image_shape}, model expects {expected}")
+    g, d = build(cfg.codes, cfg.model, learned_std=cfg.loss.q_std == "learned")
+    g.to(device)
+    d.to(device)
+    if device.type == "cuda":
+        g.to(memory_format=torch.channels_last)
+        d.to(memory_format=torch.channels_last)
+
+    q_with_d = cfg.loss.q_update == "with_d"
+    d_params = d.d_parameters() + (list(d.q_head.parameters()) if q_with_d else [])
+    g_groups: list[dict[str, Any]] = [{"params": list(g.parameters()), "lr": cfg.optim.lr_g}]
+    if not q_with_d:
+        g_groups.append({"params": list(d.q_head.parameters()), "lr": cfg.optim.lr_q})
+    opt_d = _adam([{"params": d.d_parameters(), "lr": cfg.optim.lr_d}]
+                  + ([{"params": list(d.q_head.parameters()), "lr": cfg.optim.lr_q}] if q_with_d else []),
+                  cfg.optim.lr_d, cfg, device)
+    opt_g = _adam(g_groups, cfg.optim.lr_g, cfg, device)
+    frozen_in_g_step = d_params  # D's weights get no gradient from G's loss
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+
+    loop_rng = torch.Generator().manual_seed(tc.seed)
+    start = 0
+    if resume is not None:
+        state = ckpt.load(resume)
+        _check_resume(state.config, cfg)
+        g.load_state_dict(state.generator)
+        d.load_state_dict(state.discriminator)
+        opt_d.load_state_dict(state.opt_d)
+        opt_g.load_state_dict(state.opt_g)
+        loop_rng.set_state(state.loop_rng)
+        torch.set_rng_state(state.torch_rng)
+        if device.type == "cuda" and state.cuda_rng:
+            torch.cuda.set_rng_state_all(state.cuda_rng)
+        if state.scaler:
+            scaler.load_state_dict(state.scaler)
+        start = state.step
+
+    entropy = latent_codes.entropies(cfg.codes)
+    eval_set = dataset.eval_set(cfg.data.eval_size, tc.seed)
+    if run_path is not None:
+        _write_json(run_path / "config.json", cfg.to_flat())
+    autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else nullcontext
+
+    def save_checkpoint(step: int) -> Path | None:
+        if run_path is None:
+            return None
+        directory = run_path / "checkpoints" / f"step_{step:08d}"
+        ckpt.save(ckpt.TrainingState(
+            step=step, generator=g.state_dict(), discriminator=d.state_dict(),
+            opt_d=opt_d.state_dict(), opt_g=opt_g.state_dict(), config=cfg.to_flat(),
+            loop_rng=loop_rng.get_state(), torch_rng=torch.get_rng_state(),
+            cuda_rng=torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+            scaler=scaler.state_dict() if scaler.is_enabled() else None,
+        ), directory)
+        _write_json(run_path / "checkpoints" / "latest.json", {"step": step, "path": str(directory)})
+        return directory
+
+    history: list[dict[str, float]] = []
+    window: list[torch.Tensor] = []  # per-step loss vectors since the last log, still on device
+    names = ("loss_d", "loss_g", "nll_cat", "nll_cont")
+    last_metrics: dict[str, float] = {}
+    last_ckpt: Path | None = None
+    status, message = "finished", ""
+
+    def flush(step: int) -> dict[str, float]:
+        """Move the window's losses to the host; raise Diverged at the first step that blew up."""
+        if not window:
+            return history[-1] if history else {}
+        stacked = torch.stack(window).float().cpu()  # (steps, 4)
+        bad = (~torch.isfinite(stacked) | (stacked.abs() > tc.max_loss)).any(dim=1).nonzero()
+        if len(bad):
+            first = int(bad[0, 0])
+            values = dict(zip(names, stacked[first].tolist(), strict=True))
+            raise Diverged(step - len(window) + first + 1, values, tc.max_loss)
+        mean = stacked.mean(0).tolist()
+        row = {"step": float(step), **dict(zip(names, mean, strict=True))}
+        row["l_info_cat"] = losses.mi_lower_bound(row["nll_cat"], entropy["h_cat"])
+        row["l_info_cont"] = losses.mi_lower_bound(row["nll_cont"], entropy["h_cont"])
+        history.append(row)
+        window.clear()
+        return row
+
+    def run_eval(step: int, checkpoint_dir: Path | None) -> None:
+        nonlocal last_metrics
+        row = history[-1] if history else {}
+        metrics = {f"train/{k}": v for k, v in row.items() if k != "step"}
+        metrics.update({"train/h_cat": entropy["h_cat"], "train/h_cont": entropy["h_cont"]})
+        metrics.update(evaluate(cfg, d, dataset, eval_set))
+        last_metrics = metrics
+        if run_path is not None:
+            figures.sample_grid(g, cfg.codes, run_path / "figures" / "samples.png", device)
+            figures.traversal_grid(g, cfg.codes, run_path / "figures" / "traversal.png", device)
+            with open(run_path / "eval.jsonl", "a") as fh:
+                fh.write(json.dumps({"step": step, **metrics}) + "\n")
+        if on_eval is not None:
+            on_eval(EvalReport(step, dict(metrics), checkpoint_dir))
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=tc.steps, initial=start, desc="infogan", unit="step", dynamic_ncols=True)
+    g.train()
+    d.train()
+    t0, step = time.perf_counter(), start
+    try:
+        for step in range(start + 1, tc.steps + 1):
+            real = dataset.sample(tc.batch_size, loop_rng)
+            latent = latent_codes.sample(cfg.codes, tc.batch_size, loop_rng).to(device)
+            z = latent_codes.assemble(cfg.codes, latent)
+            if device.type == "cuda":
+                real = real.contiguous(memory_format=torch.channels_last)
+
+            with autocast():
+                fake = g(z)  # (B, C, S, S)
+                # ---- D step: trunk + D head (+ Q head on the same detached fakes in 'with_d' mode)
+                h_real, h_fake = d.features(real), d.features(fake.detach())
+                loss_d = losses.d_loss(d.d_logit(h_real), d.d_logit(h_fake), cfg.loss.gan)
+                if q_with_d:
+                    nll_cat_d, nll_cont_d = _info_nll(cfg, d.q(h_fake), latent)
+                    loss_d_total = loss_d + cfg.loss.lambda_cat * nll_cat_d + cfg.loss.lambda_cont * nll_cont_d
+                else:
+                    loss_d_total = loss_d
+            opt_d.zero_grad(set_to_none=True)
+            scaler.scale(loss_d_total).backward()
+            scaler.step(opt_d)
+
+            # ---- G step: GAN loss + lambda * NLL of the codes, through the frozen trunk
+            _set_requires_grad(frozen_in_g_step, False)
+            with autocast():
+                h = d.features(fake)
+                loss_g = losses.g_loss(d.d_logit(h), cfg.loss.gan)
+                nll_cat, nll_cont = _info_nll(cfg, d.q(h), latent)
+                loss_g_total = loss_g + cfg.loss.lambda_cat * nll_cat + cfg.loss.lambda_cont * nll_cont
+            opt_g.zero_grad(set_to_none=True)
+            scaler.scale(loss_g_total).backward()
+            scaler.step(opt_g)
+            scaler.update()
+            _set_requires_grad(frozen_in_g_step, True)
+
+            window.append(torch.stack([loss_d.detach(), loss_g.detach(), nll_cat.detach(), nll_cont.detach()]))
+            is_eval = step % tc.eval_every == 0 or step == tc.steps
+            is_ckpt = step % tc.checkpoint_every == 0 or step == tc.steps
+            if step % tc.log_every == 0 or is_eval or is_ckpt:
+                row = flush(step)
+                if bar is not None:
+                    bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss_d", "loss_g", "l_info_cat", "l_info_cont")})
+            ckpt_dir = save_checkpoint(step) if is_ckpt else None
+            last_ckpt = ckpt_dir or last_ckpt
+            if is_eval:
+                run_eval(step, ckpt_dir)
+            if bar is not None:
+                bar.update(1)
+    except Diverged as err:
+        status, message, step = "diverged", str(err), err.step
+        last_metrics = {**last_metrics, "train/diverged_step": float(err.step)}
+        if on_eval is not None:
+            on_eval(EvalReport(err.step, dict(last_metrics), None))
+    finally:
+        if bar is not None:
+            bar.close()
+    elapsed = time.perf_counter() - t0
+    ips = (step - start) * tc.batch_size / elapsed if elapsed > 0 else 0.0
+    result = TrainResult(status, step, last_metrics, history, run_path, last_ckpt, message, ips)
+    if run_path is not None:
+        _write_json(run_path / "metrics.json", {
+            "status": status, "step": step, "message": message, "images_per_second": ips,
+            "checkpoint": str(last_ckpt) if last_ckpt else None, "metrics": last_metrics,
+        })
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m infogan.train",
+        description="Train an InfoGAN (no Ray/Optuna/MLflow needed). Every config key is a flag.",
+        epilog=(
+            "examples:\n"
+            "  python -m infogan.train                                  # dSprites, CPU-sized default\n"
+            "  python -m infogan.train --preset digits --train.seed 1   # sklearn digits, ~8 min on 2 cores\n"
+            "  python -m infogan.train --data.name mnist --data.root ~/data --model.image_size 28 \\\n"
+            "      --codes.categorical 10 --codes.n_continuous 2 --codes.noise_dim 62\n"
+            "  python -m infogan.train --resume runs/x/checkpoints/step_00000500 --train.steps 2000\n"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help="a named set of overrides applied before the flags: " + ", ".join(
+                            f"{k} ({v['description']})" for k, v in sorted(PRESETS.items())))
+    parser.add_argument("--out", default=None, help="run directory (default: runs/<dataset>-<time>)")
+    parser.add_argument("--resume", default=None, help="checkpoint file or directory to continue from")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    defaults = Config().to_flat()
+    for key in KEYS:
+        parser.add_argument(f"--{key}", dest=key, default=None, metavar="V",
+                            help=f"{describe(key)} (default {defaults[key]!r})")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Preset first, then the explicit flags."""
+    base = Config()
+    if args.preset:
+        base = Config.from_flat(PRESETS[args.preset]["overrides"])
+    flags = {k: getattr(args, k) for k in KEYS if getattr(args, k) is not None}
+    return Config.from_flat(flags, base=base)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = config_from_args(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"runs/{cfg.data.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    print(f"run directory: {out}", file=sys.stderr)
+    result = train(cfg, run_dir=out, resume=args.resume, progress=not args.no_progress)
+    summary = {"status": result.status, "step": result.step, "images_per_second": round(result.images_per_second, 1),
+               **{k: round(v, 4) for k, v in result.metrics.items() if math.isfinite(v)}}
+    print(json.dumps(summary, indent=2))
+    if result.status != "finished":
+        print(result.message, file=sys.stderr)
+        return 1
+    print(f"figures: {out / 'figures' / 'traversal.png'}, {out / 'figures' / 'samples.png'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

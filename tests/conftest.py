@@ -1,0 +1,27 @@
+"""Shared fixtures: tiny CPU configs so every training test runs in seconds."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from infogan.config import Config
+
+# Two cores and several test processes: one intra-op thread avoids oversubscription stalls.
+torch.set_num_threads(1)
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+TINY = {
+    "data.name": "digits", "model.image_size": 28, "model.width": 0.125,
+    "codes.noise_dim": 4, "codes.categorical": (10,), "codes.n_continuous": 2,
+    "train.steps": 6, "train.batch_size": 8, "train.device": "cpu", "train.precision": "fp32",
+    "train.eval_every": 3, "train.checkpoint_every": 3, "train.log_every": 1, "data.eval_size": 64,
+}
+
+
+@pytest.fixture
+def tiny_cfg() -> Config:
+    """A digits config that trains a few steps of a 1/8-width model."""
+    return Config.from_flat(TINY)

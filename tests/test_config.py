@@ -1,0 +1,99 @@
+"""Config validation (every field), the flat dotted-key round trip and string coercion."""
+
+from __future__ import annotations
+
+import pytest
+
+from infogan.config import KEYS, Config, describe
+
+# One bad value per key: the wrong type or out of range for that field.
+BAD = {
+    "codes.noise_dim": -1, "codes.categorical": (1,), "codes.n_continuous": 65, "codes.noise_dist": "cauchy",
+    "model.image_size": 48, "model.channels": 0, "model.arch": "resnet", "model.width": 0.0,
+    "loss.gan": "wgan", "loss.lambda_cat": -0.1, "loss.lambda_cont": float("nan"), "loss.q_std": "free",
+    "loss.q_update": "never",
+    "optim.lr_d": 0.0, "optim.lr_g": 2e4, "optim.lr_q": -1e-3, "optim.beta1": 1.0, "optim.beta2": -0.5,
+    "data.name": "cifar10", "data.root": "", "data.download": "maybe", "data.eval_size": 3,
+    "train.steps": 0, "train.batch_size": 1, "train.seed": -5, "train.device": "tpu",
+    "train.precision": "fp8", "train.eval_every": 0, "train.checkpoint_every": 0, "train.log_every": 0,
+    "train.threads": -1, "train.max_loss": float("inf"),
+}
+
+
+def test_every_key_has_a_bad_value_case() -> None:
+    assert set(BAD) == set(KEYS)
+
+
+@pytest.mark.parametrize("key", sorted(BAD))
+def test_bad_value_names_key_value_and_allowed(key: str) -> None:
+    with pytest.raises(ValueError) as info:
+        Config.from_flat({key: BAD[key]})
+    message = str(info.value)
+    assert key in message
+    assert "allowed" in message
+    assert repr(BAD[key]) in message or str(BAD[key]) in message
+
+
+def test_unknown_key_is_an_error() -> None:
+    with pytest.raises(ValueError, match="unknown config key 'loss.lambda'"):
+        Config.from_flat({"loss.lambda": 1.0})
+    with pytest.raises(ValueError, match="unknown config key 'nosection'"):
+        Config.from_flat({"nosection": 1})
+
+
+def test_flat_round_trip_is_exact() -> None:
+    cfg = Config.from_flat({"codes.categorical": (10, 3), "loss.lambda_cont": 0.5, "model.image_size": 32})
+    flat = cfg.to_flat()
+    assert flat["codes.categorical"] == [10, 3]
+    assert flat["loss.lambda_cont"] == 0.5
+    assert Config.from_flat(flat) == cfg
+    assert list(flat) == list(KEYS)
+
+
+def test_strings_are_coerced_like_cli_and_mlflow_values() -> None:
+    cfg = Config.from_flat({
+        "codes.categorical": "10,3", "train.steps": "12", "loss.lambda_cat": "0.5",
+        "data.download": "false", "codes.noise_dim": "0",
+    })
+    assert cfg.codes.categorical == (10, 3)
+    assert cfg.train.steps == 12 and cfg.loss.lambda_cat == 0.5 and cfg.data.download is False
+    assert Config.from_flat({"codes.categorical": ""}).codes.categorical == ()
+    assert Config.from_flat({"codes.categorical": "[10]"}).codes.categorical == (10,)
+    # MLflow logs lists as their repr: that string parses back too.
+    assert Config.from_flat({k: str(v) for k, v in cfg.to_flat().items()}) == cfg
+
+
+def test_unparseable_string_names_key() -> None:
+    with pytest.raises(ValueError, match=r"train\.steps='many'.*integer"):
+        Config.from_flat({"train.steps": "many"})
+
+
+def test_bool_is_not_an_int() -> None:
+    with pytest.raises(ValueError, match="train.steps"):
+        Config.from_flat({"train.steps": True})
+
+
+def test_cross_field_checks() -> None:
+    with pytest.raises(ValueError, match="no latent code"):
+        Config.from_flat({"codes.categorical": (), "codes.n_continuous": 0})
+    with pytest.raises(ValueError, match="model.arch='conv'.*28"):
+        Config.from_flat({"model.arch": "conv", "model.image_size": 28})
+
+
+def test_frozen_and_replace() -> None:
+    cfg = Config()
+    with pytest.raises(AttributeError):
+        cfg.train.steps = 5  # type: ignore[misc]
+    assert cfg.replace(**{"train.steps": 5}).train.steps == 5
+    assert cfg.train.steps != 5
+
+
+def test_latent_dim_and_arch() -> None:
+    cfg = Config.from_flat({"codes.noise_dim": 62, "codes.categorical": (10,), "codes.n_continuous": 2})
+    assert cfg.codes.latent_dim == 74  # the paper's MNIST input width
+    assert Config.from_flat({"model.image_size": 28}).model.resolved_arch == "mnist"
+    assert Config().model.resolved_arch == "conv"
+
+
+def test_describe_gives_allowed_text() -> None:
+    assert "one of" in describe("model.image_size")

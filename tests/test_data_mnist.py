@@ -1,0 +1,106 @@
+"""MNIST / Fashion-MNIST loading from tiny IDX files written in torchvision's layout."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from infogan.data.mnist import IDX_FILES, load
+
+CLASS_DIRS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """The IDX encoding of a uint8 array: magic 0x0000080<ndim>, big-endian dims, raw bytes."""
+    header = struct.pack(">I", 0x0800 + array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_split(raw: Path, prefix: str, images: np.ndarray, labels: np.ndarray, gz: bool = False) -> None:
+    for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+        data = idx_bytes(array)
+        path = raw / f"{prefix}-{kind}-ubyte"
+        if gz:
+            path.with_name(path.name + ".gz").write_bytes(gzip.compress(data))
+        else:
+            path.write_bytes(data)
+
+
+def make_dataset(root: Path, name: str, gz: bool = False) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Write a 12-image train and 5-image test split; returns the arrays written."""
+    rng = np.random.default_rng(0)
+    raw = root / CLASS_DIRS[name] / "raw"
+    raw.mkdir(parents=True)
+    splits = {}
+    for prefix, n in (("train", 12), ("t10k", 5)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        images[0] = 0  # one all-black and one all-white image pin both ends of the range
+        images[1] = 255
+        labels = (np.arange(n) * 3 + 1) % 10
+        write_split(raw, prefix, images, labels.astype(np.uint8), gz=gz)
+        splits[prefix] = (images, labels)
+    return splits
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_load_reads_idx_files(tmp_path, name):
+    written = make_dataset(tmp_path, name)
+    ds = load(name, tmp_path)
+    images, labels = written["train"]
+    assert ds.name == name and ds.num_classes == 10
+    assert ds.images.shape == (12, 1, 28, 28) and ds.images.dtype == torch.float32
+    assert ds.image_shape == (1, 28, 28)
+    assert ds.labels.dtype == np.int64 and np.array_equal(ds.labels, labels)
+    expected = torch.from_numpy(images).float().unsqueeze(1) / 127.5 - 1.0
+    torch.testing.assert_close(ds.images, expected)
+    assert ds.images[0].max() == -1.0 and ds.images[1].min() == 1.0
+
+    test = load(name, tmp_path, train=False)
+    assert len(test) == 5 and np.array_equal(test.labels, written["t10k"][1])
+
+
+def test_load_resizes_to_32(tmp_path):
+    make_dataset(tmp_path, "mnist")
+    ds = load("mnist", tmp_path, image_size=32)
+    assert ds.images.shape == (12, 1, 32, 32) and ds.image_shape == (1, 32, 32)
+    assert ds.images.min() >= -1.0 and ds.images.max() <= 1.0
+    # Constant images stay constant through the resize.
+    torch.testing.assert_close(ds.images[0], torch.full((1, 32, 32), -1.0))
+    torch.testing.assert_close(ds.images[1], torch.full((1, 32, 32), 1.0))
+    batch = ds.sample(4, torch.Generator().manual_seed(0))
+    assert batch.shape == (4, 1, 32, 32)
+
+
+def test_gz_files_are_decompressed_without_download(tmp_path):
+    written = make_dataset(tmp_path, "fashion_mnist", gz=True)
+    ds = load("fashion_mnist", tmp_path)
+    assert np.array_equal(ds.labels, written["train"][1])
+    assert (tmp_path / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_missing_files_error_names_the_folder_and_the_flag(tmp_path, name):
+    with pytest.raises(FileNotFoundError) as info:
+        load(name, tmp_path)
+    message = str(info.value)
+    assert f"{tmp_path / CLASS_DIRS[name] / 'raw'}/" in message
+    assert "--data.download true" in message
+    for file in IDX_FILES:
+        assert file in message
+
+
+def test_missing_test_split_is_named(tmp_path):
+    make_dataset(tmp_path, "mnist")
+    (tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(FileNotFoundError, match="missing: t10k-labels-idx1-ubyte\\."):
+        load("mnist", tmp_path)
+
+
+def test_unknown_name_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="'cifar10'"):
+        load("cifar10", tmp_path)

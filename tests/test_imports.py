@@ -1,0 +1,17 @@
+"""The training library stays usable without Ray, Optuna or MLflow in the process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_infogan_imports_no_sweep_stack() -> None:
+    code = (
+        "import sys, infogan, infogan.train, infogan.metrics.evaluate, infogan.data.dsprites, "
+        "infogan.data.mnist, infogan.data.digits, infogan.figures\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'optuna', 'mlflow'))\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -1,0 +1,118 @@
+"""The training loop: determinism, exact resume, divergence handling and run outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from infogan import checkpoint, losses, train as train_module
+from infogan.config import Config
+from infogan.train import EvalReport, train
+
+LOSS_KEYS = ("loss_d", "loss_g", "nll_cat", "nll_cont")
+
+
+def _losses(result: train_module.TrainResult) -> list[tuple[float, ...]]:
+    return [(row["step"], *(row[k] for k in LOSS_KEYS)) for row in result.history]
+
+
+def test_same_seed_same_losses_other_seed_other_losses(tiny_cfg: Config) -> None:
+    a, b = train(tiny_cfg), train(tiny_cfg)
+    assert a.status == b.status == "finished"
+    assert len(a.history) == tiny_cfg.train.steps  # log_every = 1
+    assert _losses(a) == _losses(b)
+    c = train(tiny_cfg.replace(**{"train.seed": 1}))
+    assert _losses(c) != _losses(a)
+
+
+@pytest.mark.parametrize("q_update", ["with_d", "with_g"])
+def test_resume_continues_exactly(tmp_path: Path, tiny_cfg: Config, q_update: str) -> None:
+    cfg = tiny_cfg.replace(**{"loss.q_update": q_update, "loss.q_std": "learned"})
+    full = train(cfg, run_dir=tmp_path / "full")
+    half = train(cfg.replace(**{"train.steps": 3}), run_dir=tmp_path / "half")
+    assert half.checkpoint is not None and half.checkpoint.name == "step_00000003"
+    resumed = train(cfg, run_dir=tmp_path / "resumed", resume=half.checkpoint)
+    assert _losses(half) + _losses(resumed) == _losses(full)
+    assert resumed.step == full.step == 6
+    g_full = checkpoint.load(full.checkpoint).generator
+    g_resumed = checkpoint.load(resumed.checkpoint).generator
+    assert all(torch.equal(g_full[k], g_resumed[k]) for k in g_full)
+
+
+def test_resume_refuses_a_different_config(tmp_path: Path, tiny_cfg: Config) -> None:
+    half = train(tiny_cfg.replace(**{"train.steps": 3}), run_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"loss\.lambda_cat: 1\.0 -> 2\.0"):
+        train(tiny_cfg.replace(**{"loss.lambda_cat": 2.0}), resume=half.checkpoint)
+
+
+def test_divergence_stops_and_keeps_last_good_checkpoint(
+    tmp_path: Path, tiny_cfg: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"n": 0}
+    real_g_loss = losses.g_loss
+
+    def g_loss_that_blows_up(logits: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+        calls["n"] += 1  # one call per step
+        value = real_g_loss(logits, kind)
+        return value * float("nan") if calls["n"] >= 5 else value
+
+    monkeypatch.setattr(losses, "g_loss", g_loss_that_blows_up)
+    reports: list[EvalReport] = []
+    result = train(tiny_cfg, run_dir=tmp_path, on_eval=reports.append)
+    assert result.status == "diverged"
+    assert result.step == 5
+    assert "diverged at step 5" in result.message
+    assert result.checkpoint is not None and result.checkpoint.name == "step_00000003"
+    state = checkpoint.load(result.checkpoint)
+    assert all(torch.isfinite(v).all() for v in state.generator.values() if v.is_floating_point())
+    assert reports[-1].metrics["train/diverged_step"] == 5.0
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["status"] == "diverged"
+
+
+def test_absurd_learning_rate_diverges(tiny_cfg: Config) -> None:
+    cfg = tiny_cfg.replace(**{"optim.lr_d": 1e3, "optim.lr_g": 1e3, "optim.lr_q": 1e3, "train.steps": 60})
+    result = train(cfg)
+    assert result.status == "diverged", result.history[-1]
+    assert result.step < 60 and "train.max_loss" in result.message
+    # The same config at a sane learning rate stays below the bound.
+    assert train(cfg.replace(**{"optim.lr_d": 2e-4, "optim.lr_g": 1e-3, "optim.lr_q": 2e-4})).status == "finished"
+
+
+def test_run_directory_outputs_and_eval_callback(tmp_path: Path, tiny_cfg: Config) -> None:
+    reports: list[EvalReport] = []
+    result = train(tiny_cfg, run_dir=tmp_path, on_eval=reports.append)
+    assert [r.step for r in reports] == [3, 6]
+    assert [r.checkpoint.name for r in reports] == ["step_00000003", "step_00000006"]
+    for key in ("train/loss_d", "train/l_info_cat", "train/h_cat", "eval/cat_accuracy", "eval/cat_nmi"):
+        assert key in reports[-1].metrics
+    assert reports[-1].metrics["train/l_info_cat"] <= reports[-1].metrics["train/h_cat"]
+    for name in ("samples.png", "traversal.png"):
+        assert (tmp_path / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((tmp_path / "config.json").read_text()) == tiny_cfg.to_flat()
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["status"] == "finished" and saved["metrics"] == pytest.approx(result.metrics)
+    assert len((tmp_path / "eval.jsonl").read_text().splitlines()) == 2
+    assert not list(tmp_path.rglob(".*tmp"))  # atomic writes leave no temp files
+
+
+def test_no_run_dir_writes_nothing(tmp_path: Path, tiny_cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = train(tiny_cfg)
+    assert result.checkpoint is None and list(tmp_path.iterdir()) == []
+
+
+def test_cuda_request_without_gpu_is_a_clear_error(tiny_cfg: Config) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="no CUDA device"):
+        train(tiny_cfg.replace(**{"train.device": "cuda"}))
+
+
+@pytest.mark.parametrize("precision", ["bf16"])
+def test_cpu_autocast_runs(tiny_cfg: Config, precision: str) -> None:
+    result = train(tiny_cfg.replace(**{"train.precision": precision, "train.steps": 2}))
+    assert result.status == "finished"
