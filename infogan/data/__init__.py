@@ -1,0 +1,33 @@
+"""Datasets by name: procedural dSprites (the embedded default), sklearn digits, MNIST, Fashion-MNIST.
+
+Nothing downloads unless ``data.download`` is true (MNIST-style datasets only).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from infogan.config import Config
+from infogan.data.base import GroundTruthDataset, ImageDataset, TensorImageDataset
+
+__all__ = ["GroundTruthDataset", "ImageDataset", "TensorImageDataset", "load_dataset"]
+
+
+def load_dataset(cfg: Config, device: torch.device | str = "cpu") -> ImageDataset:
+    """The dataset ``cfg.data.name`` at ``cfg.model.image_size``, held on ``device``."""
+    name, size = cfg.data.name, cfg.model.image_size
+    if cfg.model.channels != 1:
+        raise ValueError(f"invalid config value model.channels={cfg.model.channels}: dataset {name!r} has 1 channel")
+    if name == "dsprites":
+        from infogan.data.dsprites import DSprites
+
+        return DSprites(image_size=size, device=device)
+    if name == "digits":
+        from infogan.data import digits
+
+        return digits.load(image_size=size, device=device)
+    if name in ("mnist", "fashion_mnist"):
+        from infogan.data import mnist
+
+        return mnist.load(name, cfg.data.root, image_size=size, device=device, download=cfg.data.download)
+    raise ValueError(f"unknown dataset {name!r}")  # unreachable: DataConfig validates the name

@@ -1,0 +1,95 @@
+"""MNIST and Fashion-MNIST from local IDX files, read through torchvision and held on the device.
+
+It owns where the files are looked for and the error that says so. torchvision 0.29 reads
+``<root>/MNIST/raw/`` (``<root>/FashionMNIST/raw/`` for Fashion-MNIST) and, without
+``download=True``, accepts only when all four uncompressed files are there, the test split's
+included, whichever split is asked for. A ``.gz`` copy that sits there instead is decompressed in
+place first, with torchvision's own helper (no network), because that is what the downloaded
+archives look like.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.datasets import MNIST, FashionMNIST
+from torchvision.datasets.utils import extract_archive
+
+from infogan.data.base import TensorImageDataset, resize, to_unit_range
+
+DATASETS: dict[str, type[MNIST]] = {"mnist": MNIST, "fashion_mnist": FashionMNIST}
+# What torchvision's MNIST._check_exists requires in the raw folder, for either split.
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+def raw_folder(name: str, root: str | Path) -> Path:
+    """The folder torchvision reads the IDX files of dataset ``name`` from: ``<root>/<Class>/raw``."""
+    return Path(root) / _dataset_class(name).__name__ / "raw"
+
+
+def load(
+    name: str,
+    root: str | Path,
+    image_size: int = 28,
+    device: torch.device | str = "cpu",
+    download: bool = False,
+    train: bool = True,
+) -> TensorImageDataset:
+    """Load MNIST or Fashion-MNIST as one tensor on the device.
+
+    Args:
+        name: "mnist" or "fashion_mnist".
+        root: data root; the files live in ``<root>/MNIST/raw/`` or ``<root>/FashionMNIST/raw/``.
+        image_size: side of the returned images; 28 keeps the originals, others are resized once.
+        device: where the images are held.
+        download: let torchvision fetch the files if they are missing (needs the internet).
+        train: the 60,000-image training split if True, else the 10,000-image test split.
+
+    Returns:
+        A TensorImageDataset of (N, 1, image_size, image_size) images in [-1, 1] with int64
+        labels 0-9.
+
+    Raises:
+        FileNotFoundError: the files are missing and ``download`` is False.
+    """
+    cls = _dataset_class(name)
+    raw = raw_folder(name, root)
+    missing = _missing_files(raw)
+    # torchvision also accepts the processed .pt files older versions wrote; defer to it then.
+    legacy = all((raw.parent / "processed" / f).is_file() for f in (cls.training_file, cls.test_file))
+    if missing and not download and not legacy:
+        raise FileNotFoundError(
+            f"{name}: torchvision looks for the IDX files in {raw}/ and needs all four of "
+            f"{', '.join(IDX_FILES)} (uncompressed, or as .gz next to them); missing: "
+            f"{', '.join(missing)}. Copy them there, or pass --data.download true to fetch them."
+        )
+    dataset = cls(str(root), train=train, download=download)
+    pixels = dataset.data.unsqueeze(1)  # (N, 1, 28, 28) uint8
+    images = resize(to_unit_range(pixels, 255.0), image_size)
+    labels = dataset.targets.numpy().astype(np.int64)
+    return TensorImageDataset(name, images.contiguous().to(device), labels, 10)
+
+
+def _dataset_class(name: str) -> type[MNIST]:
+    if name not in DATASETS:
+        raise ValueError(f"data.name={name!r} is not an IDX dataset; use one of {sorted(DATASETS)}")
+    return DATASETS[name]
+
+
+def _missing_files(raw: Path) -> list[str]:
+    """The IDX files absent from ``raw`` after decompressing any .gz copies found there."""
+    missing = []
+    for file in IDX_FILES:
+        if not (raw / file).is_file():
+            if (raw / f"{file}.gz").is_file():
+                extract_archive(str(raw / f"{file}.gz"), str(raw))
+            else:
+                missing.append(file)
+    return missing
