@@ -200,6 +200,25 @@ class TrainConfig(_Validated):
     max_loss: float = _float(0.0, 1e30, default=1e6, lo_open=True)
 
 
+@dataclass(frozen=True)
+class EvalConfig(_Validated):
+    """Evaluation suite: which metrics, their sample sizes (standard = disentanglement_lib's), FID."""
+
+    disentanglement: bool = _bool(True)  # MIG, FactorVAE, BetaVAE, DCI, SAP, modularity (factor datasets)
+    fid: bool = _bool(True)
+    num_points: int = _int(100, 10_000_000, default=10_000)  # MIG/DCI/SAP/modularity training points
+    num_test: int = _int(50, 10_000_000, default=5_000)  # DCI/SAP/explicitness held-out points
+    num_votes_train: int = _int(10, 10_000_000, default=10_000)  # FactorVAE / BetaVAE
+    num_votes_eval: int = _int(10, 10_000_000, default=5_000)
+    vote_batch: int = _int(2, 4096, default=64)
+    fid_samples: int = _int(16, 10_000_000, default=10_000)
+    fid_net_steps: int = _int(1, 1_000_000, default=400)  # training steps of the FID feature net
+    feature_net: str = _choice("lenet", "lenet", "inception")
+    inception_weights: str | None = _opt_str(None)
+    cache_dir: str = _spec("~/.cache/infogan-sweeps", lambda v: isinstance(v, str) and v != "",
+                           "a non-empty path", str)
+
+
 _SECTIONS: dict[str, type] = {
     "codes": CodesConfig,
     "model": ModelConfig,
@@ -207,6 +226,7 @@ _SECTIONS: dict[str, type] = {
     "optim": OptimConfig,
     "data": DataConfig,
     "train": TrainConfig,
+    "eval": EvalConfig,
 }
 _SECTION_OF = {cls: name for name, cls in _SECTIONS.items()}
 
@@ -221,6 +241,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_flat(self) -> dict[str, Any]:
         """Dotted flat dict, e.g. ``{"loss.lambda_cont": 0.05, ...}``; tuples become lists."""

@@ -26,7 +26,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "codes.noise_dim": 62, "codes.categorical": (10,), "codes.n_continuous": 2,
             "loss.lambda_cat": 1.0, "loss.lambda_cont": 0.1,
             "optim.lr_d": 2e-4, "optim.lr_g": 1e-3, "optim.lr_q": 2e-4,
-            "train.steps": 3000, "train.batch_size": 64, "train.eval_every": 500, "train.checkpoint_every": 500,
+            "train.steps": 2000, "train.batch_size": 64, "train.eval_every": 500, "train.checkpoint_every": 500,
             "data.eval_size": 1797,
         },
     },

@@ -36,8 +36,8 @@ from infogan import codes as latent_codes
 from infogan import figures, losses
 from infogan.config import KEYS, Config, describe
 from infogan.data import load_dataset
-from infogan.metrics.evaluate import evaluate
-from infogan.model import Discriminator, Generator, build
+from infogan.metrics.evaluate import Evaluator
+from infogan.model import build
 from infogan.presets import PRESETS
 
 # Config keys that may differ between a checkpoint and the run resuming it: they change the
@@ -55,6 +55,7 @@ class EvalReport:
     step: int
     metrics: dict[str, float]
     checkpoint: Path | None  # directory holding checkpoint.pt written at this step, if any
+    tags: dict[str, str] = field(default_factory=dict)  # e.g. {"fid_feature_net": "lenet-digits28@…"}
 
 
 @dataclass
@@ -71,7 +72,7 @@ class TrainResult:
     images_per_second: float = 0.0
 
 
-class Diverged(RuntimeError):
+class DivergedError(RuntimeError):
     """A loss became NaN, infinite, or larger than ``train.max_loss``."""
 
     def __init__(self, step: int, values: dict[str, float], max_loss: float):
@@ -216,7 +217,7 @@ def train(
         start = state.step
 
     entropy = latent_codes.entropies(cfg.codes)
-    eval_set = dataset.eval_set(cfg.data.eval_size, tc.seed)
+    evaluator = Evaluator(cfg, dataset, device)
     if run_path is not None:
         _write_json(run_path / "config.json", cfg.to_flat())
     autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else nullcontext
@@ -243,7 +244,7 @@ def train(
     status, message = "finished", ""
 
     def flush(step: int) -> dict[str, float]:
-        """Move the window's losses to the host; raise Diverged at the first step that blew up."""
+        """Move the window's losses to the host; raise DivergedError at the first step that blew up."""
         if not window:
             return history[-1] if history else {}
         stacked = torch.stack(window).float().cpu()  # (steps, 4)
@@ -251,7 +252,7 @@ def train(
         if len(bad):
             first = int(bad[0, 0])
             values = dict(zip(names, stacked[first].tolist(), strict=True))
-            raise Diverged(step - len(window) + first + 1, values, tc.max_loss)
+            raise DivergedError(step - len(window) + first + 1, values, tc.max_loss)
         mean = stacked.mean(0).tolist()
         row = {"step": float(step), **dict(zip(names, mean, strict=True))}
         row["l_info_cat"] = losses.mi_lower_bound(row["nll_cat"], entropy["h_cat"])
@@ -260,12 +261,15 @@ def train(
         window.clear()
         return row
 
+    def tags() -> dict[str, str]:
+        return {"fid_feature_net": evaluator.feature_net_id} if evaluator.feature_net_id else {}
+
     def run_eval(step: int, checkpoint_dir: Path | None) -> None:
         nonlocal last_metrics
         row = history[-1] if history else {}
         metrics = {f"train/{k}": v for k, v in row.items() if k != "step"}
         metrics.update({"train/h_cat": entropy["h_cat"], "train/h_cont": entropy["h_cont"]})
-        metrics.update(evaluate(cfg, d, dataset, eval_set))
+        metrics.update(evaluator(g, d))
         last_metrics = metrics
         if run_path is not None:
             figures.sample_grid(g, cfg.codes, run_path / "figures" / "samples.png", device)
@@ -273,7 +277,7 @@ def train(
             with open(run_path / "eval.jsonl", "a") as fh:
                 fh.write(json.dumps({"step": step, **metrics}) + "\n")
         if on_eval is not None:
-            on_eval(EvalReport(step, dict(metrics), checkpoint_dir))
+            on_eval(EvalReport(step, dict(metrics), checkpoint_dir, tags()))
 
     bar = None
     if progress:
@@ -331,11 +335,11 @@ def train(
                 run_eval(step, ckpt_dir)
             if bar is not None:
                 bar.update(1)
-    except Diverged as err:
+    except DivergedError as err:
         status, message, step = "diverged", str(err), err.step
         last_metrics = {**last_metrics, "train/diverged_step": float(err.step)}
         if on_eval is not None:
-            on_eval(EvalReport(err.step, dict(last_metrics), None))
+            on_eval(EvalReport(err.step, dict(last_metrics), None, tags()))
     finally:
         if bar is not None:
             bar.close()
@@ -345,7 +349,7 @@ def train(
     if run_path is not None:
         _write_json(run_path / "metrics.json", {
             "status": status, "step": step, "message": message, "images_per_second": ips,
-            "checkpoint": str(last_ckpt) if last_ckpt else None, "metrics": last_metrics,
+            "checkpoint": str(last_ckpt) if last_ckpt else None, "metrics": last_metrics, "tags": tags(),
         })
     return result
 

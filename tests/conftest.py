@@ -18,6 +18,7 @@ TINY = {
     "codes.noise_dim": 4, "codes.categorical": (10,), "codes.n_continuous": 2,
     "train.steps": 6, "train.batch_size": 8, "train.device": "cpu", "train.precision": "fp32",
     "train.eval_every": 3, "train.checkpoint_every": 3, "train.log_every": 1, "data.eval_size": 64,
+    "eval.fid": False,
 }
 
 

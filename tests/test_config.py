@@ -17,6 +17,9 @@ BAD = {
     "train.steps": 0, "train.batch_size": 1, "train.seed": -5, "train.device": "tpu",
     "train.precision": "fp8", "train.eval_every": 0, "train.checkpoint_every": 0, "train.log_every": 0,
     "train.threads": -1, "train.max_loss": float("inf"),
+    "eval.disentanglement": "sometimes", "eval.fid": 2, "eval.num_points": 10, "eval.num_test": 0,
+    "eval.num_votes_train": 1, "eval.num_votes_eval": -3, "eval.vote_batch": 1, "eval.fid_samples": 4, "eval.fid_net_steps": 0,
+    "eval.feature_net": "vgg", "eval.inception_weights": 5, "eval.cache_dir": "",
 }
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from infogan import checkpoint, losses, train as train_module
+from infogan import checkpoint, losses
+from infogan import train as train_module
 from infogan.config import Config
 from infogan.train import EvalReport, train
 
@@ -116,3 +117,27 @@ def test_cuda_request_without_gpu_is_a_clear_error(tiny_cfg: Config) -> None:
 def test_cpu_autocast_runs(tiny_cfg: Config, precision: str) -> None:
     result = train(tiny_cfg.replace(**{"train.precision": precision, "train.steps": 2}))
     assert result.status == "finished"
+
+
+def test_evaluation_suite_on_dsprites_reports_every_metric(tmp_path: Path) -> None:
+    cfg = Config.from_flat({
+        "model.image_size": 32, "model.width": 0.125, "codes.noise_dim": 2, "codes.categorical": (3,),
+        "codes.n_continuous": 3, "train.steps": 2, "train.batch_size": 8, "train.device": "cpu",
+        "train.precision": "fp32", "data.eval_size": 60, "eval.num_points": 200, "eval.num_test": 100,
+        "eval.num_votes_train": 40, "eval.num_votes_eval": 20, "eval.vote_batch": 8,
+        "eval.fid_samples": 64, "eval.fid_net_steps": 3, "eval.cache_dir": str(tmp_path / "cache"),
+    })
+    reports: list[EvalReport] = []
+    result = train(cfg, on_eval=reports.append)
+    metrics = result.metrics
+    for key in ("mig", "factor_vae", "beta_vae", "dci_disentanglement", "dci_completeness",
+                "dci_informativeness", "sap", "modularity", "explicitness", "cat_accuracy", "fid"):
+        assert f"eval/{key}" in metrics, key
+    for key in ("mig", "factor_vae", "beta_vae", "dci_disentanglement", "sap", "modularity", "cat_accuracy"):
+        assert 0.0 <= metrics[f"eval/{key}"] <= 1.0, (key, metrics[f"eval/{key}"])
+    assert metrics["eval/fid"] > 0
+    assert reports[-1].tags["fid_feature_net"].startswith("lenet-dsprites32@")
+    # Evaluation is seeded: the same model state gives the same numbers.
+    again = train(cfg).metrics
+    assert {k: v for k, v in again.items() if k != "eval/seconds"} == \
+        {k: v for k, v in metrics.items() if k != "eval/seconds"}

@@ -1,12 +1,21 @@
 """Evaluation: turn (G, D/Q, dataset) into one flat ``dict[str, float]`` with ``eval/`` keys.
 
 Runs in eval mode and inference mode, in batches, on the training device. The representation
-the metrics see is Q applied to REAL images: posterior means of the continuous codes and the
-categorical codes' argmax (noise dimensions are not part of it, since Q does not infer them).
+the metrics see is Q applied to REAL images: the posterior means of the continuous codes, then
+the argmax of each categorical code (noise dimensions are not part of it: Q does not infer them).
+
+On a dataset with ground-truth factors (dSprites), MIG, DCI, SAP and modularity/explicitness
+share ONE sample of ``eval.num_points + eval.num_test`` rendered and encoded points (each metric's
+standalone ``compute_*`` wrapper would draw its own); FactorVAE and BetaVAE draw their own
+fixed-factor batches. FID compares ``eval.fid_samples`` generated images with as many real ones
+in the feature space of the dataset's cached feature network (``infogan/metrics/fid.py``).
+Every number is computed with a fixed seed, so evaluations at different steps differ only
+through the model.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,10 +23,20 @@ import numpy as np
 import torch
 from torch import nn
 
+from infogan import codes as latent_codes
 from infogan.config import Config
-from infogan.data.base import ImageDataset
+from infogan.data.base import GroundTruthDataset, ImageDataset
+from infogan.metrics.beta_vae import compute_beta_vae
 from infogan.metrics.categorical import categorical_scores
-from infogan.model import Discriminator
+from infogan.metrics.dci import dci_score
+from infogan.metrics.factor_vae import compute_factor_vae
+from infogan.metrics.fid import frechet_distance, inception_feature_net, load_or_train_feature_net
+from infogan.metrics.mig import mig_score
+from infogan.metrics.modularity import modularity_score
+from infogan.metrics.sap import sap_score
+from infogan.model import Discriminator, Generator
+
+EVAL_SEED = 20_161_205  # fixed: every evaluation of every run sees the same points
 
 
 @contextmanager
@@ -38,38 +57,97 @@ def q_representation(d: Discriminator, images: torch.Tensor, batch_size: int = 5
     """Q's posterior on real images, in batches.
 
     Returns:
-        ``{"continuous": (N, n_continuous) float32 means, "categorical": (N, n_categorical) int64
-        argmax, "probs": list per categorical code of (N, K) float32}``.
+        ``{"continuous": (N, n_continuous) float32 means, "categorical": (N, n_categorical) int64 argmax}``.
     """
-    conts, cats, probs = [], [], []
+    conts, cats = [], []
     with eval_mode(d):
         for start in range(0, len(images), batch_size):
             q = d.q(d.features(images[start:start + batch_size]))
             conts.append(q.mean.float().cpu())
-            if q.logits:
-                cats.append(torch.stack([lg.argmax(1) for lg in q.logits], 1).cpu())
-                probs.append([lg.float().softmax(1).cpu() for lg in q.logits])
-    n_cat = len(d.n_cat)
-    return {
-        "continuous": torch.cat(conts).numpy(),
-        "categorical": torch.cat(cats).numpy() if cats else np.zeros((len(images), 0), np.int64),
-        "probs": [torch.cat([p[i] for p in probs]).numpy() for i in range(n_cat)],
-    }
+            cats.append(torch.stack([lg.argmax(1) for lg in q.logits], 1).cpu() if q.logits
+                        else torch.zeros(len(q.mean), 0, dtype=torch.long))
+    return {"continuous": torch.cat(conts).numpy(), "categorical": torch.cat(cats).numpy()}
 
 
-def evaluate(cfg: Config, d: Discriminator, dataset: ImageDataset,
-             eval_set: tuple[torch.Tensor, np.ndarray | None] | None = None) -> dict[str, float]:
-    """Every metric that applies to this dataset and latent layout, as ``eval/<name>``.
+def codes_of(d: Discriminator):
+    """The representation function the disentanglement metrics call: images -> (n, codes)."""
 
-    Args:
-        cfg: the run's config (latent layout, eval sizes).
-        d: the discriminator whose Q head infers the codes.
-        dataset: the training dataset; labelled datasets give categorical accuracy and NMI.
-        eval_set: a pre-drawn (images, labels) set, reused across evaluations of one run.
-    """
-    out: dict[str, float] = {}
-    images, labels = eval_set if eval_set is not None else dataset.eval_set(cfg.data.eval_size, cfg.train.seed)
-    if labels is not None and cfg.codes.categorical:
+    def representation(images: torch.Tensor) -> np.ndarray:
         rep = q_representation(d, images)
-        out.update({f"eval/{k}": v for k, v in categorical_scores(rep["categorical"][:, 0], labels).items()})
+        return np.concatenate([rep["continuous"], rep["categorical"].astype(np.float32)], axis=1)
+
+    return representation
+
+
+@torch.inference_mode()
+def generate(cfg: Config, g: Generator, n: int, device: torch.device, seed: int = EVAL_SEED,
+             batch_size: int = 500) -> torch.Tensor:
+    """n generated images (n, C, H, W) in [-1, 1] from fixed latents."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    with eval_mode(g):
+        for start in range(0, n, batch_size):
+            latent = latent_codes.sample(cfg.codes, min(batch_size, n - start), gen).to(device)
+            out.append(g(latent_codes.assemble(cfg.codes, latent)).float())
+    return torch.cat(out)
+
+
+def disentanglement(cfg: Config, d: Discriminator, data: GroundTruthDataset) -> dict[str, float]:
+    """MIG, FactorVAE, BetaVAE, DCI, SAP, modularity/explicitness of Q's codes on ``data``."""
+    ec = cfg.eval
+    represent = codes_of(d)
+    rng = np.random.default_rng(EVAL_SEED)
+    n_train, n_test = ec.num_points, ec.num_test
+    factors = data.sample_factors(n_train + n_test, rng)
+    codes = np.concatenate([represent(data.images_from_factors(factors[i:i + 500]))
+                            for i in range(0, len(factors), 500)])
+    tr = (codes[:n_train], factors[:n_train])
+    te = (codes[n_train:], factors[n_train:])
+    out: dict[str, float] = {}
+    out.update(mig_score(*tr))
+    out.update(dci_score(*tr, *te, rng=np.random.default_rng(EVAL_SEED + 1)))
+    out.update(sap_score(*tr, *te))
+    out.update(modularity_score(*tr, *te))
+    sizes = {"num_train": ec.num_votes_train, "num_eval": ec.num_votes_eval, "batch_size": ec.vote_batch}
+    out.update(compute_factor_vae(represent, data, np.random.default_rng(EVAL_SEED + 2),
+                                  num_variance_estimate=n_train, **sizes))
+    out.update(compute_beta_vae(represent, data, np.random.default_rng(EVAL_SEED + 3), **sizes))
     return out
+
+
+class Evaluator:
+    """Holds what every evaluation of one run reuses: the labelled eval set, the FID feature
+    network and its real-image statistics' images. ``evaluator(g, d)`` returns ``eval/`` metrics.
+    """
+
+    def __init__(self, cfg: Config, dataset: ImageDataset, device: torch.device):
+        self.cfg, self.dataset, self.device = cfg, dataset, device
+        self.eval_set = dataset.eval_set(cfg.data.eval_size, cfg.train.seed)
+        self.feature_net: nn.Module | None = None
+        self.feature_net_id = ""
+        self.real_for_fid: torch.Tensor | None = None
+
+    def _fid_setup(self) -> None:
+        ec = self.cfg.eval
+        if ec.feature_net == "inception":
+            self.feature_net, self.feature_net_id = inception_feature_net(ec.inception_weights)
+        else:
+            self.feature_net, self.feature_net_id = load_or_train_feature_net(self.dataset, ec.cache_dir, ec.fid_net_steps)
+        self.real_for_fid = self.dataset.eval_set(ec.fid_samples, EVAL_SEED)[0]
+
+    def __call__(self, g: Generator, d: Discriminator) -> dict[str, float]:
+        cfg, out = self.cfg, {}
+        t0 = time.perf_counter()
+        images, labels = self.eval_set
+        if labels is not None and cfg.codes.categorical:
+            rep = q_representation(d, images)
+            out.update(categorical_scores(rep["categorical"][:, 0], labels))
+        if cfg.eval.disentanglement and isinstance(self.dataset, GroundTruthDataset):
+            out.update(disentanglement(cfg, d, self.dataset))
+        if cfg.eval.fid:
+            if self.feature_net is None:
+                self._fid_setup()
+            fake = generate(cfg, g, len(self.real_for_fid), self.device)
+            out["fid"] = frechet_distance(self.feature_net, self.real_for_fid, fake)
+        out["seconds"] = time.perf_counter() - t0
+        return {f"eval/{k}": float(v) for k, v in out.items()}
