@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from sklearn.metrics import mutual_info_score
+from threadpoolctl import threadpool_limits
 
 from infogan.data.base import GroundTruthDataset
 
@@ -204,6 +205,16 @@ def sample_fixed_factor(
     factors = np.array(data.sample_factors(n, rng), dtype=np.int64)
     factors[:, factor_index] = factors[0, factor_index]
     return factors
+
+
+def single_threaded_blas() -> threadpool_limits:
+    """Context manager limiting BLAS to one thread for the duration of a small sklearn fit.
+
+    The metric fits are small (10,000 × D with D ~ 10); multi-threaded BLAS gains nothing there
+    and, when the cores are shared (sweep trials, other processes), its spinning threads made a
+    40-class logistic regression 10-20× slower in our measurements. Restored on exit.
+    """
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def check_sizes(**sizes: int) -> None:

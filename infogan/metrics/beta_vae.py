@@ -21,7 +21,13 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from infogan.data.base import GroundTruthDataset
-from infogan.metrics._discrete import CHUNK_SIZE, RepresentationFn, check_sizes, represent
+from infogan.metrics._discrete import (
+    CHUNK_SIZE,
+    RepresentationFn,
+    check_sizes,
+    represent,
+    single_threaded_blas,
+)
 
 
 def beta_vae_score(
@@ -45,8 +51,14 @@ def beta_vae_score(
     eval_features = np.asarray(eval_features, dtype=np.float64)
     train_labels = np.asarray(train_labels)
     eval_labels = np.asarray(eval_labels)
-    if train_features.ndim != 2 or eval_features.ndim != 2 or train_features.shape[1] != eval_features.shape[1]:
-        raise ValueError(f"features must be (V, D) with one D, got {train_features.shape} and {eval_features.shape}")
+    if (
+        train_features.ndim != 2
+        or eval_features.ndim != 2
+        or train_features.shape[1] != eval_features.shape[1]
+    ):
+        raise ValueError(
+            f"features must be (V, D) with one D, got {train_features.shape} and {eval_features.shape}"
+        )
     if len(train_labels) != len(train_features) or len(eval_labels) != len(eval_features):
         raise ValueError("each features array needs one label per row")
     if len(np.unique(train_labels)) < 2:
@@ -54,7 +66,8 @@ def beta_vae_score(
         label = train_labels[0]
         return {"beta_vae": float(np.mean(eval_labels == label)), "beta_vae_train": 1.0}
     model = LogisticRegression(max_iter=1000)  # lbfgs is deterministic: no random_state needed
-    model.fit(train_features, train_labels)
+    with single_threaded_blas():
+        model.fit(train_features, train_labels)
     return {
         "beta_vae": float(model.score(eval_features, eval_labels)),
         "beta_vae_train": float(model.score(train_features, train_labels)),

@@ -101,7 +101,9 @@ def factor_vae_score(
     active = active_codes(global_variances, prune_threshold)
     if not active.any():
         return {"factor_vae": 0.0, "factor_vae_train": 0.0, "factor_vae_num_active": 0.0}
-    train_votes = _votes(train_variances, np.asarray(train_factor_index), global_variances, active, num_factors)
+    train_votes = _votes(
+        train_variances, np.asarray(train_factor_index), global_variances, active, num_factors
+    )
     eval_votes = _votes(eval_variances, np.asarray(eval_factor_index), global_variances, active, num_factors)
     # Majority vote: each code predicts the factor that most often left it the least variable.
     classifier = np.argmax(train_votes, axis=0)  # (D,)
@@ -195,7 +197,9 @@ def compute_factor_vae(
     if not active_codes(global_variances, prune_threshold).any():
         # Every code collapsed: skip the (expensive) votes, the score is 0 by definition.
         return {"factor_vae": 0.0, "factor_vae_train": 0.0, "factor_vae_num_active": 0.0}
-    train_var, train_idx = sample_vote_variances(representation_fn, data, num_train, batch_size, rng, chunk_size)
+    train_var, train_idx = sample_vote_variances(
+        representation_fn, data, num_train, batch_size, rng, chunk_size
+    )
     eval_var, eval_idx = sample_vote_variances(representation_fn, data, num_eval, batch_size, rng, chunk_size)
     return factor_vae_score(
         train_var, train_idx, eval_var, eval_idx, global_variances, len(data.factor_sizes), prune_threshold

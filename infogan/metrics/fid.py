@@ -74,8 +74,16 @@ def _labelled_batches(dataset: ImageDataset, n: int, seed: int) -> tuple[torch.T
 
 def train_feature_net(dataset: ImageDataset, steps: int = 400, batch_size: int = 128, n_images: int = 20_000,
                       seed: int = 0) -> FeatureNet:
-    """Train the classifier deterministically on CPU (a minute or less for these sizes)."""
-    torch.manual_seed(seed)
+    """Train the classifier deterministically on CPU (seconds for these sizes).
+
+    Runs under a forked RNG so a training run that trains it mid-way keeps its own RNG stream.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _train_feature_net(dataset, steps, batch_size, n_images, seed)
+
+
+def _train_feature_net(dataset: ImageDataset, steps: int, batch_size: int, n_images: int, seed: int) -> FeatureNet:
     images, labels, heads = _labelled_batches(dataset, n_images, seed)
     images, labels = images.cpu(), labels.cpu()
     net = FeatureNet(images.shape[1], heads)
