@@ -1,0 +1,511 @@
+"""The lambda search: Optuna (TPE) inside Ray Tune with ASHA, tracked in MLflow. ``main(argv)`` is the CLI.
+
+``python sweeps/lambda_search.py`` searches the InfoGAN's lambdas, code sizes and learning rates on
+procedural dSprites with a CPU-sized budget (local Ray, local MLflow store) and prints where to
+look. The same command runs on a Ray cluster (``--address auto --storage-path <shared>``), resumes
+an interrupted sweep (``--resume``), and runs CI's two tiny trials (``--smoke-test``).
+
+Owns: the sweep settings, building the searcher/scheduler/Tuner (or restoring it), the parent
+MLflow run, and the end-of-sweep summary. The search space lives in ``sweeps.spaces``, the trial in
+``sweeps.trainable``, the MLflow contract in ``sweeps.tracking``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Runnable as a script (``python sweeps/lambda_search.py``): the script's own directory is put on
+# sys.path first, which would let sweeps/*.py shadow top-level modules; the package is imported by
+# its full name, so drop that entry.
+if __name__ == "__main__" and sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+from sweeps import spaces, tracking  # noqa: E402
+
+# The default objective per dataset (all "max"): MIG where ground-truth factors exist (dSprites),
+# categorical accuracy on labelled datasets (it needs a categorical code).
+DEFAULT_METRICS = {"dsprites": "eval/mig", "digits": "eval/cat_accuracy", "mnist": "eval/cat_accuracy",
+                   "fashion_mnist": "eval/cat_accuracy"}
+DEFAULT_METRIC, DEFAULT_MODE = DEFAULT_METRICS["dsprites"], "max"
+DEFAULT_MULTI_OBJECTIVE = "eval/fid:min,eval/mig:max"
+# Shown in Tune's progress table next to the objectives (when a trial reports them).
+PROGRESS_COLUMNS = ("step", "train/loss_d", "train/loss_g", "train/l_info_cat", "train/l_info_cont", "eval/mig",
+                    "eval/cat_accuracy", "eval/fid", "train/diverged")
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class SweepSettings:
+    """Everything that defines a sweep apart from its search space (logged as ``sweep.*`` params)."""
+
+    name: str = "lambda_search"
+    dataset: str = "dsprites"
+    budget: str = "cpu"
+    steps: int = 600
+    num_samples: int = 12
+    max_concurrent: int = 2
+    metrics: list[str] = field(default_factory=lambda: [DEFAULT_METRIC])
+    modes: list[str] = field(default_factory=lambda: [DEFAULT_MODE])
+    search: str = "tpe"
+    scheduler: str = "asha"
+    seed: int = 0
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_failures: int = 2
+    grace_period: int = 0  # ASHA's first rung in steps; 0 = a quarter of the budget
+    reduction_factor: int = 3
+    storage_path: str = ""
+    tracking_uri: str = ""
+    address: str = ""
+    points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.metrics) > 1
+
+    def params(self) -> dict[str, Any]:
+        """The settings as MLflow params (without the ``sweep.`` prefix)."""
+        out = {k: v for k, v in asdict(self).items() if k not in ("points_to_evaluate",)}
+        out["metric"] = ",".join(self.metrics)
+        out["mode"] = ",".join(self.modes)
+        del out["metrics"], out["modes"]
+        out["points_to_evaluate"] = len(self.points_to_evaluate)
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lambda_search`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="python sweeps/lambda_search.py",
+        description="Search InfoGAN's lambdas, code sizes and learning rates: Optuna TPE inside Ray Tune, "
+                    "ASHA early stopping, every trial tracked in MLflow (one parent run per sweep).",
+        epilog=(
+            "examples:\n"
+            "  python sweeps/lambda_search.py                      # CPU-sized sweep on dSprites, local Ray + MLflow\n"
+            "  python sweeps/lambda_search.py --smoke-test         # 2 tiny trials (CI)\n"
+            "  python sweeps/lambda_search.py --dataset digits --num-samples 20 --steps 1500\n"
+            "  python sweeps/lambda_search.py --set loss.q_std=learned --range loss.lambda_cont=0.001:0.5:log\n"
+            "  python sweeps/lambda_search.py --range train.batch_size=32,64 --space my_space.yaml\n"
+            "  python sweeps/lambda_search.py --multi-objective eval/fid:min,eval/mig:max\n"
+            "  python sweeps/lambda_search.py --resume --name lambda_search   # continue an interrupted sweep\n"
+            "  python sweeps/lambda_search.py --address auto --budget gpu --gpus-per-trial 0.5 \\\n"
+            "      --storage-path /mnt/shared/ray_results --tracking-uri http://127.0.0.1:5000   # on a cluster\n"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--name", default=None, help="sweep name: Tune experiment directory and MLflow experiment (default lambda_search)")
+    add("--dataset", default="dsprites", choices=["dsprites", "digits", "mnist", "fashion_mnist"],
+        help="dataset whose base space is searched (mnist needs --set data.root=DIR)")
+    add("--budget", default=None, choices=sorted(spaces.BUDGETS),
+        help="training budget preset: smoke (CI), cpu (default, ~10-15 min on 2 cores), gpu (a cluster)")
+    add("--steps", type=int, default=None, help="training steps per trial (overrides the budget's)")
+    add("--num-samples", type=int, default=None, help="number of trials (default from the budget)")
+    add("--max-concurrent", type=int, default=None, help="trials running at once (default from the budget)")
+    add("--metric", default=None, help=f"objective metric key (default {DEFAULT_METRIC}; any reported eval/ or train/ key)")
+    add("--mode", default=DEFAULT_MODE, choices=["min", "max"], help=f"objective direction (default {DEFAULT_MODE})")
+    add("--multi-objective", nargs="?", const=DEFAULT_MULTI_OBJECTIVE, default=None, metavar="M:MODE,...",
+        help=f"optimise several metrics (Pareto front; no ASHA). Bare flag: {DEFAULT_MULTI_OBJECTIVE}")
+    add("--search", default="tpe", choices=["tpe", "random", "nsga2"],
+        help="sampler: tpe (seeded, multivariate; default), random (no early stopping), nsga2")
+    add("--scheduler", default=None, choices=["asha", "fifo"],
+        help="asha (default with tpe) or fifo (no early stopping; default with random and multi-objective)")
+    add("--grace-period", type=int, default=0, help="ASHA: steps before the first cut (default: a quarter of --steps)")
+    add("--seed", type=int, default=0, help="sampler seed (training seeds stay train.seed)")
+    add("--set", action="append", default=[], metavar="KEY=VALUE", help="fix a config key (repeatable)")
+    add("--range", action="append", default=[], metavar="KEY=LO:HI[:log]|KEY=A,B,C",
+        help="search a config key over a range or choices (repeatable)")
+    add("--space", default=None, metavar="FILE", help="YAML/JSON space overrides (applied before --range/--set)")
+    add("--points-to-evaluate", default=None, metavar="JSON|@FILE",
+        help="configs to try first, e.g. '[{\"optim.lr_d\": 0.0002}]' (the rest of each is sampled)")
+    add("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial (also torch threads; default 1)")
+    add("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial; fractions like 0.5 share a GPU")
+    add("--max-failures", type=int, default=2, help="retries of a failed trial from its last checkpoint")
+    add("--address", default=None, help="Ray cluster to join ('auto' or ray://host:10001); default a local Ray")
+    add("--storage-path", default=None,
+        help="Tune storage: shared storage (NFS path or s3://...) on clusters (default ./runs/sweeps)")
+    add("--tracking-uri", default=None,
+        help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db)")
+    add("--resume", action="store_true", help="continue the sweep --name from its Tune state (finished trials kept)")
+    add("--smoke-test", action="store_true", help="two tiny trials in a temporary storage dir (CI)")
+    return parser
+
+
+def _parse_objectives(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    if not args.multi_objective:
+        return [args.metric or DEFAULT_METRICS[args.dataset]], [args.mode]
+    metrics, modes = [], []
+    for item in args.multi_objective.split(","):
+        metric, sep, mode = item.strip().rpartition(":")
+        if not sep or mode not in ("min", "max") or not metric:
+            raise ValueError(f"--multi-objective expects METRIC:min|max,..., got {item!r}")
+        metrics.append(metric)
+        modes.append(mode)
+    if len(metrics) < 2:
+        raise ValueError("--multi-objective needs at least two METRIC:MODE pairs")
+    return metrics, modes
+
+
+def _parse_points(text: str | None) -> list[dict[str, Any]]:
+    if not text:
+        return []
+    raw = Path(text[1:]).read_text() if text.startswith("@") else text
+    points = json.loads(raw)
+    if isinstance(points, dict):
+        points = [points]
+    if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
+        raise ValueError("--points-to-evaluate expects a JSON object or a list of objects")
+    return [{k: spaces.typed_choice(k, v) for k, v in p.items()} for p in points]
+
+
+def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.SearchSpace]:
+    """Resolve the CLI into sweep settings and a validated search space.
+
+    Raises:
+        ValueError: a bad flag, key or value (the message names it).
+    """
+    budget_name = args.budget or ("smoke" if args.smoke_test else "cpu")
+    budget = spaces.BUDGETS[budget_name]
+    metrics, modes = _parse_objectives(args)
+    space = spaces.base_space(args.dataset).with_fixed(budget["fixed"])
+    space = space.with_fixed({"train.threads": max(1, int(args.cpus_per_trial))})
+    if args.steps is not None:
+        space = space.with_fixed({"train.steps": spaces.typed_value("train.steps", args.steps)})
+    if args.space:
+        space = spaces.load_space_file(args.space, base=space)
+    space = space.with_params(dict(spaces.parse_range(r) for r in args.range))
+    space = space.with_fixed(dict(spaces.parse_set(s) for s in args.set))
+    space.validate()
+    steps = int(space.fixed.get("train.steps", 0)) or space.sample_config().train.steps
+    search = args.search
+    scheduler = args.scheduler or ("asha" if search == "tpe" and len(metrics) == 1 else "fifo")
+    if scheduler == "asha" and len(metrics) > 1:
+        raise ValueError("ASHA ranks trials by one metric: use --scheduler fifo with --multi-objective")
+    settings = SweepSettings(
+        name=args.name or ("smoke_test" if args.smoke_test else "lambda_search"),
+        dataset=args.dataset, budget=budget_name, steps=steps,
+        num_samples=args.num_samples or budget["num_samples"],
+        max_concurrent=args.max_concurrent or budget["max_concurrent"],
+        metrics=metrics, modes=modes, search=search, scheduler=scheduler, seed=args.seed,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, max_failures=args.max_failures,
+        grace_period=args.grace_period, storage_path=args.storage_path or "", address=args.address or "",
+        tracking_uri=tracking.resolve_tracking_uri(args.tracking_uri),
+        points_to_evaluate=_parse_points(args.points_to_evaluate),
+    )
+    if settings.num_samples < 1 or settings.max_concurrent < 1:
+        raise ValueError("--num-samples and --max-concurrent must be >= 1")
+    return settings, space
+
+
+# --------------------------------------------------------------------------------------------
+# Storage next to Tune's state (local paths or URIs such as s3://)
+
+
+def _storage_fs(storage_path: str) -> tuple[Any, str]:
+    import pyarrow.fs
+
+    if "://" in storage_path:
+        fs, root = pyarrow.fs.FileSystem.from_uri(storage_path)
+        return fs, root.rstrip("/")
+    return pyarrow.fs.LocalFileSystem(), str(Path(storage_path).resolve())
+
+
+def read_storage_json(storage_path: str, name: str, filename: str) -> dict[str, Any] | None:
+    """``<storage>/<name>/<filename>`` as JSON, or None when missing."""
+    import pyarrow.fs
+
+    fs, root = _storage_fs(storage_path)
+    path = f"{root}/{name}/{filename}"
+    if fs.get_file_info(path).type != pyarrow.fs.FileType.File:
+        return None
+    with fs.open_input_stream(path) as fh:
+        return json.loads(fh.read().decode())
+
+
+def write_storage_json(storage_path: str, name: str, filename: str, payload: dict[str, Any]) -> None:
+    """Write ``<storage>/<name>/<filename>`` (via a temporary name on local disks)."""
+    fs, root = _storage_fs(storage_path)
+    fs.create_dir(f"{root}/{name}", recursive=True)
+    data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
+    tmp = f"{root}/{name}/.{filename}.tmp"
+    with fs.open_output_stream(tmp) as fh:
+        fh.write(data)
+    fs.move(tmp, f"{root}/{name}/{filename}")
+
+
+# --------------------------------------------------------------------------------------------
+# Tune
+
+
+def startup_trials(num_samples: int) -> int:
+    """TPE's random start-up trials: a third of the sweep, between 3 and Optuna's default 10."""
+    return min(10, max(3, num_samples // 3))
+
+
+def build_searcher(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
+    """OptunaSearch over the define-by-run space, with a seeded sampler and a concurrency limit."""
+    import optuna
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    if settings.search == "random":
+        sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=settings.seed)
+    elif settings.search == "nsga2":
+        sampler = optuna.samplers.NSGAIISampler(seed=settings.seed)
+    else:
+        # Multivariate TPE models the lambdas and learning rates jointly (they interact). Its
+        # random start-up phase (Optuna's default: 10 trials) is shortened for small sweeps, or a
+        # 12-trial CPU sweep would be random search with TPE guiding the last two trials only.
+        sampler = optuna.samplers.TPESampler(seed=settings.seed, multivariate=True,
+                                             n_startup_trials=startup_trials(settings.num_samples))
+    metric: str | list[str] = settings.metrics if settings.multi_objective else settings.metrics[0]
+    mode: str | list[str] = settings.modes if settings.multi_objective else settings.modes[0]
+    searcher = OptunaSearch(space=space, metric=metric, mode=mode, sampler=sampler,
+                            points_to_evaluate=settings.points_to_evaluate or None)
+    # Without a limit, TPE would propose every trial before seeing any result (random search).
+    return ConcurrencyLimiter(searcher, max_concurrent=settings.max_concurrent)
+
+
+def build_scheduler(settings: SweepSettings, eval_every: int) -> Any:
+    """ASHA on the objective with the training step as its clock, or FIFO (no early stopping)."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from sweeps.trainable import STEP
+
+    if settings.scheduler == "fifo":
+        return FIFOScheduler()
+    grace = settings.grace_period or max(eval_every, settings.steps // 4)
+    # max_t one past the budget: at max_t ASHA stops the trial itself, which would kill the trainable
+    # while it logs its final artifacts after the last report.
+    return ASHAScheduler(time_attr=STEP, metric=settings.metrics[0], mode=settings.modes[0], max_t=settings.steps + 1,
+                         grace_period=min(grace, settings.steps), reduction_factor=settings.reduction_factor)
+
+
+def build_reporter(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
+    """Tune's table limited to the key metrics and the searched parameters."""
+    from ray.tune import CLIReporter
+
+    columns = list(dict.fromkeys([*settings.metrics, *PROGRESS_COLUMNS]))
+    # An empty parameter list would make Tune show every config key.
+    return CLIReporter(metric_columns=columns, parameter_columns=list(space.params) or ["train.seed"],
+                       max_report_frequency=30,
+                       sort_by_metric=True, metric=settings.metrics[0], mode=settings.modes[0])
+
+
+def _summary(settings: SweepSettings, results: Any, searched: Sequence[str], parent_run_id: str) -> dict[str, Any]:
+    import pandas as pd
+
+    frame: pd.DataFrame = results.get_dataframe()
+    out: dict[str, Any] = {"trials": len(results), "errors": results.num_errors, "parent_run_id": parent_run_id}
+    present = [m for m in settings.metrics if m in frame.columns]
+    if len(present) != len(settings.metrics) or frame.empty:
+        return out
+    finite = frame[[math.isfinite(v) if isinstance(v, float) else False for v in frame[present[0]]]]
+    if settings.multi_objective:
+        signs = [1 if m == "min" else -1 for m in settings.modes]
+        values = finite[settings.metrics].to_numpy() * signs
+        front = [i for i in range(len(values))
+                 if not any((values[j] <= values[i]).all() and (values[j] < values[i]).any() for j in range(len(values)))]
+        out["pareto_front"] = [{"trial_id": finite.iloc[i]["trial_id"], **{m: finite.iloc[i][m] for m in settings.metrics}}
+                               for i in front]
+        return out
+    if finite.empty:
+        return out
+    best = finite.sort_values(settings.metrics[0], ascending=settings.modes[0] == "min").iloc[0]
+    config = {k.removeprefix("config/"): best[k] for k in frame.columns if k.startswith("config/")}
+    out["best"] = {
+        "trial_id": best["trial_id"], "step": int(best.get("step", 0)),
+        "metrics": {k: float(best[k]) for k in frame.columns
+                    if k.startswith(("eval/", "train/")) and isinstance(best[k], (int, float)) and math.isfinite(best[k])},
+        "config": {k: v for k, v in config.items() if k in searched},
+    }
+    return out
+
+
+def tune_trials(results: Any) -> list[Any]:
+    """Tune's ``Trial`` objects behind a ``ResultGrid`` (their status is not on ``Result``)."""
+    return list(results._experiment_analysis.trials)
+
+
+def reconcile_statuses(results: Any, ref: tracking.SweepRef) -> dict[str, str]:
+    """Final ``infogan.status`` of every ended trial's child run, from Tune's view of the trial.
+
+    Covers trials whose callback never ran (a driver killed mid-sweep, a restore). Trials that
+    have not ended (an interrupted sweep) keep their status.
+
+    Returns:
+        ``{trial_id: status}`` with ``running`` for trials that have not ended.
+    """
+    from sweeps.trainable import trial_status, trial_steps
+
+    mlflow_client = tracking.client(ref.tracking_uri)
+    statuses: dict[str, str] = {}
+    for trial in tune_trials(results):
+        if trial.status not in ("TERMINATED", "ERROR"):
+            statuses[trial.trial_id] = tracking.STATUS_RUNNING
+            continue
+        status = trial_status(trial.status, trial.last_result, trial_steps(trial.config))
+        statuses[trial.trial_id] = status
+        run_id = tracking.find_child_run(mlflow_client, ref, trial.trial_id)
+        if run_id is not None:
+            tracking.settle_child_run(mlflow_client, run_id, status)
+    return statuses
+
+
+def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool = False) -> int:
+    """Check tracking, start or restore the Tune experiment, run it and print the summary.
+
+    Args:
+        settings: the sweep's settings (on resume, those saved with the sweep).
+        space: the validated search space.
+        resume: continue ``<storage>/<name>`` with ``Tuner.restore``.
+    Returns:
+        The exit code: 0 done, 2 a usage/tracking error, 130 interrupted (resume it later).
+    """
+    uri = settings.tracking_uri
+    try:
+        tracking.check_tracking(uri)  # before Ray starts or any trial runs
+    except tracking.TrackingUnavailableError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    storage = settings.storage_path
+    if not storage.startswith(("s3://", "gs://", "abfs://", "hdfs://")):
+        storage = str(Path(storage).resolve())
+    experiment_path = f"{storage.rstrip('/')}/{settings.name}"
+
+    import ray
+    from ray import tune
+
+    from sweeps.trainable import TrialSettings, TrialStatusCallback, make_trainable, trial_dirname
+
+    # The classic table reporter honours metric_columns; the newer default output ignores it.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Tune warns whenever checkpoints come faster than its state snapshots; expected with short trials.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    mlflow_client = tracking.client(uri)
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        # "local" starts a fresh Ray; None would silently join any cluster already running on this
+        # machine (ray start, another test), which --address auto makes explicit instead.
+        ray.init(address=settings.address or "local", include_dashboard=False, logging_level="WARNING")
+    try:
+        if resume:
+            parent = read_storage_json(storage, settings.name, tracking.PARENT_FILE)
+            if parent is None or not tune.Tuner.can_restore(experiment_path):
+                print(f"error: no sweep to resume at {experiment_path}", file=sys.stderr)
+                return 2
+            ref = tracking.SweepRef(uri, parent["experiment_id"], parent["run_id"], settings.name)
+            tracking.reopen_run(mlflow_client, ref.parent_run_id)
+        else:
+            if tune.Tuner.can_restore(experiment_path):
+                print(f"error: sweep {settings.name!r} already exists at {experiment_path}: pass --resume to "
+                      "continue it, or choose another --name", file=sys.stderr)
+                return 2
+            experiment_id = tracking.get_or_create_experiment(mlflow_client, settings.name, uri)
+            sweep_config = {"settings": asdict(settings), "space": space.to_json()}
+            run_id = tracking.start_parent_run(mlflow_client, experiment_id, settings.name, settings.params(),
+                                               space.to_json(), sweep_config)
+            ref = tracking.SweepRef(uri, experiment_id, run_id, settings.name)
+            write_storage_json(storage, settings.name, tracking.PARENT_FILE,
+                               {"run_id": run_id, "experiment_id": experiment_id, "tracking_uri": uri})
+            write_storage_json(storage, settings.name, "sweep_config.json", sweep_config)
+
+        trial_settings = TrialSettings(ref=ref, objectives=tuple(zip(settings.metrics, settings.modes, strict=True)))
+        trainable = make_trainable(trial_settings, settings.cpus_per_trial, settings.gpus_per_trial)
+        if resume:
+            tuner = tune.Tuner.restore(experiment_path, trainable, resume_unfinished=True, resume_errored=False)
+        else:
+            eval_every = int(space.fixed.get("train.eval_every", 0)) or space.sample_config().train.eval_every
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(
+                    search_alg=build_searcher(settings, space), scheduler=build_scheduler(settings, eval_every),
+                    num_samples=settings.num_samples,  # concurrency: the searcher's ConcurrencyLimiter
+                    trial_dirname_creator=trial_dirname,
+                ),
+                run_config=tune.RunConfig(
+                    name=settings.name, storage_path=storage,
+                    failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                    callbacks=[TrialStatusCallback(ref)], progress_reporter=build_reporter(settings, space),
+                    verbose=1,
+                ),
+            )
+        results = tuner.fit()
+        statuses = reconcile_statuses(results, ref)
+        interrupted = len(statuses) < settings.num_samples or tracking.STATUS_RUNNING in statuses.values()
+        summary = _summary(settings, results, list(space.params), ref.parent_run_id)
+        summary["statuses"] = {s: list(statuses.values()).count(s) for s in sorted(set(statuses.values()))}
+        if interrupted:
+            mlflow_client.set_terminated(ref.parent_run_id, "KILLED")  # reopened by --resume
+        else:
+            tracking.finish_run(mlflow_client, ref.parent_run_id)
+        print(json.dumps(summary, indent=2, default=str))
+        print(f"\nsweep {settings.name!r}: Tune state in {experiment_path}")
+        print(f"MLflow: experiment {settings.name!r}, parent run {ref.parent_run_id}; to browse:\n  "
+              f"{tracking.ui_command(uri)}")
+        if interrupted:
+            print(f"the sweep is incomplete: continue it with --resume --name {settings.name}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        return 0
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point.
+
+    Args:
+        argv: the arguments (default ``sys.argv[1:]``).
+    Returns:
+        The process exit code.
+    """
+    args = build_parser().parse_args(argv)
+    temp_storage = None
+    try:
+        settings, space = settings_from_args(args)
+        if not settings.storage_path:
+            if args.smoke_test:
+                temp_storage = tempfile.mkdtemp(prefix="infogan-smoke-")
+                settings.storage_path = temp_storage
+            else:
+                settings.storage_path = str(Path("runs/sweeps").resolve())
+        if args.resume:
+            saved = read_storage_json(settings.storage_path, settings.name, "sweep_config.json")
+            if saved is None:
+                print(f"error: nothing to resume: no sweep {settings.name!r} in {settings.storage_path}", file=sys.stderr)
+                return 2
+            restored = SweepSettings(**saved["settings"])
+            restored.storage_path = settings.storage_path
+            restored.address = settings.address
+            if args.tracking_uri:
+                restored.tracking_uri = settings.tracking_uri
+            settings = restored
+            space = spaces.space_from_json(saved["space"])
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        return run_sweep(settings, space, resume=args.resume)
+    finally:
+        if temp_storage:
+            shutil.rmtree(temp_storage, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

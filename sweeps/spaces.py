@@ -1,0 +1,343 @@
+"""Search spaces as data: searched parameters, fixed values and ties, keyed by dotted config keys.
+
+A ``SearchSpace`` is an Optuna define-by-run function: called with an Optuna trial it only calls
+``trial.suggest_*`` (one call per searched key, the key being the parameter name) and returns the
+fixed values, so Tune's trial config is exactly a flat ``Config.from_flat`` dict. It is a plain
+picklable object because Tune checkpoints the searcher (and with it the space) for ``--resume``.
+
+Also here, since they are data the CLI, tests and benchmarks share: per-dataset base spaces
+(``base_space``) and budget presets (``BUDGETS``). Overrides come from the CLI
+(``--set key=value``, ``--range key=lo:hi[:log]`` or ``key=a,b,c``) or a YAML/JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from infogan.config import KEYS, Config
+
+# The defaults' Python types decide whether a range is searched with suggest_int or suggest_float.
+_DEFAULTS = Config().to_flat()
+# Single values are checked on top of a base that has both code kinds, so that fixing one code
+# kind to zero (codes.n_continuous=0 or codes.categorical='') is not refused for leaving no code.
+_CHECK_BASE = {"codes.categorical": (10,), "codes.n_continuous": 2}
+
+
+class SuggestTrial(Protocol):
+    """The part of ``optuna.trial.Trial`` a space may use."""
+
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float: ...
+
+    def suggest_int(self, name: str, low: int, high: int, *, log: bool = False) -> int: ...
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched key: a numeric range (``low``..``high``, optionally log scale) or ``choices``."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able description (the form a space file uses)."""
+        if self.choices is not None:
+            return {"choices": list(self.choices)}
+        return {"low": self.low, "high": self.high, "log": self.log}
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Searched params, fixed values and ties (``{"optim.lr_q": "optim.lr_g"}`` copies lr_g's value)."""
+
+    params: Mapping[str, Param] = field(default_factory=dict)
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    ties: Mapping[str, str] = field(default_factory=dict)
+
+    def __call__(self, trial: SuggestTrial) -> dict[str, Any]:
+        """Define-by-run: suggest every searched key and return the fixed (and tied) values.
+
+        Args:
+            trial: an Optuna trial (or anything with the same ``suggest_*`` methods).
+        Returns:
+            The fixed values and tied copies; Optuna/Tune merge them with the suggested ones.
+        """
+        suggested: dict[str, Any] = {}
+        for key, p in self.params.items():
+            if p.choices is not None:
+                suggested[key] = trial.suggest_categorical(key, list(p.choices))
+            elif isinstance(_DEFAULTS[key], int) and not isinstance(_DEFAULTS[key], bool):
+                suggested[key] = trial.suggest_int(key, int(p.low), int(p.high), log=p.log)  # type: ignore[arg-type]
+            else:
+                suggested[key] = trial.suggest_float(key, float(p.low), float(p.high), log=p.log)  # type: ignore[arg-type]
+        out = dict(self.fixed)
+        for key, source in self.ties.items():
+            out[key] = suggested[source] if source in suggested else self.fixed[source]
+        return out
+
+    # ---------------------------------------------------------------------------------------
+    # Building and checking
+
+    def with_fixed(self, values: Mapping[str, Any]) -> SearchSpace:
+        """Fix keys (they stop being searched or tied)."""
+        params = {k: v for k, v in self.params.items() if k not in values}
+        ties = {k: v for k, v in self.ties.items() if k not in values}
+        return replace(self, params=params, fixed={**self.fixed, **values}, ties=ties)
+
+    def with_params(self, params: Mapping[str, Param]) -> SearchSpace:
+        """Search keys (they stop being fixed or tied)."""
+        fixed = {k: v for k, v in self.fixed.items() if k not in params}
+        ties = {k: v for k, v in self.ties.items() if k not in params}
+        return replace(self, params={**self.params, **params}, fixed=fixed, ties=ties)
+
+    def validate(self) -> None:
+        """Check every key exists and every bound/choice makes a valid ``Config``.
+
+        Raises:
+            ValueError: naming the key, the value and what is allowed.
+        """
+        for key in [*self.params, *self.fixed, *self.ties, *self.ties.values()]:
+            if key not in KEYS:
+                raise ValueError(f"unknown config key {key!r} in the search space; allowed keys are: {', '.join(KEYS)}")
+        for key, source in self.ties.items():
+            if source not in self.params and source not in self.fixed:
+                raise ValueError(f"{key} is tied to {source}, which is neither searched nor fixed")
+        for key, p in self.params.items():
+            if p.choices is not None:
+                if not p.choices:
+                    raise ValueError(f"search range for {key} has no choices")
+            elif p.low is None or p.high is None or not p.low <= p.high:
+                raise ValueError(f"search range for {key} needs low <= high, got {p.low}..{p.high}")
+            elif p.log and p.low <= 0:
+                raise ValueError(f"log-scale search range for {key} needs low > 0, got {p.low}")
+        base = self.sample_config()  # fixed values + every range's first value, checked together
+        for key, p in self.params.items():
+            for value in p.choices if p.choices is not None else (p.low, p.high):
+                base.replace(**{key: value})  # raises ValueError naming key and value
+
+    def sample_config(self) -> Config:
+        """The config at every range's lower bound / first choice (a cheap whole-space check)."""
+        flat = self(_LowestTrial())
+        flat.update({k: p.choices[0] if p.choices is not None else p.low for k, p in self.params.items()})
+        return Config.from_flat(flat)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form logged as ``search_space.json`` and accepted by ``load_space_file``."""
+        return {
+            "params": {k: p.describe() for k, p in self.params.items()},
+            "fixed": {k: _jsonable(v) for k, v in self.fixed.items()},
+            "ties": dict(self.ties),
+        }
+
+
+class _LowestTrial:
+    """A stand-in trial that answers every suggestion with its lowest value (validation only)."""
+
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
+        return low
+
+    def suggest_int(self, name: str, low: int, high: int, *, log: bool = False) -> int:
+        return low
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        return choices[0]
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing overrides
+
+
+def typed_value(key: str, raw: Any) -> Any:
+    """Coerce a CLI/file value to the key's type through ``Config`` (which also validates it).
+
+    Args:
+        key: a dotted config key.
+        raw: a string (``"1e-3"``, ``"10,3"``, ``"true"``) or a typed value.
+    Returns:
+        The typed value as ``Config.to_flat`` gives it (tuples become lists).
+    Raises:
+        ValueError: unknown key or invalid value.
+    """
+    base = Config.from_flat({k: v for k, v in _CHECK_BASE.items() if k != key})
+    return Config.from_flat({key: raw}, base=base).to_flat()[key]
+
+
+def parse_set(text: str) -> tuple[str, Any]:
+    """``"optim.lr_d=1e-3"`` -> ``("optim.lr_d", 0.001)``."""
+    key, sep, raw = text.partition("=")
+    if not sep:
+        raise ValueError(f"--set expects key=value, got {text!r}")
+    key = key.strip()
+    return key, typed_value(key, raw)
+
+
+def parse_range(text: str) -> tuple[str, Param]:
+    """``"loss.lambda_cat=0.1:10:log"`` -> a log-scale range; ``"train.batch_size=32,64"`` -> choices."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or key not in KEYS:
+        raise ValueError(f"--range expects KEY=lo:hi[:log] or KEY=a,b,c with a config key, got {text!r}")
+    if ":" in raw:
+        parts = raw.split(":")
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "log"):
+            raise ValueError(f"--range {key}: expected lo:hi or lo:hi:log, got {raw!r}")
+        low, high = (_number(key, parts[0]), _number(key, parts[1]))
+        return key, Param(low=low, high=high, log=len(parts) == 3)
+    choices = tuple(typed_choice(key, c) for c in raw.split(",") if c.strip())
+    return key, Param(choices=choices)
+
+
+def typed_choice(key: str, raw: Any) -> Any:
+    """A categorical choice typed for Optuna (which only stores None/bool/int/float/str)."""
+    value = typed_value(key, raw)
+    if isinstance(value, list):  # int-tuple keys, e.g. codes.categorical: "10" or "10,3"
+        return ",".join(map(str, value))
+    return value
+
+
+def _number(key: str, raw: str) -> float | int:
+    if isinstance(_DEFAULTS[key], bool) or not isinstance(_DEFAULTS[key], (int, float)):
+        raise ValueError(f"--range {key}: {key} is not numeric; use choices KEY=a,b,c")
+    try:
+        number = float(raw)
+    except ValueError:
+        raise ValueError(f"--range {key}: {raw!r} is not a number") from None
+    if isinstance(_DEFAULTS[key], int) and not isinstance(_DEFAULTS[key], bool):
+        if not number.is_integer():
+            raise ValueError(f"--range {key}: {key} is an integer, got {raw!r}")
+        return int(number)
+    if not math.isfinite(number):
+        raise ValueError(f"--range {key}: {raw!r} is not finite")
+    return number
+
+
+def param_from_spec(key: str, spec: Mapping[str, Any]) -> Param:
+    """A ``Param`` from a file entry: ``{low, high, log}`` or ``{choices: [...]}``."""
+    unknown = set(spec) - {"low", "high", "log", "choices"}
+    if unknown:
+        raise ValueError(f"space entry {key}: unknown fields {sorted(unknown)}; allowed: low, high, log, choices")
+    if "choices" in spec:
+        return Param(choices=tuple(typed_choice(key, c) for c in spec["choices"]))
+    if "low" not in spec or "high" not in spec:
+        raise ValueError(f"space entry {key}: needs low and high, or choices")
+    return Param(low=_number(key, str(spec["low"])), high=_number(key, str(spec["high"])), log=bool(spec.get("log", False)))
+
+
+def space_from_json(data: Mapping[str, Any], base: SearchSpace | None = None) -> SearchSpace:
+    """A space from the ``to_json`` form or a flat mapping (a mapping value = searched, else fixed).
+
+    Args:
+        data: the parsed YAML/JSON.
+        base: the space to override (default: an empty space).
+    Returns:
+        The overridden space (not yet validated).
+    """
+    space = base or SearchSpace()
+    if set(data) <= {"params", "fixed", "ties"}:
+        params, fixed, ties = data.get("params") or {}, data.get("fixed") or {}, data.get("ties") or {}
+    else:
+        params = {k: v for k, v in data.items() if isinstance(v, dict)}
+        fixed = {k: v for k, v in data.items() if not isinstance(v, dict)}
+        ties = {}
+    space = space.with_fixed({k: typed_value(k, v) for k, v in fixed.items()})
+    space = space.with_params({k: param_from_spec(k, v) for k, v in params.items()})
+    return replace(space, ties={**space.ties, **ties})
+
+
+def load_space_file(path: str | Path, base: SearchSpace | None = None) -> SearchSpace:
+    """Read overrides from YAML or JSON on top of ``base``.
+
+    The file is either ``{params: {...}, fixed: {...}, ties: {...}}`` (the ``to_json`` form) or one
+    flat mapping where a mapping value is a searched param and a scalar value is fixed.
+
+    Args:
+        path: a ``.yaml``/``.yml`` or ``.json`` file.
+        base: the space to override (default: an empty space).
+    Returns:
+        The overridden space (not yet validated).
+    """
+    text = Path(path).read_text()
+    if Path(path).suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text)
+    else:
+        data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"space file {path}: expected a mapping at the top level")
+    return space_from_json(data, base)
+
+
+# --------------------------------------------------------------------------------------------
+# Data: the default spaces per dataset and the budget presets
+
+
+def base_space(dataset: str) -> SearchSpace:
+    """The default search space for a dataset: lambdas, code sizes and learning rates.
+
+    Args:
+        dataset: ``dsprites`` (default; procedural, labels = shape), ``digits``, ``mnist`` or
+            ``fashion_mnist`` (the last two need ``--set data.root=...``).
+    Returns:
+        An unvalidated ``SearchSpace``.
+    """
+    common = {
+        "loss.lambda_cat": Param(0.1, 10.0, log=True),
+        "loss.lambda_cont": Param(0.01, 1.0, log=True),
+        "optim.lr_d": Param(1e-4, 5e-3, log=True),
+        "optim.lr_g": Param(1e-4, 5e-3, log=True),
+    }
+    # Q's head is optimised with D's trunk (loss.q_update='with_d'), so lr_q is G/Q's rate: tie it.
+    ties = {"optim.lr_q": "optim.lr_g"}
+    if dataset == "dsprites":
+        return SearchSpace(
+            params={**common, "codes.n_continuous": Param(2, 6), "codes.categorical": Param(choices=("3", "4", "6"))},
+            fixed={"data.name": "dsprites", "model.image_size": 32, "codes.noise_dim": 5},
+            ties=ties,
+        )
+    if dataset in ("digits", "mnist", "fashion_mnist"):
+        return SearchSpace(
+            params={**common, "codes.n_continuous": Param(1, 4)},
+            fixed={"data.name": dataset, "model.image_size": 28, "codes.noise_dim": 62, "codes.categorical": [10]},
+            ties=ties,
+        )
+    raise ValueError(f"unknown dataset {dataset!r}; allowed: dsprites, digits, mnist, fashion_mnist")
+
+
+# Budgets: fixed training and evaluation settings plus the sweep size. "cpu" is the no-flag
+# default (about 10-15 minutes on 2 cores), "smoke" is CI's (two tiny trials), "gpu" is for a
+# cluster (disentanglement_lib's standard evaluation sizes). Checkpoints coincide with evaluations
+# because only evaluations are reported to Tune, and a checkpoint reaches Tune with a report.
+_SMOKE_EVAL = {"eval.num_points": 300, "eval.num_test": 100, "eval.num_votes_train": 100, "eval.num_votes_eval": 50,
+               "eval.vote_batch": 16, "eval.fid_samples": 200, "eval.fid_net_steps": 50}
+_CPU_EVAL = {"eval.num_points": 1000, "eval.num_test": 500, "eval.num_votes_train": 400, "eval.num_votes_eval": 200,
+             "eval.vote_batch": 32, "eval.fid_samples": 500, "eval.fid_net_steps": 200}
+BUDGETS: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "num_samples": 2, "max_concurrent": 2,
+        "fixed": {"model.width": 0.125, "train.steps": 20, "train.batch_size": 32, "train.eval_every": 10,
+                  "train.checkpoint_every": 10, "train.log_every": 5, "data.eval_size": 200, **_SMOKE_EVAL},
+    },
+    "cpu": {
+        "num_samples": 12, "max_concurrent": 2,
+        "fixed": {"model.width": 0.5, "train.steps": 600, "train.batch_size": 64, "train.eval_every": 150,
+                  "train.checkpoint_every": 150, "train.log_every": 50, "data.eval_size": 1000, **_CPU_EVAL},
+    },
+    "gpu": {
+        "num_samples": 64, "max_concurrent": 8,
+        "fixed": {"model.width": 1.0, "train.steps": 20000, "train.batch_size": 64, "train.eval_every": 2000,
+                  "train.checkpoint_every": 2000, "train.log_every": 100, "data.eval_size": 5000},
+    },
+}

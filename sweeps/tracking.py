@@ -1,0 +1,367 @@
+"""MLflow tracking for sweeps: the tag/param/artifact contract, the tracking URI, parent and child runs.
+
+The contract (the analysis package reads runs by these names, so they live here as constants):
+one experiment per sweep name; one parent run per sweep (reused on ``--resume``; its id is kept in
+``<storage>/<name>/mlflow_parent.json``); one child run per Tune trial, found again after a retry
+through the tag ``infogan.trial_id`` (and ``mlflow_run.json`` inside every reported checkpoint).
+
+Everything uses the plain ``MlflowClient`` with explicit run ids, never the fluent API's global
+"active run", because trials of one sweep may share a worker process.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+# ---- tags
+TAG_PARENT_RUN_ID = "mlflow.parentRunId"
+TAG_RUN_NAME = "mlflow.runName"
+TAG_ROLE = "infogan.role"
+TAG_SWEEP = "infogan.sweep"
+TAG_GIT_COMMIT = "infogan.git_commit"
+TAG_VERSION_PREFIX = "infogan.version."
+TAG_TRIAL_ID = "infogan.trial_id"
+TAG_STATUS = "infogan.status"
+TAG_ERROR = "infogan.error"
+ROLE_PARENT = "parent"
+ROLE_TRIAL = "trial"
+STATUS_RUNNING = "running"
+STATUS_FINISHED = "finished"
+STATUS_STOPPED_EARLY = "stopped_early"
+STATUS_DIVERGED = "diverged"
+STATUS_FAILED = "failed"
+STATUSES = (STATUS_RUNNING, STATUS_FINISHED, STATUS_STOPPED_EARLY, STATUS_DIVERGED, STATUS_FAILED)
+VERSIONED_PACKAGES = ("torch", "ray", "optuna", "mlflow", "infogan-sweeps")
+
+# ---- params and metrics
+SWEEP_PARAM_PREFIX = "sweep."
+METRIC_WALL_SECONDS = "time/wall_seconds"
+METRIC_IMAGES_PER_SECOND = "time/images_per_second"
+METRIC_DIVERGED = "train/diverged"  # 1.0 when the trial diverged, else 0.0 (reported to Tune too)
+METRIC_DIVERGED_STEP = "train/diverged_step"  # set by infogan.train on divergence
+
+# ---- artifacts
+ARTIFACT_SEARCH_SPACE = "search_space.json"
+ARTIFACT_SWEEP_CONFIG = "sweep_config.json"
+ARTIFACT_FIGURES_DIR = "figures"  # figures/samples.png, figures/traversal.png
+ARTIFACT_CHECKPOINT_DIR = "checkpoint"  # checkpoint/checkpoint.pt
+ARTIFACT_CONFIG = "config.json"
+ARTIFACT_METRICS = "metrics.json"
+FIGURES = ("samples.png", "traversal.png")
+
+# ---- files next to Tune's state
+PARENT_FILE = "mlflow_parent.json"  # in the Tune experiment directory
+CHILD_FILE = "mlflow_run.json"  # in every checkpoint directory a trial reports
+
+MLFLOW_STATUS = {  # our status -> MLflow's run status
+    STATUS_FINISHED: "FINISHED", STATUS_STOPPED_EARLY: "FINISHED", STATUS_DIVERGED: "FINISHED",
+    STATUS_FAILED: "FAILED",
+}
+
+
+class TrackingUnavailableError(RuntimeError):
+    """The tracking server or store cannot be used; raised before any trial starts."""
+
+
+# --------------------------------------------------------------------------------------------
+# URIs
+
+
+def resolve_tracking_uri(cli_value: str | None = None, env: Mapping[str, str] | None = None,
+                         cwd: str | Path | None = None) -> str:
+    """``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<cwd>/mlflow.db``.
+
+    Relative sqlite paths are made absolute, since Tune runs trials in their own directories.
+
+    Args:
+        cli_value: the ``--tracking-uri`` flag, if given.
+        env: the environment to read (default ``os.environ``).
+        cwd: the directory relative paths refer to (default the current one).
+    Returns:
+        An absolute tracking URI.
+    """
+    env = os.environ if env is None else env
+    cwd = Path(cwd or os.getcwd())
+    uri = cli_value or env.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    parsed = urlparse(uri)
+    if parsed.scheme == "sqlite":
+        path = uri[len("sqlite:///"):]
+        if path and path != ":memory:" and not path.startswith("/"):
+            return f"sqlite:///{(cwd / path).resolve()}"
+    elif parsed.scheme in ("", "file"):
+        path = Path(parsed.path if parsed.scheme == "file" else uri)
+        return (path if path.is_absolute() else (cwd / path).resolve()).as_uri()
+    return uri
+
+
+def default_artifact_location(tracking_uri: str) -> str | None:
+    """Where a new experiment's artifacts go for a local sqlite store: ``mlartifacts`` beside the db.
+
+    MLflow's own default is relative to the process's cwd, which differs per trial; servers
+    (http) decide the location themselves, so None there.
+    """
+    if tracking_uri.startswith("sqlite:///"):
+        db = Path(tracking_uri[len("sqlite:///"):])
+        return (db.parent / "mlartifacts").as_uri()
+    return None
+
+
+def ui_command(tracking_uri: str) -> str:
+    """The command that shows this store in a browser."""
+    if urlparse(tracking_uri).scheme in ("http", "https"):
+        return f"open {tracking_uri} in a browser"
+    location = default_artifact_location(tracking_uri)
+    extra = f" --default-artifact-root {location}" if location else ""
+    return f"mlflow ui --backend-store-uri {tracking_uri}{extra} --workers 1"
+
+
+def check_tracking(tracking_uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, with one clear message, when the tracking store cannot be used.
+
+    Args:
+        tracking_uri: an absolute tracking URI.
+        timeout: seconds to wait for an http(s) server.
+    Raises:
+        TrackingUnavailableError: the server does not answer its health check, or the sqlite file's
+            directory is not writable, or the store rejects a cheap query.
+    """
+    parsed = urlparse(tracking_uri)
+    if parsed.scheme in ("http", "https"):
+        url = tracking_uri.rstrip("/") + "/health"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - user's own URI
+                if response.status != 200:
+                    raise TrackingUnavailableError(f"MLflow tracking server {tracking_uri} answered {response.status} on /health")
+        except (urllib.error.URLError, OSError, TimeoutError) as err:
+            raise TrackingUnavailableError(
+                f"MLflow tracking server {tracking_uri} is unreachable ({err}); start it, fix --tracking-uri / "
+                "MLFLOW_TRACKING_URI, or drop both to use the local store sqlite:///mlflow.db"
+            ) from None
+        return
+    if parsed.scheme == "sqlite":
+        db = Path(tracking_uri[len("sqlite:///"):])
+        directory = db.parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            ok = os.access(directory, os.W_OK) and (not db.exists() or os.access(db, os.W_OK))
+        except OSError:
+            ok = False
+        if not ok:
+            raise TrackingUnavailableError(f"MLflow store {tracking_uri}: {db} is not writable; choose another --tracking-uri")
+        return
+    if parsed.scheme == "file":
+        return
+    # Databases and other schemes: one cheap query, without MLflow's long retry loop.
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(math.ceil(timeout)))
+    try:
+        client(tracking_uri).search_experiments(max_results=1)
+    except Exception as err:  # any driver/network error means the same thing to the user
+        raise TrackingUnavailableError(f"MLflow tracking store {tracking_uri} is unusable: {err}") from None
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def client(tracking_uri: str) -> MlflowClient:
+    """An ``MlflowClient`` bound to ``tracking_uri`` (imports MLflow lazily)."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+# --------------------------------------------------------------------------------------------
+# Parent runs
+
+
+def git_commit(repo: Path | None = None) -> str:
+    """The HEAD commit of the checkout holding this package, or ``"unknown"``."""
+    repo = repo or Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=True)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages a sweep's results depend on."""
+    out = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "unknown"
+    return out
+
+
+def get_or_create_experiment(mlflow_client: MlflowClient, name: str, tracking_uri: str) -> str:
+    """The id of experiment ``name``, created (with an absolute artifact location) if missing."""
+    experiment = mlflow_client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            mlflow_client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+    return mlflow_client.create_experiment(name, artifact_location=default_artifact_location(tracking_uri))
+
+
+def start_parent_run(mlflow_client: MlflowClient, experiment_id: str, sweep: str, params: Mapping[str, Any],
+                     search_space: Mapping[str, Any], sweep_config: Mapping[str, Any]) -> str:
+    """Create the sweep's parent run with its tags, ``sweep.*`` params and JSON artifacts.
+
+    Returns:
+        The new run's id.
+    """
+    tags = {TAG_ROLE: ROLE_PARENT, TAG_SWEEP: sweep, TAG_GIT_COMMIT: git_commit(), TAG_RUN_NAME: sweep}
+    tags.update({TAG_VERSION_PREFIX + k: v for k, v in package_versions().items()})
+    run = mlflow_client.create_run(experiment_id, tags=tags, run_name=sweep)
+    run_id = run.info.run_id
+    log_params(mlflow_client, run_id, {SWEEP_PARAM_PREFIX + k: v for k, v in params.items()})
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, payload in ((ARTIFACT_SEARCH_SPACE, search_space), (ARTIFACT_SWEEP_CONFIG, sweep_config)):
+            path = Path(tmp) / name
+            path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
+            mlflow_client.log_artifact(run_id, str(path))
+    return run_id
+
+
+def reopen_run(mlflow_client: MlflowClient, run_id: str) -> None:
+    """Mark a run RUNNING again (a resumed sweep or a retried trial)."""
+    mlflow_client.update_run(run_id, status="RUNNING")
+
+
+def finish_run(mlflow_client: MlflowClient, run_id: str, status: str | None = None) -> None:
+    """End a run; for child runs also set ``infogan.status`` (one of ``STATUSES``)."""
+    if status is not None:
+        mlflow_client.set_tag(run_id, TAG_STATUS, status)
+    mlflow_client.set_terminated(run_id, MLFLOW_STATUS.get(status or STATUS_FINISHED, "FINISHED"))
+
+
+def settle_child_run(mlflow_client: MlflowClient, run_id: str, status: str) -> None:
+    """Driver side: record a trial's final status unless the trial already did.
+
+    Leaves a run alone whose tag already says ``status`` and which has ended, so its end time
+    stays the trial's own (the driver learns of the end later).
+    """
+    run = mlflow_client.get_run(run_id)
+    if run.data.tags.get(TAG_STATUS) != status or run.info.status == "RUNNING":
+        finish_run(mlflow_client, run_id, status)
+
+
+# --------------------------------------------------------------------------------------------
+# Params and metrics
+
+
+def param_value(value: Any) -> str:
+    """MLflow param text: tuples/lists as comma-joined values (``10,3``; ``""`` when empty)."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def log_params(mlflow_client: MlflowClient, run_id: str, params: Mapping[str, Any]) -> None:
+    """Log params in batches (MLflow caps a batch at 100 params)."""
+    from mlflow.entities import Param
+
+    items = [Param(k, param_value(v)) for k, v in params.items()]
+    for start in range(0, len(items), 100):
+        mlflow_client.log_batch(run_id, params=items[start:start + 100])
+
+
+def log_metrics(mlflow_client: MlflowClient, run_id: str, metrics: Mapping[str, float], step: int) -> None:
+    """Log every numeric metric at ``step`` in one batch."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    items = [Metric(k, float(v), now, int(step)) for k, v in metrics.items()
+             if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    for start in range(0, len(items), 1000):
+        mlflow_client.log_batch(run_id, metrics=items[start:start + 1000])
+
+
+# --------------------------------------------------------------------------------------------
+# Child runs
+
+
+@dataclass(frozen=True)
+class SweepRef:
+    """What a trial needs to find its sweep in MLflow; passed to trials explicitly."""
+
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    sweep: str
+
+
+def find_child_run(mlflow_client: MlflowClient, ref: SweepRef, trial_id: str) -> str | None:
+    """The child run of ``trial_id`` in this sweep, if one was created already."""
+    runs = mlflow_client.search_runs(
+        [ref.experiment_id],
+        filter_string=f"tags.`{TAG_TRIAL_ID}` = '{trial_id}' and tags.`{TAG_PARENT_RUN_ID}` = '{ref.parent_run_id}'",
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def child_runs(mlflow_client: MlflowClient, ref: SweepRef) -> list[Any]:
+    """Every child run of the sweep's parent run."""
+    return mlflow_client.search_runs(
+        [ref.experiment_id], filter_string=f"tags.`{TAG_PARENT_RUN_ID}` = '{ref.parent_run_id}'", max_results=10000,
+    )
+
+
+def open_child_run(mlflow_client: MlflowClient, ref: SweepRef, trial_id: str, trial_name: str,
+                   known_run_id: str | None = None) -> str:
+    """The trial's child run: the known one (from a checkpoint), one found by tag, or a new one.
+
+    A reused run is set back to RUNNING with ``infogan.status=running``.
+
+    Returns:
+        The child run's id.
+    """
+    run_id = known_run_id or find_child_run(mlflow_client, ref, trial_id)
+    if run_id is None:
+        tags = {TAG_PARENT_RUN_ID: ref.parent_run_id, TAG_ROLE: ROLE_TRIAL, TAG_SWEEP: ref.sweep,
+                TAG_TRIAL_ID: trial_id, TAG_STATUS: STATUS_RUNNING}
+        return mlflow_client.create_run(ref.experiment_id, tags=tags, run_name=trial_name).info.run_id
+    reopen_run(mlflow_client, run_id)
+    mlflow_client.set_tag(run_id, TAG_STATUS, STATUS_RUNNING)
+    return run_id
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A small JSON file, or None if it is missing or torn."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_json(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write JSON atomically (temp file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(payload, fh, indent=2, sort_keys=True, default=str)
+    os.replace(tmp, path)

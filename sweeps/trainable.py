@@ -1,0 +1,261 @@
+"""The Tune side of one trial: the function trainable around ``infogan.train`` and the driver's
+status callback.
+
+A trial's config is a flat dotted-key dict (``Config.from_flat``). Every evaluation is reported to
+Tune with ``ray.tune.report(metrics, checkpoint=...)`` (a checkpoint whenever the loop wrote one at
+that step) and logged to the trial's MLflow child run. A retried trial resumes from
+``ray.tune.get_checkpoint()`` and finds its child run again, so it keeps logging into the same run.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray.tune
+import torch
+
+from infogan.config import Config
+from infogan.train import EvalReport, TrainResult, train
+from sweeps import tracking
+from sweeps.tracking import SweepRef
+
+STEP = "step"  # the training step, reported with every result; ASHA's time attribute
+
+
+class TrialConfigError(ValueError):
+    """A trial's config is invalid: this trial fails, the sweep goes on."""
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """What every trial of a sweep shares, passed explicitly (``tune.with_parameters``).
+
+    Attributes:
+        ref: where the sweep lives in MLflow (URI, experiment, parent run).
+        objectives: ``((metric, mode), ...)``; a diverged trial reports the worst value for each.
+    """
+
+    ref: SweepRef
+    objectives: tuple[tuple[str, str], ...]
+
+
+def worst_value(mode: str) -> float:
+    """The value a diverged trial reports for an objective it never measured."""
+    return -math.inf if mode == "max" else math.inf
+
+
+def tune_result(metrics: Mapping[str, float], step: int, objectives: Sequence[tuple[str, str]],
+                diverged: bool) -> dict[str, float]:
+    """The dict reported to Tune for one evaluation.
+
+    Args:
+        metrics: the EvalReport's metrics.
+        step: the training step.
+        objectives: the sweep's ``(metric, mode)`` pairs.
+        diverged: whether the run diverged (the last report of a diverged run).
+    Returns:
+        The metrics plus ``step`` and ``train/diverged``; a diverged run's missing or non-finite
+        objectives become the worst value, so searchers and schedulers rank it last.
+    Raises:
+        KeyError: an objective metric is missing from a healthy run's evaluation (a wrong
+            ``--metric``): the message lists the metrics that exist.
+    """
+    out = {k: float(v) for k, v in metrics.items()}
+    out[STEP] = step
+    out[tracking.METRIC_DIVERGED] = 1.0 if diverged else 0.0
+    for metric, mode in objectives:
+        value = out.get(metric)
+        if diverged and (value is None or not math.isfinite(value)):
+            out[metric] = worst_value(mode)
+        elif value is None:
+            raise KeyError(
+                f"the sweep's metric {metric!r} is not among this run's evaluation metrics "
+                f"({', '.join(sorted(metrics))}); choose one of them with --metric"
+            )
+    return out
+
+
+def _prune_local_checkpoints(current: Path) -> None:
+    """Delete the loop's older local checkpoint directories: Tune has persisted its own copies."""
+    for sibling in current.parent.glob("step_*"):
+        if sibling.is_dir() and sibling.name < current.name:
+            shutil.rmtree(sibling, ignore_errors=True)
+
+
+def _log_files(mlflow_client: Any, run_id: str, run_dir: Path, names: Sequence[str], artifact_path: str | None) -> None:
+    for name in names:
+        path = run_dir / name
+        if path.is_file():
+            mlflow_client.log_artifact(run_id, str(path), artifact_path)
+
+
+def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
+    """Train one configuration inside Tune, reporting to Tune and MLflow.
+
+    Args:
+        config: flat dotted config keys (the search space's suggestions and fixed values).
+        settings: the sweep's shared settings.
+    Raises:
+        TrialConfigError: the config is invalid (the trial errors; the sweep continues).
+    """
+    context = ray.tune.get_context()
+    trial_id, trial_name = context.get_trial_id(), context.get_trial_name()
+    run_dir = Path(context.get_trial_dir()) / "run"
+    mlflow_client = tracking.client(settings.ref.tracking_uri)
+
+    checkpoint = ray.tune.get_checkpoint()
+    known_run_id = None
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            saved = tracking.read_json(Path(directory) / tracking.CHILD_FILE) or {}
+            known_run_id = saved.get("run_id")
+    run_id = tracking.open_child_run(mlflow_client, settings.ref, trial_id, trial_name, known_run_id)
+
+    try:
+        try:
+            cfg = Config.from_flat(config)
+        except ValueError as err:
+            raise TrialConfigError(f"trial {trial_id} has an invalid config: {err}") from None
+        tracking.log_params(mlflow_client, run_id, cfg.to_flat())
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        if checkpoint is None:
+            result, wall = _train(cfg, run_dir, None, mlflow_client, run_id, settings)
+        else:
+            with checkpoint.as_directory() as directory:
+                result, wall = _train(cfg, run_dir, Path(directory), mlflow_client, run_id, settings)
+        _finish(mlflow_client, run_id, run_dir, result, wall)
+    except Exception as err:
+        # Mark the run failed before Tune retries or gives up; a retry reopens it as running.
+        # (A scheduler's stop arrives as SystemExit from ray.tune.report: not a failure; the
+        # driver's TrialStatusCallback records it as stopped_early.)
+        try:
+            mlflow_client.set_tag(run_id, tracking.TAG_ERROR, f"{type(err).__name__}: {err}"[:4000])
+            tracking.finish_run(mlflow_client, run_id, tracking.STATUS_FAILED)
+        except Exception:  # the original error matters more than a tracking hiccup
+            pass
+        raise
+
+
+def _train(cfg: Config, run_dir: Path, resume: Path | None, mlflow_client: Any, run_id: str,
+           settings: TrialSettings) -> tuple[TrainResult, float]:
+    figures = run_dir / "figures"
+
+    def on_eval(report: EvalReport) -> None:
+        diverged = tracking.METRIC_DIVERGED_STEP in report.metrics
+        result = tune_result(report.metrics, report.step, settings.objectives, diverged)
+        tracking.log_metrics(mlflow_client, run_id, {**report.metrics, tracking.METRIC_DIVERGED: result[tracking.METRIC_DIVERGED]},
+                             report.step)
+        _log_files(mlflow_client, run_id, figures, tracking.FIGURES, tracking.ARTIFACT_FIGURES_DIR)
+        if report.checkpoint is None:
+            ray.tune.report(result)
+            return
+        # The child run id travels inside the checkpoint, so a retry on another node finds it.
+        tracking.write_json(report.checkpoint / tracking.CHILD_FILE, {"run_id": run_id, "step": report.step})
+        ray.tune.report(result, checkpoint=ray.tune.Checkpoint.from_directory(str(report.checkpoint)))
+        _prune_local_checkpoints(report.checkpoint)
+
+    start = time.perf_counter()
+    result = train(cfg, run_dir=run_dir, on_eval=on_eval, resume=resume)
+    return result, time.perf_counter() - start
+
+
+def _finish(mlflow_client: Any, run_id: str, run_dir: Path, result: TrainResult, wall: float) -> None:
+    tracking.log_metrics(mlflow_client, run_id, {
+        tracking.METRIC_WALL_SECONDS: wall, tracking.METRIC_IMAGES_PER_SECOND: result.images_per_second,
+    }, result.step)
+    _log_files(mlflow_client, run_id, run_dir, (tracking.ARTIFACT_CONFIG, tracking.ARTIFACT_METRICS), None)
+    if result.checkpoint is not None and result.status == "finished":
+        _log_files(mlflow_client, run_id, result.checkpoint, ("checkpoint.pt",), tracking.ARTIFACT_CHECKPOINT_DIR)
+    status = tracking.STATUS_DIVERGED if result.status == "diverged" else tracking.STATUS_FINISHED
+    if result.message:
+        mlflow_client.set_tag(run_id, tracking.TAG_ERROR, result.message[:4000])
+    tracking.finish_run(mlflow_client, run_id, status)
+
+
+def make_trainable(settings: TrialSettings, cpus: float = 1.0, gpus: float = 0.0) -> Callable[..., Any]:
+    """The trainable Tune runs: ``run_trial`` with the sweep's settings and per-trial resources.
+
+    Args:
+        settings: shared by every trial.
+        cpus: CPUs per trial.
+        gpus: GPUs per trial; fractions (0.5) pack several trials on one GPU (no memory isolation).
+    """
+    trainable = ray.tune.with_parameters(run_trial, settings=settings)
+    return ray.tune.with_resources(trainable, {"cpu": cpus, "gpu": gpus})
+
+
+# --------------------------------------------------------------------------------------------
+# Driver side
+
+
+def trial_status(trial_status_name: str, last_result: Mapping[str, Any] | None, steps: int | None) -> str:
+    """Our status of a trial Tune has ended.
+
+    Args:
+        trial_status_name: Tune's status (``TERMINATED``, ``ERROR``, ...).
+        last_result: the trial's last reported result.
+        steps: the trial's configured ``train.steps``.
+    Returns:
+        One of ``failed``, ``diverged``, ``stopped_early`` (ended before its last step without
+        diverging: the scheduler stopped it) or ``finished``.
+    """
+    last_result = last_result or {}
+    if trial_status_name == "ERROR":
+        return tracking.STATUS_FAILED
+    if last_result.get(tracking.METRIC_DIVERGED) == 1.0:
+        return tracking.STATUS_DIVERGED
+    if steps is not None and int(last_result.get(STEP, 0)) < steps:
+        return tracking.STATUS_STOPPED_EARLY
+    return tracking.STATUS_FINISHED
+
+
+def trial_steps(config: Mapping[str, Any]) -> int:
+    """The training budget (``train.steps``) of a trial's flat config."""
+    return int(config.get("train.steps", Config().train.steps))
+
+
+def trial_dirname(trial: Any) -> str:
+    """Short trial directory names (Tune's default embeds every config value)."""
+    return f"trial_{trial.trial_id}"
+
+
+class TrialStatusCallback(ray.tune.Callback):
+    """Sets each child run's final ``infogan.status`` from the driver.
+
+    The trainable cannot see that ASHA stopped it, nor that its node died, so the driver records
+    ``stopped_early`` and ``failed`` here. Picklable (Tune saves callbacks with the experiment).
+    """
+
+    def __init__(self, ref: SweepRef):
+        self.ref = ref
+        self._client: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"ref": self.ref, "_client": None}
+
+    def _mark(self, trial: Any) -> None:
+        if self._client is None:
+            self._client = tracking.client(self.ref.tracking_uri)
+        run_id = tracking.find_child_run(self._client, self.ref, trial.trial_id)
+        if run_id is None:
+            return
+        status = trial_status(trial.status if trial.status == "ERROR" else "TERMINATED", trial.last_result,
+                              trial_steps(trial.config))
+        tracking.settle_child_run(self._client, run_id, status)
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._mark(trial)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        if self._client is None:
+            self._client = tracking.client(self.ref.tracking_uri)
+        run_id = tracking.find_child_run(self._client, self.ref, trial.trial_id)
+        if run_id is not None:
+            tracking.finish_run(self._client, run_id, tracking.STATUS_FAILED)

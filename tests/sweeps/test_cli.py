@@ -1,0 +1,71 @@
+"""The lambda_search CLI: argument resolution, and errors that must come before any trial."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sweeps import lambda_search
+from tests.sweeps.conftest import SCRIPT, free_port, subprocess_env
+
+
+def test_defaults_are_a_cpu_sized_dsprites_sweep(tmp_path: Path) -> None:
+    args = lambda_search.build_parser().parse_args([])
+    settings, space = lambda_search.settings_from_args(args)
+    assert settings.dataset == "dsprites" and settings.budget == "cpu" and settings.search == "tpe"
+    assert settings.scheduler == "asha" and settings.metrics == [lambda_search.DEFAULT_METRIC]
+    assert settings.num_samples == 12 and settings.steps == 600
+    assert space.fixed["train.threads"] == 1 and space.fixed["data.name"] == "dsprites"
+    assert {"loss.lambda_cat", "loss.lambda_cont", "optim.lr_d", "optim.lr_g"} <= set(space.params)
+
+
+def test_flags_reach_settings_and_space() -> None:
+    args = lambda_search.build_parser().parse_args([
+        "--smoke-test", "--steps", "30", "--set", "loss.q_std=learned", "--range", "train.batch_size=16,32",
+        "--search", "random", "--cpus-per-trial", "2", "--gpus-per-trial", "0.5", "--seed", "3",
+    ])
+    settings, space = lambda_search.settings_from_args(args)
+    assert settings.budget == "smoke" and settings.num_samples == 2 and settings.steps == 30
+    assert settings.scheduler == "fifo" and settings.gpus_per_trial == 0.5 and settings.seed == 3
+    assert space.fixed["loss.q_std"] == "learned" and space.params["train.batch_size"].choices == (16, 32)
+    assert space.fixed["train.threads"] == 2
+    assert settings.params()["metric"] == lambda_search.DEFAULT_METRICS[settings.dataset]
+
+
+def test_multi_objective_parses_and_refuses_asha() -> None:
+    parser = lambda_search.build_parser()
+    settings, _ = lambda_search.settings_from_args(parser.parse_args(["--multi-objective"]))
+    assert settings.metrics == ["eval/fid", "eval/mig"] and settings.modes == ["min", "max"]
+    assert settings.scheduler == "fifo"
+    with pytest.raises(ValueError, match="ASHA"):
+        lambda_search.settings_from_args(parser.parse_args(["--multi-objective", "--scheduler", "asha"]))
+    with pytest.raises(ValueError, match="METRIC:min"):
+        lambda_search.settings_from_args(parser.parse_args(["--multi-objective", "eval/fid:low,eval/mig:max"]))
+
+
+def test_bad_value_is_exit_2_with_the_key_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert lambda_search.main(["--set", "loss.lambda_cat=-1"]) == 2
+    assert "loss.lambda_cat" in capsys.readouterr().err
+
+
+def test_resume_without_a_sweep_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert lambda_search.main(["--resume", "--name", "nothing", "--storage-path", str(tmp_path)]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_unreachable_tracking_server_fails_before_any_trial(tmp_path: Path) -> None:
+    uri = f"http://127.0.0.1:{free_port()}"
+    storage = tmp_path / "tune"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke-test", "--tracking-uri", uri, "--storage-path", str(storage)],
+        capture_output=True, text=True, timeout=120, env=subprocess_env(tmp_path), cwd=tmp_path,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "unreachable" in errors[0] and uri in errors[0]
+    assert not storage.exists()  # no Tune experiment, hence no trial, was started
+    assert "Trial" not in proc.stdout and "ray" not in proc.stderr.lower().replace(uri, "")

@@ -1,0 +1,88 @@
+"""Interrupt the driver mid-sweep, then ``--resume``: the requested number of trials, none re-run."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sweeps import tracking
+from tests.sweeps.conftest import SCRIPT, subprocess_env
+from tests.sweeps.readback import sweep_runs
+
+NAME, SAMPLES = "resumable", 3
+
+
+def _finished_children(uri: str) -> list:
+    try:
+        _, _, children = sweep_runs(uri, NAME)
+    except AssertionError:  # the experiment or the parent run does not exist yet
+        return []
+    return [c for c in children if c.data.tags.get(tracking.TAG_STATUS) == tracking.STATUS_FINISHED]
+
+
+def _result_rows(storage: Path, trial_id: str) -> int:
+    (path,) = (storage / NAME).glob(f"trial_{trial_id}/result.json")
+    return len(path.read_text().splitlines())
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path: Path) -> None:
+    from ray.tune import ExperimentAnalysis
+
+    storage, uri = tmp_path / "tune", f"sqlite:///{tmp_path}/mlflow.db"
+    env = subprocess_env(tmp_path)
+    command = [sys.executable, str(SCRIPT), "--smoke-test", "--name", NAME, "--storage-path", str(storage)]
+    log = open(tmp_path / "first.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([*command, "--num-samples", str(SAMPLES), "--max-concurrent", "1",
+                             "--tracking-uri", uri], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not _finished_children(uri):
+            assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no trial finished in time"
+            time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    first_log = (tmp_path / "first.log").read_text()
+    assert code == 130, first_log[-3000:]
+    assert "--resume" in first_log
+    done_before = {c.data.tags[tracking.TAG_TRIAL_ID]: c for c in _finished_children(uri)}
+    assert 1 <= len(done_before) < SAMPLES
+    client = tracking.client(uri)
+    rows_before = {t: _result_rows(storage, t) for t in done_before}
+    history_before = {t: [(m.step, m.value) for m in client.get_metric_history(c.info.run_id, "train/loss_d")]
+                      for t, c in done_before.items()}
+
+    # Only the name and the storage are needed: the rest was saved with the sweep.
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600, env=env,
+                             cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+
+    analysis = ExperimentAnalysis(str(storage / NAME))
+    assert len(analysis.trials) == SAMPLES
+    assert all(t.status == "TERMINATED" for t in analysis.trials)
+    _, parent, children = sweep_runs(uri, NAME)
+    assert parent.info.status == "FINISHED"
+    assert len(children) == SAMPLES
+    assert {c.data.tags[tracking.TAG_TRIAL_ID] for c in children} == {t.trial_id for t in analysis.trials}
+    assert all(c.data.tags[tracking.TAG_STATUS] in ("finished", "stopped_early") for c in children)
+    for trial_id, rows in rows_before.items():
+        assert _result_rows(storage, trial_id) == rows  # Tune got no new result from it
+        child = next(c for c in children if c.data.tags[tracking.TAG_TRIAL_ID] == trial_id)
+        history = [(m.step, m.value) for m in client.get_metric_history(child.info.run_id, "train/loss_d")]
+        assert history == history_before[trial_id]  # MLflow got nothing new either
+    saved = json.loads((storage / NAME / tracking.PARENT_FILE).read_text())
+    assert saved["run_id"] == parent.info.run_id

@@ -1,0 +1,29 @@
+"""CI's smoke command against a real ``mlflow server`` process, read back through the MLflow client."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.sweeps.conftest import SCRIPT, subprocess_env
+from tests.sweeps.readback import assert_finished_child, assert_parent_contract, sweep_runs
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_smoke_test_logs_to_a_real_mlflow_server(mlflow_server: str, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke-test", "--tracking-uri", mlflow_server, "--name", "smoke_server"],
+        capture_output=True, text=True, timeout=600, env=subprocess_env(tmp_path), cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "best" in proc.stdout and f"open {mlflow_server}" in proc.stdout
+    assert not (tmp_path / "mlflow.db").exists()  # nothing went to the local default store
+    client, parent, children = sweep_runs(mlflow_server, "smoke_server")
+    assert_parent_contract(client, parent, "smoke_server", 2)
+    assert len(children) == 2
+    for child in children:
+        assert_finished_child(client, child, steps=20, eval_every=10)

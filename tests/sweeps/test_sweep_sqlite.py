@@ -1,0 +1,43 @@
+"""End to end with a local sqlite MLflow store: a small sweep with one forced-diverging trial."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sweeps import lambda_search, tracking
+from tests.sweeps.readback import assert_finished_child, assert_parent_contract, steps_of, sweep_runs
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_sweep_with_a_diverging_trial_logs_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    # The first trial uses an absurd learning rate (the loop treats losses above 1e6 as divergence).
+    absurd = json.dumps([{"optim.lr_d": 1000.0, "optim.lr_g": 1000.0}])
+    code = lambda_search.main([
+        "--smoke-test", "--num-samples", "3", "--scheduler", "fifo", "--name", "diverge",
+        "--storage-path", str(tmp_path / "tune"), "--tracking-uri", uri, "--points-to-evaluate", absurd,
+    ])
+    assert code == 0
+    assert (tmp_path / "tune" / "diverge" / tracking.PARENT_FILE).is_file()
+    client, parent, children = sweep_runs(uri, "diverge")
+    assert_parent_contract(client, parent, "diverge", 3)
+    assert parent.info.status == "FINISHED"
+    assert len(children) == 3 and len({c.data.tags[tracking.TAG_TRIAL_ID] for c in children}) == 3
+    statuses = sorted(c.data.tags[tracking.TAG_STATUS] for c in children)
+    assert statuses == ["diverged", "finished", "finished"]
+    diverged = next(c for c in children if c.data.tags[tracking.TAG_STATUS] == "diverged")
+    assert float(diverged.data.params["optim.lr_d"]) == 1000.0
+    assert diverged.data.metrics[tracking.METRIC_DIVERGED] == 1.0
+    assert tracking.METRIC_DIVERGED_STEP in diverged.data.metrics
+    assert "diverged at step" in diverged.data.tags[tracking.TAG_ERROR]
+    assert steps_of(client, diverged.info.run_id, tracking.METRIC_DIVERGED_STEP)
+    for child in children:
+        if child is not diverged:
+            assert_finished_child(client, child, steps=20, eval_every=10)
+            assert child.data.metrics[tracking.METRIC_DIVERGED] == 0.0

@@ -1,0 +1,78 @@
+"""Tracking helpers: URI resolution, the fast reachability check, parent/child runs in a sqlite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sweeps import tracking
+from sweeps.tracking import SweepRef
+from tests.sweeps.conftest import free_port
+
+
+def test_resolve_tracking_uri_order_and_absolute_sqlite(tmp_path: Path) -> None:
+    env = {"MLFLOW_TRACKING_URI": "http://example:5000"}
+    assert tracking.resolve_tracking_uri("http://cli:1", env, tmp_path) == "http://cli:1"
+    assert tracking.resolve_tracking_uri(None, env, tmp_path) == "http://example:5000"
+    assert tracking.resolve_tracking_uri(None, {}, tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    assert tracking.resolve_tracking_uri("sqlite:///x/y.db", {}, tmp_path) == f"sqlite:///{tmp_path.resolve()}/x/y.db"
+    assert tracking.resolve_tracking_uri("sqlite:////abs/y.db", {}, tmp_path) == "sqlite:////abs/y.db"
+    assert tracking.default_artifact_location("sqlite:////abs/y.db") == "file:///abs/mlartifacts"
+    assert "mlflow ui --backend-store-uri sqlite:////abs/y.db" in tracking.ui_command("sqlite:////abs/y.db")
+
+
+def test_unreachable_server_is_one_clear_error_quickly() -> None:
+    uri = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(tracking.TrackingUnavailableError, match="unreachable"):
+        tracking.check_tracking(uri, timeout=2)
+
+
+def test_sqlite_under_a_file_is_an_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(tracking.TrackingUnavailableError, match="not writable"):
+        tracking.check_tracking(f"sqlite:///{blocker}/sub/mlflow.db")
+
+
+def test_param_values_use_the_config_text_form() -> None:
+    from infogan.config import Config
+
+    assert tracking.param_value([10, 3]) == "10,3"
+    assert tracking.param_value(()) == ""
+    assert tracking.param_value(0.001) == "0.001"
+    assert Config.from_flat({"codes.categorical": tracking.param_value([10, 3])}).codes.categorical == (10, 3)
+    assert Config.from_flat({"codes.categorical": tracking.param_value([])}).codes.categorical == ()
+
+
+def test_parent_and_child_runs_follow_the_contract(tmp_path: Path) -> None:
+    uri = tracking.resolve_tracking_uri(None, {}, tmp_path)
+    tracking.check_tracking(uri)
+    client = tracking.client(uri)
+    experiment_id = tracking.get_or_create_experiment(client, "unit_sweep", uri)
+    assert tracking.get_or_create_experiment(client, "unit_sweep", uri) == experiment_id
+    assert client.get_experiment(experiment_id).artifact_location == (tmp_path.resolve() / "mlartifacts").as_uri()
+    parent = tracking.start_parent_run(client, experiment_id, "unit_sweep", {"num_samples": 3, "metric": "m"},
+                                       {"params": {}}, {"settings": {}})
+    run = client.get_run(parent)
+    assert run.data.tags[tracking.TAG_ROLE] == "parent" and run.data.tags[tracking.TAG_SWEEP] == "unit_sweep"
+    assert run.data.tags[tracking.TAG_GIT_COMMIT]
+    assert {f"infogan.version.{p}" for p in tracking.VERSIONED_PACKAGES} <= set(run.data.tags)
+    assert run.data.params == {"sweep.num_samples": "3", "sweep.metric": "m"}
+    assert {a.path for a in client.list_artifacts(parent)} == {"search_space.json", "sweep_config.json"}
+
+    ref = SweepRef(uri, experiment_id, parent, "unit_sweep")
+    child = tracking.open_child_run(client, ref, "trial_a", "trial_a")
+    tracking.log_metrics(client, child, {"train/loss_d": 1.5, "eval/x": 2}, step=10)
+    tracking.finish_run(client, child, tracking.STATUS_FAILED)
+    # A retry finds the same run by its trial id and reopens it.
+    again = tracking.open_child_run(client, ref, "trial_a", "trial_a")
+    assert again == child
+    run = client.get_run(child)
+    assert run.info.status == "RUNNING" and run.data.tags[tracking.TAG_STATUS] == "running"
+    assert run.data.tags[tracking.TAG_PARENT_RUN_ID] == parent and run.data.tags[tracking.TAG_TRIAL_ID] == "trial_a"
+    assert [(m.step, m.value) for m in client.get_metric_history(child, "train/loss_d")] == [(10, 1.5)]
+    other = tracking.open_child_run(client, ref, "trial_b", "trial_b")
+    assert other != child and len(tracking.child_runs(client, ref)) == 2
+    tracking.finish_run(client, other, tracking.STATUS_STOPPED_EARLY)
+    assert client.get_run(other).info.status == "FINISHED"

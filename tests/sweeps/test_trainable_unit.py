@@ -1,0 +1,37 @@
+"""Pure parts of the trainable: what is reported to Tune, and how a trial's end becomes a status."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sweeps import tracking
+from sweeps.trainable import STEP, trial_status, tune_result
+
+
+def test_tune_result_adds_step_and_diverged_flag() -> None:
+    out = tune_result({"eval/cat_accuracy": 0.5, "train/loss_d": 1.0}, 30, [("eval/cat_accuracy", "max")], False)
+    assert out == {"eval/cat_accuracy": 0.5, "train/loss_d": 1.0, STEP: 30, "train/diverged": 0.0}
+
+
+def test_diverged_run_reports_the_worst_objective() -> None:
+    metrics = {"train/diverged_step": 7.0, "train/loss_d": float("nan")}
+    out = tune_result(metrics, 7, [("eval/cat_accuracy", "max"), ("eval/fid", "min")], True)
+    assert out["eval/cat_accuracy"] == -math.inf and out["eval/fid"] == math.inf and out["train/diverged"] == 1.0
+
+
+def test_missing_objective_names_the_available_metrics() -> None:
+    with pytest.raises(KeyError, match="eval/cat_accuracy.*train/loss_d"):
+        tune_result({"train/loss_d": 1.0, "eval/cat_accuracy": 0.1}, 5, [("eval/mig", "max")], False)
+
+
+@pytest.mark.parametrize("tune_status, last, steps, expected", [
+    ("ERROR", {STEP: 10}, 20, tracking.STATUS_FAILED),
+    ("TERMINATED", {STEP: 7, "train/diverged": 1.0}, 20, tracking.STATUS_DIVERGED),
+    ("TERMINATED", {STEP: 10, "train/diverged": 0.0}, 20, tracking.STATUS_STOPPED_EARLY),
+    ("TERMINATED", {STEP: 20, "train/diverged": 0.0}, 20, tracking.STATUS_FINISHED),
+    ("TERMINATED", None, 20, tracking.STATUS_STOPPED_EARLY),
+])
+def test_trial_status(tune_status: str, last: dict | None, steps: int, expected: str) -> None:
+    assert trial_status(tune_status, last, steps) == expected
