@@ -1,0 +1,88 @@
+"""Command line of the analysis package: ``python -m analysis {collect,report} --help``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+_EPILOG_COLLECT = """examples:
+  python -m analysis collect --tracking-uri sqlite:///mlflow.db --sweep lambda_search --out tables/
+  python -m analysis collect --tracking-uri http://head:5000 --parent-run-id 0a1b2c... \\
+      --tune-dir /shared/ray_results/lambda_search --out tables/
+writes <out>/<sweep>/trials.parquet and <out>/<sweep>/curves.parquet (atomically; re-running
+with the same records gives identical files)."""
+
+_EPILOG_REPORT = """examples:
+  python -m analysis report --tables tables/ --sweep lambda_search --out reports/lambda_search
+  python -m analysis report --tables tables/lambda_search --metric eval/factor_vae --param optim.lr_g --format svg"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m analysis", description="Tables, comparisons and reports for InfoGAN sweeps.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("collect", help="MLflow (+ Tune) records of a sweep -> Parquet tables",
+                       epilog=_EPILOG_COLLECT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or ./mlruns)")
+    who = c.add_mutually_exclusive_group(required=True)
+    who.add_argument("--sweep", help="sweep name (= experiment name unless --experiment is given)")
+    who.add_argument("--parent-run-id", help="the sweep's parent run id")
+    c.add_argument("--experiment", default=None, help="experiment name when it differs from the sweep name")
+    c.add_argument("--tune-dir", default=None, help="Tune experiment folder <storage_path>/<sweep>/ (optional)")
+    c.add_argument("--out", default="tables", help="output folder (default: tables/)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    r = sub.add_parser("report", help="Markdown report (tables + figures) for one sweep",
+                       epilog=_EPILOG_REPORT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("--tables", default="tables", help="folder of collected tables (default: tables/)")
+    r.add_argument("--sweep", default=None, help="sweep to report (needed when the tables hold several)")
+    r.add_argument("--out", default=None, help="output folder (default: reports/<sweep>)")
+    r.add_argument("--metric", default="eval/mig", help="disentanglement metric (default: eval/mig)")
+    r.add_argument("--fid", default="eval/fid", help="FID metric (default: eval/fid)")
+    r.add_argument("--param", default="loss.lambda_cont", help="knob whose effect to show (default: loss.lambda_cont)")
+    r.add_argument("--top", type=int, default=10, help="leaderboard length (default: 10)")
+    r.add_argument("--status", action="append", default=None,
+                   help="status of trials to compare, repeatable (default: finished); 'all' for every trial")
+    r.add_argument("--format", choices=("png", "svg"), default="png", help="figure format")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI.
+
+    Args:
+        argv: arguments (default: sys.argv[1:]).
+
+    Returns:
+        Process exit code.
+    """
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "collect":
+            from analysis.collect import collect
+
+            t0 = time.perf_counter()
+            res = collect(args.tracking_uri, sweep=args.sweep, parent_run_id=args.parent_run_id,
+                          experiment=args.experiment, tune_dir=args.tune_dir, out_dir=args.out,
+                          progress=not args.no_progress)
+            print(f"sweep {res.sweep!r}: {res.trials.num_rows} trials, {res.curves.num_rows} curve points "
+                  f"in {time.perf_counter() - t0:.1f} s")
+            for kind, path in res.paths.items():
+                print(f"  {kind}: {path}")
+        else:
+            from analysis.report import write_report
+
+            out = args.out or f"reports/{args.sweep or 'sweep'}"
+            path = write_report(args.tables, out, sweep=args.sweep, metric=args.metric, fid=args.fid,
+                                param=args.param, top=args.top, fmt=args.format,
+                                statuses=None if args.status == ["all"] else tuple(args.status or ("finished",)))
+            print(f"report: {path}")
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""Figures from the Parquet tables only (never from MLflow or checkpoints).
+
+Owns: a knob-vs-metric scatter with per-level median and IQR (seed spread), the Pareto front of
+FID against a disentanglement metric, a metric correlation heatmap and learning curves from
+curves.parquet, plus an atomic ``save`` that writes PNG or SVG by suffix. Each function returns a
+matplotlib Figure drawn on the Agg backend through the object API, so it works headless and never
+touches pyplot's global state.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib import rc_context
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from analysis import compare
+from analysis import schema as S
+
+
+def _figure(width: float = 6.0, height: float = 4.0) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _label(column: str) -> str:
+    return S.strip_prefix(column).removeprefix("eval/").replace("_", " ") + (" (best)" if column.startswith(S.BEST_PREFIX) else "")
+
+
+def save(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
+    """Write a figure atomically; the format follows the suffix (.png, .svg, .pdf).
+
+    Args:
+        fig: the figure.
+        path: destination.
+        dpi: raster resolution.
+
+    Returns:
+        The destination path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        # SVG embeds a date and random element ids unless told otherwise; without them the same
+        # tables give the same file.
+        metadata = {"Date": None} if path.suffix.lower() == ".svg" else None
+        with rc_context({"svg.hashsalt": "infogan-sweeps"}):
+            fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".").lower() or "png", metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def to_png(fig: Figure, dpi: int = 100) -> bytes:
+    """PNG bytes of a figure, e.g. for ``IPython.display.Image`` in notebooks.
+
+    Args:
+        fig: the figure.
+        dpi: resolution.
+
+    Returns:
+        The encoded PNG.
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def param_scatter(
+    trials: pd.DataFrame,
+    param: str = "loss.lambda_cont",
+    metric: str = "eval/mig",
+    *,
+    logx: bool | None = None,
+) -> Figure:
+    """A knob against a metric: one dot per trial (colour = seed), median and IQR per level.
+
+    Args:
+        trials: trials frame.
+        param: numeric config column.
+        metric: column or bare metric.
+        logx: log x axis; default when the knob is positive and spans more than a decade.
+
+    Returns:
+        The figure.
+    """
+    eff = compare.effect(trials, param, metric)
+    col = eff.metric
+    df = trials[trials[param].notna() & trials[col].notna()]
+    x = df[param].astype(float)
+    fig = _figure()
+    ax = fig.add_subplot()
+    if logx is None:
+        logx = bool(len(x) and x.min() > 0 and x.max() / x.min() > 10)
+    # Small multiplicative jitter keeps seeds at one level apart without misplacing the level.
+    rng = np.random.default_rng(0)
+    jitter = (1 + rng.uniform(-0.04, 0.04, len(x))) if logx else (x.abs().max() or 1) * rng.uniform(-0.01, 0.01, len(x))
+    xj = x * jitter if logx else x + jitter
+    seeds = df["seed"] if "seed" in df.columns else pd.Series(0, index=df.index)
+    sc = ax.scatter(xj, df[col], c=seeds.astype(float), cmap="viridis", s=18, alpha=0.75, label="trial")
+    tab = eff.table
+    if isinstance(tab["level"].dtype, pd.CategoricalDtype) or tab["level"].map(lambda v: isinstance(v, pd.Interval)).any():
+        centres = tab["level"].map(lambda iv: float(np.sqrt(iv.left * iv.right)) if logx and iv.left > 0 else float(iv.mid))
+    else:
+        centres = tab["level"].astype(float)
+    ax.errorbar(centres, tab["median"], yerr=[tab["median"] - tab["q25"], tab["q75"] - tab["median"]],
+                fmt="o-", color="black", capsize=4, lw=1.5, ms=5, label="median, IQR")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(param)
+    ax.set_ylabel(_label(col))
+    rho = "n/a" if np.isnan(eff.spearman_rho) else f"{eff.spearman_rho:+.2f}"
+    ax.set_title(f"{_label(col)} vs {param}  (Spearman ρ = {rho}, n = {eff.n})", fontsize=10)
+    if seeds.nunique() > 1:
+        fig.colorbar(sc, ax=ax, label="seed")
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def pareto(trials: pd.DataFrame, disentanglement: str = "eval/mig", fid: str = "eval/fid", annotate: bool = True) -> Figure:
+    """All trials in (FID, disentanglement), the Pareto front drawn as a staircase.
+
+    Args:
+        trials: trials frame.
+        disentanglement: column or bare metric (higher is better).
+        fid: column or bare metric (lower is better).
+        annotate: label the front's trials with their ids.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: if the FIDs come from different feature networks.
+    """
+    front = compare.pareto_front(trials, disentanglement, fid)
+    d_col, f_col = compare.resolve(trials, disentanglement), compare.resolve(trials, fid)
+    df = trials[trials[d_col].notna() & trials[f_col].notna()]
+    fig = _figure()
+    ax = fig.add_subplot()
+    ax.scatter(df[f_col], df[d_col], s=16, color="0.6", label="trial")
+    ax.step(front[f_col], front[d_col], where="post", color="tab:red", lw=1.5)
+    ax.scatter(front[f_col], front[d_col], s=36, color="tab:red", zorder=3, label="Pareto front")
+    if annotate:
+        for _, r in front.iterrows():
+            ax.annotate(str(r["trial_id"]), (r[f_col], r[d_col]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    net = df["fid_feature_net"].dropna().unique() if "fid_feature_net" in df.columns else []
+    ax.set_xlabel(f"{_label(f_col)} ↓" + (f"  [{net[0]}]" if len(net) == 1 else ""))
+    ax.set_ylabel(f"{_label(d_col)} ↑")
+    ax.set_title(f"Disentanglement vs FID: {len(front)} of {len(df)} trials on the front", fontsize=10)
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def correlation_heatmap(trials: pd.DataFrame, metrics: Sequence[str] | None = None, method: str = "spearman") -> Figure:
+    """Rank correlation between metrics across trials, annotated.
+
+    Args:
+        trials: trials frame.
+        metrics: columns or bare metrics; default every ``final/eval/*`` column.
+        method: ``"spearman"`` or ``"pearson"`` (pandas ``DataFrame.corr``).
+
+    Returns:
+        The figure.
+    """
+    cols = [compare.resolve(trials, m) for m in metrics] if metrics is not None else [
+        c for c in S.metric_columns(trials) if c.startswith(S.FINAL_PREFIX + "eval/")
+    ]
+    compare.check_fid_comparable(trials, cols)
+    corr = trials[cols].astype(float).corr(method=method)
+    k = len(cols)
+    fig = _figure(1.0 + 0.7 * k + 1.5, 1.0 + 0.6 * k)
+    ax = fig.add_subplot()
+    im = ax.imshow(corr.to_numpy(), vmin=-1, vmax=1, cmap="RdBu_r")
+    labels = [_label(c) for c in cols]
+    ax.set_xticks(range(k), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), labels, fontsize=8)
+    for i in range(k):
+        for j in range(k):
+            v = corr.iat[i, j]
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if abs(v) > 0.6 else "black")
+    fig.colorbar(im, ax=ax, label=f"{method} correlation")
+    ax.set_title(f"Metric correlation across {len(trials)} trials", fontsize=10)
+    return fig
+
+
+def learning_curves(
+    curves: pd.DataFrame,
+    metrics: Sequence[str] = ("eval/mig", "eval/fid", "train/loss_d", "train/loss_g"),
+    *,
+    trials: pd.DataFrame | None = None,
+    color_by: str = "loss.lambda_cont",
+    max_trials: int = 50,
+) -> Figure:
+    """One panel per metric, one line per trial (coloured by a knob when ``trials`` is given).
+
+    Args:
+        curves: curves frame (long).
+        metrics: metric names as logged; missing ones are skipped.
+        trials: trials frame, for colouring and FID checks.
+        color_by: trials column to colour lines by.
+        max_trials: draw at most this many trials (the first by id) so big sweeps stay readable.
+
+    Returns:
+        The figure.
+    """
+    present = [m for m in metrics if m in set(curves["metric"].unique())]
+    if not present:
+        raise ValueError(f"none of {list(metrics)} is in the curves table; it has {sorted(curves['metric'].unique())}")
+    if trials is not None and any(m.rsplit("/", 1)[-1].startswith("fid") for m in present):
+        compare.check_fid_comparable(trials, [S.FINAL_PREFIX + m for m in present if S.FINAL_PREFIX + m in trials.columns])
+    keys = curves[["sweep", "trial_id"]].drop_duplicates().sort_values(["sweep", "trial_id"]).head(max_trials)
+    sub = curves.merge(keys, on=["sweep", "trial_id"])
+    colour: dict[tuple[str, str], float] = {}
+    if trials is not None and color_by in trials.columns:
+        colour = {(s, t): v for s, t, v in trials[["sweep", "trial_id", color_by]].itertuples(index=False)}
+    vals = np.array([v for v in colour.values() if v is not None and np.isfinite(v)], dtype=float)
+    use_log = bool(len(vals) and vals.min() > 0 and vals.max() / vals.min() > 10)
+    from matplotlib import colormaps
+    from matplotlib.colors import LogNorm, Normalize
+
+    norm = (LogNorm if use_log else Normalize)(vals.min(), vals.max()) if len(vals) and vals.max() > vals.min() else None
+    cmap = colormaps["viridis"]
+    ncol = min(2, len(present))
+    nrow = int(np.ceil(len(present) / ncol))
+    fig = _figure(5.0 * ncol + (1.2 if norm else 0), 3.2 * nrow)
+    axes = fig.subplots(nrow, ncol, squeeze=False)
+    for ax, m in zip(axes.ravel(), present, strict=False):
+        for (s, t), g in sub[sub["metric"] == m].groupby(["sweep", "trial_id"], sort=True):
+            v = colour.get((s, t))
+            c = cmap(norm(v)) if norm is not None and v is not None and np.isfinite(v) else "tab:blue"
+            ax.plot(g["step"], g["value"], color=c, lw=1, alpha=0.7)
+        ax.set_title(m, fontsize=9)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(present):]:
+        ax.set_visible(False)
+    if norm is not None:
+        from matplotlib.cm import ScalarMappable
+
+        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, label=color_by)
+    return fig

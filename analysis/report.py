@@ -1,0 +1,169 @@
+"""A short Markdown report for one sweep, from its Parquet tables.
+
+Owns ``write_report``: status counts, a leaderboard, the Pareto front of FID against a
+disentanglement metric, the effect of a knob with seed spread, seed robustness, and links to the
+figures it draws next to the report. A section whose inputs are missing (no FID logged, a single
+seed) says so instead of failing; a refusal such as mixed FID feature networks is reported in
+the section's place.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import compare, plots
+from analysis import schema as S
+
+
+def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g", index: bool = False) -> str:
+    """A GitHub-flavoured Markdown table (no ``tabulate`` dependency).
+
+    Args:
+        df: frame to render.
+        floatfmt: format for floats.
+        index: include the index as the first column.
+
+    Returns:
+        Markdown text.
+    """
+    if index:
+        df = df.reset_index()
+
+    def cell(v: object) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return ""
+        if isinstance(v, float):
+            return format(v, floatfmt)
+        return str(v).replace("|", "\\|")
+
+    head = "| " + " | ".join(str(c) for c in df.columns) + " |"
+    rule = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def _section(lines: list[str], title: str, build: Callable[[], list[str]]) -> None:
+    lines += ["", f"## {title}", ""]
+    try:
+        lines += build()
+    except (KeyError, ValueError) as exc:
+        lines.append(f"_Skipped: {exc}_")
+
+
+def write_report(
+    tables: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    sweep: str | None = None,
+    metric: str = "eval/mig",
+    fid: str = "eval/fid",
+    param: str = "loss.lambda_cont",
+    top: int = 10,
+    fmt: str = "png",
+    statuses: tuple[str, ...] | None = ("finished",),
+) -> Path:
+    """Write ``report.md`` and its figures for one sweep.
+
+    Args:
+        tables: folder of collected tables (or a sweep's folder).
+        out_dir: where ``report.md`` and ``figures/`` go.
+        sweep: sweep to report; required when the tables hold several.
+        metric: disentanglement metric for the leaderboard, Pareto front and knob effect.
+        fid: FID metric.
+        param: knob whose effect is shown.
+        top: leaderboard length.
+        fmt: figure format, ``png`` or ``svg``.
+        statuses: trial statuses that enter the comparisons (default: finished only, since a
+            diverged or failed trial's last metrics say nothing about its config); None for all.
+
+    Returns:
+        Path of report.md.
+    """
+    trials = S.read_trials(tables)
+    curves = S.read_curves(tables)
+    sweeps = sorted(trials["sweep"].unique())
+    if sweep is None:
+        if len(sweeps) != 1:
+            raise ValueError(f"the tables hold several sweeps ({', '.join(sweeps)}); pass --sweep")
+        sweep = sweeps[0]
+    if sweep not in sweeps:
+        raise ValueError(f"no sweep {sweep!r} in the tables; found: {', '.join(sweeps)}")
+    trials = trials[trials["sweep"] == sweep].reset_index(drop=True)
+    curves = curves[curves["sweep"] == sweep]
+    out = Path(out_dir)
+    figs = out / "figures"
+    lines = [f"# Sweep `{sweep}`", ""]
+    commit = trials["git_commit"].dropna().unique()
+    nets = trials["fid_feature_net"].dropna().unique()
+    lines.append(f"{len(trials)} trials; git commit {', '.join(f'`{c}`' for c in commit) or 'unknown'}; "
+                 f"FID feature network {', '.join(f'`{n}`' for n in nets) or 'none recorded'}.")
+    lines += ["", markdown_table(compare.status_counts(trials), index=True)]
+    if statuses is not None:
+        trials = trials[trials["status"].isin(statuses)].reset_index(drop=True)
+        curves = curves[curves["trial_id"].isin(set(trials["trial_id"]))]
+        lines += ["", f"Comparisons below use the {len(trials)} trials with status {', '.join(statuses)}."]
+
+    def board() -> list[str]:
+        lb = compare.leaderboard(trials, metric, top=top)
+        extra = [c for c in (compare.resolve(trials, fid) if S.FINAL_PREFIX + fid in trials.columns else None,) if c]
+        if extra:
+            compare.check_fid_comparable(trials, extra)
+            lb = lb.merge(trials[["sweep", "trial_id", *extra]], on=["sweep", "trial_id"], how="left")
+        return [markdown_table(lb.drop(columns="sweep"))]
+
+    def front() -> list[str]:
+        pf = compare.pareto_front(trials, metric, fid)
+        cols = ["trial_id", "status", "seed", param, compare.resolve(trials, fid), compare.resolve(trials, metric)]
+        path = plots.save(plots.pareto(trials, metric, fid), figs / f"pareto.{fmt}")
+        return [markdown_table(pf[[c for c in cols if c in pf.columns]]), "", f"![Pareto front]({path.relative_to(out).as_posix()})"]
+
+    def knob() -> list[str]:
+        eff = compare.effect(trials, param, metric)
+        tab = eff.table.assign(level=eff.table["level"].astype(str))
+        path = plots.save(plots.param_scatter(trials, param, metric), figs / f"effect_{param}.{fmt}")
+        return [f"Spearman ρ = {eff.spearman_rho:.3f} (p = {eff.spearman_p:.3g}, n = {eff.n}).", "",
+                markdown_table(tab), "", f"![{param} effect]({path.relative_to(out).as_posix()})"]
+
+    def seeds() -> list[str]:
+        col = compare.resolve(trials, metric)
+        sr = compare.seed_robustness(trials, [col])
+        if sr.empty:
+            return ["_No config was run with more than one seed._"]
+        share = compare.seed_variance_share(trials, col)
+        return [f"Share of {col}'s variance within configs (seed luck): {share:.2f}.", "", markdown_table(sr)]
+
+    def figures() -> list[str]:
+        out_lines = []
+        cols = [c for c in S.metric_columns(trials) if c.startswith(S.FINAL_PREFIX + "eval/")]
+        try:
+            if len(cols) >= 2:
+                p = plots.save(plots.correlation_heatmap(trials, cols), figs / f"metric_correlation.{fmt}")
+                out_lines.append(f"![metric correlation]({p.relative_to(out).as_posix()})")
+        except ValueError:
+            # Mixed FID networks: correlate the other metrics only.
+            non_fid = [c for c in cols if not compare._is_fid(c)]
+            if len(non_fid) >= 2:
+                p = plots.save(plots.correlation_heatmap(trials, non_fid), figs / f"metric_correlation.{fmt}")
+                out_lines.append(f"![metric correlation]({p.relative_to(out).as_posix()})")
+        present = [m for m in (metric, fid, "train/loss_d", "train/loss_g") if m in set(curves["metric"])]
+        if present:
+            p = plots.save(plots.learning_curves(curves, present, trials=trials, color_by=param), figs / f"learning_curves.{fmt}")
+            out_lines.append(f"![learning curves]({p.relative_to(out).as_posix()})")
+        return out_lines or ["_No figures: too few metrics logged._"]
+
+    _section(lines, f"Leaderboard by {metric}", board)
+    _section(lines, f"Pareto front: {fid} (lower) vs {metric} (higher)", front)
+    _section(lines, f"Effect of {param} on {metric}", knob)
+    _section(lines, "Seed robustness", seeds)
+    _section(lines, "Figures", figures)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "report.md"
+    tmp = path.with_name(".report.md.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,347 @@
+"""The analysis tables' contract: column names, Arrow schemas, schema version, read and write.
+
+Owns the two Parquet tables that ``analysis collect`` writes and everything else reads:
+
+- ``trials.parquet``: one row per trial. Fixed identity/status columns, one column per config key
+  (the dotted name, typed from ``infogan.config`` field kinds), and for every metric seen
+  ``final/<metric>`` (value at the last logged step) and, for ``eval/*`` metrics,
+  ``best/<metric>`` (best value over steps; lower is better only for FID-like metrics).
+- ``curves.parquet``: long format, one row per trial × metric × logged step.
+
+It also holds the MLflow/Tune record contract the sweep writes (tag and param names), mirrored
+here as plain strings so that reading tables never imports MLflow or Ray. The schema version lives
+in the Parquet file's key/value metadata; reading a file with a newer or unknown version is
+refused rather than silently misread. Reading needs only pandas + pyarrow.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+# --------------------------------------------------------------------------------------------
+# The MLflow record contract (sweeps/tracking.py writes these names).
+
+TAG_ROLE = "infogan.role"
+ROLE_PARENT = "parent"
+ROLE_TRIAL = "trial"
+TAG_SWEEP = "infogan.sweep"
+TAG_TRIAL_ID = "infogan.trial_id"
+TAG_STATUS = "infogan.status"
+TAG_GIT_COMMIT = "infogan.git_commit"
+TAG_VERSION_PREFIX = "infogan.version."
+TAG_FID_FEATURE_NET = "infogan.fid_feature_net"
+TAG_PARENT_RUN_ID = "mlflow.parentRunId"
+SWEEP_PARAM_PREFIX = "sweep."
+
+STATUSES = ("running", "finished", "stopped_early", "diverged", "failed")
+# Metric families that become columns without code changes when new metrics appear.
+METRIC_PREFIXES = ("eval/", "train/", "time/")
+METRIC_WALL_SECONDS = "time/wall_seconds"
+METRIC_DIVERGED_STEP = "train/diverged_step"
+METRIC_DIVERGED = "train/diverged"  # 1.0 on a diverged trial's last report, else 0.0
+METRIC_FID = "eval/fid"
+
+# Artifact paths inside a child run, and the trials columns that hold their URIs.
+ARTIFACTS = {
+    "artifact/samples": "figures/samples.png",
+    "artifact/traversal": "figures/traversal.png",
+    "artifact/checkpoint": "checkpoint/checkpoint.pt",
+    "artifact/config": "config.json",
+    "artifact/metrics": "metrics.json",
+}
+
+# --------------------------------------------------------------------------------------------
+# Table schemas.
+
+SCHEMA_VERSION = 1
+SCHEMA_VERSION_KEY = b"infogan.analysis.schema_version"
+TABLE_KIND_KEY = b"infogan.analysis.table"
+TRIALS = "trials"
+CURVES = "curves"
+TRIALS_FILE = "trials.parquet"
+CURVES_FILE = "curves.parquet"
+
+FINAL_PREFIX = "final/"
+BEST_PREFIX = "best/"
+
+_TS = pa.timestamp("ms", tz="UTC")
+
+# Identity, status and bookkeeping columns of trials.parquet, in order.
+TRIALS_BASE_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("sweep", pa.string(), nullable=False),
+    pa.field("trial_id", pa.string(), nullable=False),
+    pa.field("run_id", pa.string()),  # null for a trial known only from Tune's results
+    pa.field("parent_run_id", pa.string()),
+    pa.field("experiment_id", pa.string()),
+    pa.field("status", pa.string(), nullable=False),
+    pa.field("seed", pa.int64()),
+    # Hash of the config without seed and machine-only keys: rows sharing it differ only by seed.
+    pa.field("config_id", pa.string(), nullable=False),
+    pa.field("steps_done", pa.int64()),
+    pa.field("wall_seconds", pa.float64()),
+    pa.field("diverged_step", pa.int64()),
+    pa.field("fid_feature_net", pa.string()),
+    pa.field("git_commit", pa.string()),
+    pa.field("start_time", _TS),
+    pa.field("end_time", _TS),
+    pa.field("artifact_uri", pa.string()),
+    *(pa.field(col, pa.string()) for col in ARTIFACTS),
+)
+
+CURVES_SCHEMA = pa.schema(
+    [
+        pa.field("sweep", pa.string(), nullable=False),
+        pa.field("trial_id", pa.string(), nullable=False),
+        pa.field("run_id", pa.string()),
+        pa.field("metric", pa.string(), nullable=False),
+        pa.field("step", pa.int64(), nullable=False),
+        pa.field("value", pa.float64()),
+        pa.field("timestamp", _TS),
+    ]
+)
+
+# Config keys that do not change what is learned: rows differing only in these are "the same
+# config" for seed-robustness analyses.
+NON_SEMANTIC_KEYS = frozenset(
+    {
+        "train.seed",
+        "train.device",
+        "train.threads",
+        "train.precision",
+        "train.checkpoint_every",
+        "train.log_every",
+        "data.root",
+        "data.download",
+    }
+)
+
+
+def config_kinds() -> dict[str, str]:
+    """Kind of every dotted config key: ``"int"``, ``"float"``, ``"bool"`` or ``"string"``.
+
+    Code tuples (``codes.categorical``) are kept as the comma-joined string MLflow logs (``"10,3"``,
+    ``""`` for none), which stays groupable in pandas.
+
+    Returns:
+        Mapping of dotted key to kind, in ``infogan.config.KEYS`` order.
+    """
+    # Imported here, not at module level: reading tables must need only pandas + pyarrow.
+    from infogan.config import KEYS, Config
+
+    cfg = Config()
+    kinds: dict[str, str] = {}
+    for key in KEYS:
+        section, _, name = key.partition(".")
+        meta = {f.name: f for f in fields(getattr(cfg, section))}[name].metadata
+        kind = meta.get("kind")
+        kinds[key] = {int: "int", float: "float", bool: "bool"}.get(kind, "string")  # type: ignore[arg-type]
+    return kinds
+
+
+_ARROW_OF_KIND = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "string": pa.string()}
+
+
+def metric_direction(metric: str) -> str:
+    """``"min"`` if lower is better for ``metric`` (FID, losses, NLLs), else ``"max"``.
+
+    Args:
+        metric: metric key with or without a ``final/`` or ``best/`` prefix.
+
+    Returns:
+        ``"min"`` or ``"max"``.
+    """
+    name = strip_prefix(metric)
+    leaf = name.rsplit("/", 1)[-1]
+    if leaf == "fid" or leaf.startswith(("fid_", "loss", "nll")) or name == METRIC_DIVERGED_STEP:
+        return "min"
+    return "max"
+
+
+def strip_prefix(column: str) -> str:
+    """``final/eval/mig`` → ``eval/mig``; other names unchanged."""
+    for prefix in (FINAL_PREFIX, BEST_PREFIX):
+        if column.startswith(prefix):
+            return column[len(prefix) :]
+    return column
+
+
+def has_best(metric: str) -> bool:
+    """Whether a ``best/`` column is kept for ``metric`` (evaluation metrics only)."""
+    return metric.startswith("eval/")
+
+
+def trials_schema(metrics: Iterable[str] = (), extra_params: Iterable[str] = ()) -> pa.Schema:
+    """The Arrow schema of trials.parquet for a given set of metrics.
+
+    Args:
+        metrics: metric keys seen in the sweep (e.g. ``eval/mig``); each gives ``final/<m>`` and,
+            for ``eval/*``, ``best/<m>`` float64 columns, in sorted order.
+        extra_params: params logged on trial runs that are not config keys of this version of
+            ``infogan.config`` (a newer sweep); kept as string columns under their own names.
+
+    Returns:
+        The schema, with the schema version in its metadata.
+    """
+    kinds = config_kinds()
+    cols = list(TRIALS_BASE_FIELDS)
+    cols += [pa.field(k, _ARROW_OF_KIND[kind]) for k, kind in kinds.items()]
+    cols += [pa.field(p, pa.string()) for p in sorted(set(extra_params) - set(kinds))]
+    for m in sorted(set(metrics)):
+        cols.append(pa.field(FINAL_PREFIX + m, pa.float64()))
+        if has_best(m):
+            cols.append(pa.field(BEST_PREFIX + m, pa.float64()))
+    return pa.schema(cols, metadata=_metadata(TRIALS))
+
+
+def curves_schema() -> pa.Schema:
+    """The Arrow schema of curves.parquet, with the schema version in its metadata."""
+    return CURVES_SCHEMA.with_metadata(_metadata(CURVES))
+
+
+def _metadata(kind: str) -> dict[bytes, bytes]:
+    return {SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode(), TABLE_KIND_KEY: kind.encode()}
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and writing.
+
+
+class SchemaVersionError(ValueError):
+    """A table was written with a schema version this code does not know."""
+
+
+def write_table(table: pa.Table, path: str | os.PathLike[str]) -> Path:
+    """Write a Parquet table atomically: a temp file in the same folder, then ``os.replace``.
+
+    Args:
+        table: table whose schema carries the version metadata.
+        path: destination file.
+
+    Returns:
+        The destination path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        # No statistics-dependent or time-dependent options: the same table gives the same bytes.
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def check_version(schema: pa.Schema, path: str | os.PathLike[str], expected_kind: str | None = None) -> None:
+    """Refuse a table whose schema version is missing, newer or unknown, or of the wrong kind.
+
+    Args:
+        schema: the file's Arrow schema.
+        path: the file, for the message.
+        expected_kind: ``"trials"`` or ``"curves"``; None accepts either.
+
+    Raises:
+        SchemaVersionError: with what was found and what this code reads.
+    """
+    meta = schema.metadata or {}
+    raw = meta.get(SCHEMA_VERSION_KEY)
+    if raw is None:
+        raise SchemaVersionError(
+            f"{path}: no {SCHEMA_VERSION_KEY.decode()} in the Parquet metadata; this is not a table "
+            "written by `python -m analysis collect` (or it was rewritten by another tool). "
+            "Re-collect it from MLflow."
+        )
+    try:
+        version = int(raw.decode())
+    except ValueError:
+        version = None
+    if version is None or version < 1:
+        raise SchemaVersionError(f"{path}: unknown schema version {raw.decode()!r}; this code reads version {SCHEMA_VERSION}")
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{path}: schema version {version} is newer than the version {SCHEMA_VERSION} this code "
+            "reads; update infogan-sweeps (or re-collect the sweep with this version)"
+        )
+    if version != SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{path}: schema version {version} is not supported (this code reads version "
+            f"{SCHEMA_VERSION}); re-collect the sweep"
+        )
+    kind = meta.get(TABLE_KIND_KEY, b"").decode()
+    if expected_kind is not None and kind != expected_kind:
+        raise SchemaVersionError(f"{path}: expected a {expected_kind!r} table, found {kind or 'no kind'!r}")
+
+
+def read_arrow(path: str | os.PathLike[str], kind: str | None = None) -> pa.Table:
+    """Read one table file after checking its version.
+
+    Args:
+        path: a trials.parquet or curves.parquet file.
+        kind: expected table kind, or None.
+
+    Returns:
+        The Arrow table.
+    """
+    schema = pq.read_schema(path)
+    check_version(schema, path, kind)
+    return pq.read_table(path)
+
+
+def _files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], name: str) -> list[Path]:
+    """Files named ``name`` under a directory (recursively), or the given files."""
+    if isinstance(source, (str, os.PathLike)):
+        p = Path(source)
+        if p.is_dir():
+            found = sorted(p.rglob(name))
+            if not found:
+                raise FileNotFoundError(f"no {name} under {p}; run `python -m analysis collect` first")
+            return found
+        return [p]
+    return [Path(s) for s in source]
+
+
+def _read_many(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], name: str, kind: str) -> pd.DataFrame:
+    tables = [read_arrow(f, kind) for f in _files(source, name)]
+    # Sweeps can log different metrics: "default" promotion unions the columns, filling nulls.
+    table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+    return table.to_pandas()
+
+
+def read_trials(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
+    """Load trials tables and concatenate them.
+
+    Args:
+        source: a trials.parquet file, a list of them, or a directory searched recursively
+            (``collect`` writes ``<out>/<sweep>/trials.parquet``).
+
+    Returns:
+        One DataFrame, rows of every sweep; metric columns missing in a sweep are NaN.
+    """
+    return _read_many(source, TRIALS_FILE, TRIALS)
+
+
+def read_curves(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
+    """Load curves tables and concatenate them.
+
+    Args:
+        source: a curves.parquet file, a list of them, or a directory searched recursively.
+
+    Returns:
+        One long DataFrame with columns sweep, trial_id, run_id, metric, step, value, timestamp.
+    """
+    return _read_many(source, CURVES_FILE, CURVES)
+
+
+def metric_columns(df: pd.DataFrame, prefix: str = FINAL_PREFIX) -> list[str]:
+    """The ``final/…`` (or ``best/…``) columns present in a trials frame, sorted."""
+    return sorted(c for c in df.columns if c.startswith(prefix))

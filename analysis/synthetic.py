@@ -1,0 +1,203 @@
+"""Synthetic sweeps logged to MLflow by the record contract, for tests, benchmarks and demos.
+
+Owns ``log_synthetic_sweep``: a parent run and one child run per trial with every config key as
+a param, the contract's tags, and metric curves whose final values depend on λ and the seed in a
+known way (MIG rises with ``loss.lambda_cont`` up to a point, FID rises with it), so analyses of the
+collected tables have something real to find. Logging uses ``MlflowClient.log_batch`` (one call per
+1,000 metric points) because per-point ``log_metric`` calls would dominate a 1,000-trial benchmark.
+It never trains anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis import schema as S
+from infogan.config import Config
+
+DEFAULT_LAMBDAS = (0.01, 0.05, 0.2, 1.0)
+_BATCH = 1000  # MLflow's per-call limit on metrics in log_batch
+
+
+@dataclass(frozen=True)
+class SyntheticSweep:
+    """What was logged: ids to find it again."""
+
+    name: str
+    experiment_id: str
+    parent_run_id: str
+    run_ids: tuple[str, ...]
+    trial_ids: tuple[str, ...]
+
+
+def _param_str(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def log_synthetic_sweep(
+    tracking_uri: str,
+    name: str = "synthetic",
+    *,
+    lambdas: Sequence[float] = DEFAULT_LAMBDAS,
+    seeds: Sequence[int] = (0, 1),
+    n_trials: int | None = None,
+    steps: int = 20,
+    eval_every: int = 5,
+    train_metrics: Sequence[str] = ("train/loss_d", "train/loss_g", "train/l_info_cont"),
+    eval_metrics: Sequence[str] = ("eval/mig", "eval/factor_vae", "eval/cat_accuracy", "eval/fid"),
+    fid_feature_net: str | None = "lenet_dsprites@abc123",
+    statuses: Sequence[str] | None = None,
+    tune_dir: str | Path | None = None,
+    rng_seed: int = 0,
+    progress: bool = False,
+) -> SyntheticSweep:
+    """Log a sweep of fake trials (λ × seeds, or ``n_trials`` cycling through them).
+
+    Args:
+        tracking_uri: MLflow tracking URI (e.g. ``sqlite:///…/mlflow.db``).
+        name: sweep and experiment name.
+        lambdas: values of ``loss.lambda_cont``.
+        seeds: values of ``train.seed``.
+        n_trials: number of trials; default ``len(lambdas) * len(seeds)``.
+        steps: training steps per trial; train metrics are logged at every step.
+        eval_every: eval metrics are logged every this many steps (and at the last).
+        train_metrics: ``train/*`` keys to log.
+        eval_metrics: ``eval/*`` keys to log.
+        fid_feature_net: value of the FID feature-net tag (None: no tag).
+        statuses: per-trial ``infogan.status`` values (cycled); default all "finished".
+        tune_dir: if given, also write a Tune-like experiment directory with ``result.json`` per
+            trial, plus one extra trial that exists only there (failed before MLflow knew of it).
+        rng_seed: seed for the noise in the curves.
+        progress: show a tqdm bar.
+
+    Returns:
+        The ids of what was logged.
+    """
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param
+    from tqdm.auto import tqdm
+
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(name)
+    exp_id = exp.experiment_id if exp else client.create_experiment(name)
+    rng = np.random.default_rng(rng_seed)
+    t0 = 1_700_000_000_000  # fixed epoch ms so repeated logs of the same sweep look alike
+
+    parent = client.create_run(
+        exp_id,
+        start_time=t0,
+        tags={S.TAG_ROLE: S.ROLE_PARENT, S.TAG_SWEEP: name, S.TAG_GIT_COMMIT: "0" * 40, S.TAG_VERSION_PREFIX + "numpy": np.__version__},
+        run_name=f"{name}-parent",
+    )
+    pid = parent.info.run_id
+    client.log_batch(pid, params=[Param("sweep.metric", "eval/mig"), Param("sweep.mode", "max"), Param("sweep.dataset", "dsprites")])
+
+    combos = [(lam, seed) for lam in lambdas for seed in seeds]
+    n = n_trials if n_trials is not None else len(combos)
+    statuses = list(statuses or ["finished"])
+    run_ids, trial_ids = [], []
+    base = Config().to_flat()
+    tune_root = Path(tune_dir) if tune_dir is not None else None
+    for i in tqdm(range(n), desc="logging trials", disable=not progress):
+        lam, seed = combos[i % len(combos)]
+        flat = {**base, "loss.lambda_cont": lam, "train.seed": seed, "train.steps": steps, "train.eval_every": eval_every, "codes.categorical": [3]}
+        tid = f"t{i:05d}"
+        status = statuses[i % len(statuses)]
+        run_steps = steps if status in ("finished", "diverged", "failed") else max(1, steps // 2)
+        tags = {
+            S.TAG_PARENT_RUN_ID: pid, S.TAG_ROLE: S.ROLE_TRIAL, S.TAG_SWEEP: name,
+            S.TAG_TRIAL_ID: tid, S.TAG_STATUS: status,
+        }
+        if fid_feature_net is not None:
+            tags[S.TAG_FID_FEATURE_NET] = fid_feature_net
+        start = t0 + i * 1000
+        run = client.create_run(exp_id, start_time=start, tags=tags, run_name=tid)
+        rid = run.info.run_id
+        client.log_batch(rid, params=[Param(k, _param_str(v)) for k, v in flat.items()])
+
+        # Known shape: MIG peaks near λ = 0.2, FID grows with λ, seeds shift both a little.
+        seed_shift = 0.03 * (seed - np.mean(seeds))
+        mig_final = 0.5 - 0.08 * (math.log10(lam) + 0.7) ** 2 + seed_shift
+        fid_final = 20.0 + 15.0 * lam + 10 * seed_shift
+        points: list[Any] = []
+        tune_rows = []
+        for step in range(1, run_steps + 1):
+            frac = step / steps
+            ts = start + step * 10
+            for k in train_metrics:
+                points.append(Metric(k, float(1.0 / frac + rng.normal(0, 0.01)), ts, step))
+            if step % eval_every == 0 or step == run_steps:
+                row: dict[str, Any] = {}
+                for k in eval_metrics:
+                    if k == S.METRIC_FID:
+                        v = fid_final * (1 + 2 * (1 - frac)) + rng.normal(0, 0.1)
+                    elif k == "eval/mig":
+                        v = mig_final * frac
+                    else:
+                        v = min(1.0, 0.5 + 0.4 * frac + seed_shift)
+                    points.append(Metric(k, float(v), ts, step))
+                    row[k] = float(v)
+                tune_rows.append({"trial_id": tid, "training_iteration": len(tune_rows) + 1, "step": step, "time_total_s": step * 0.5, "timestamp": ts // 1000, **row, "config": {k: v for k, v in flat.items()}})
+        if status == "diverged":
+            points.append(Metric(S.METRIC_DIVERGED_STEP, float(run_steps), start + run_steps * 10, run_steps))
+            # The losses of a diverged run end in NaN (MLflow stores it as a flag, not a value).
+            points.append(Metric(train_metrics[0], float("nan"), start + run_steps * 10 + 1, run_steps))
+        points.append(Metric(S.METRIC_WALL_SECONDS, run_steps * 0.5, start + run_steps * 10 + 1, run_steps))
+        for j in range(0, len(points), _BATCH):
+            client.log_batch(rid, metrics=points[j : j + _BATCH])
+        mlflow_status = {"failed": "FAILED", "running": "RUNNING"}.get(status, "FINISHED")
+        if mlflow_status != "RUNNING":
+            client.set_terminated(rid, mlflow_status, end_time=start + run_steps * 10 + 500)
+        if tune_root is not None:
+            _write_tune_trial(tune_root / f"trainable_{tid}", tune_rows, errored=status == "failed")
+        run_ids.append(rid)
+        trial_ids.append(tid)
+    if tune_root is not None:
+        # A trial that crashed before it could open its MLflow run: Tune alone knows it.
+        lam, seed = combos[0]
+        flat = {**base, "loss.lambda_cont": lam, "train.seed": seed + 100, "train.steps": steps}
+        _write_tune_trial(tune_root / "trainable_tune_only", [{"trial_id": "tune_only", "training_iteration": 1, "step": 1, "time_total_s": 1.5, "timestamp": t0 // 1000, "eval/mig": 0.01, "config": flat}], errored=True)
+    client.set_terminated(pid, "FINISHED", end_time=t0 + n * 1000 + 1000)
+    return SyntheticSweep(name, exp_id, pid, tuple(run_ids), tuple(trial_ids))
+
+
+def _write_tune_trial(folder: Path, rows: list[dict[str, Any]], errored: bool) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if errored:
+        (folder / "error.txt").write_text("RuntimeError: synthetic failure\n")
+
+
+def synthetic_codes(trial_ids: Sequence[str], n_images: int = 500, n_codes: int = 3, central: int = 0, rng_seed: int = 0) -> dict[str, np.ndarray]:
+    """Fake codes of several models on the same images: most models share one representation.
+
+    Models are a monotone transform + a permutation of a shared representation with noise whose
+    size grows with the distance from ``central``, so ModelCentrality has a known answer.
+
+    Args:
+        trial_ids: model ids.
+        n_images: images N.
+        n_codes: codes D per model.
+        central: index of the model with the least noise.
+        rng_seed: seed.
+
+    Returns:
+        model id → (N, D) codes.
+    """
+    rng = np.random.default_rng(rng_seed)
+    truth = rng.uniform(-1, 1, size=(n_images, n_codes))
+    out = {}
+    for i, tid in enumerate(trial_ids):
+        noise = 0.05 + 0.4 * abs(i - central) / max(1, len(trial_ids) - 1)
+        codes = np.tanh(1.5 * truth + rng.normal(0, noise, size=truth.shape))
+        out[tid] = codes[:, rng.permutation(n_codes)]
+    return out
