@@ -152,6 +152,8 @@ def _train(cfg: Config, run_dir: Path, resume: Path | None, mlflow_client: Any, 
         result = tune_result(report.metrics, report.step, settings.objectives, diverged)
         tracking.log_metrics(mlflow_client, run_id, {**report.metrics, tracking.METRIC_DIVERGED: result[tracking.METRIC_DIVERGED]},
                              report.step)
+        for key, value in report.tags.items():  # e.g. which network the FID was measured with
+            mlflow_client.set_tag(run_id, tracking.TAG_PREFIX + key, value)
         _log_files(mlflow_client, run_id, figures, tracking.FIGURES, tracking.ARTIFACT_FIGURES_DIR)
         if report.checkpoint is None:
             ray.tune.report(result)

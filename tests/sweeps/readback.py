@@ -66,6 +66,8 @@ def assert_finished_child(client: Any, child: Any, steps: int, eval_every: int) 
     assert steps_of(client, run_id, "train/loss_d") == expected_steps
     assert steps_of(client, run_id, "eval/cat_accuracy") == expected_steps
     assert {tracking.METRIC_WALL_SECONDS, tracking.METRIC_IMAGES_PER_SECOND} <= set(child.data.metrics)
+    if "eval/fid" in child.data.metrics:  # FIDs name their feature network, so tables never mix them
+        assert child.data.tags[tracking.TAG_FID_FEATURE_NET].startswith("lenet-")
     files = artifact_paths(client, run_id)
     assert {"figures/samples.png", "figures/traversal.png", "checkpoint/checkpoint.pt", "config.json",
             "metrics.json"} <= files, files
