@@ -264,10 +264,16 @@ def settle_child_run(mlflow_client: MlflowClient, run_id: str, status: str) -> N
     """Driver side: record a trial's final status unless the trial already did.
 
     Leaves a run alone whose tag already says ``status`` and which has ended, so its end time
-    stays the trial's own (the driver learns of the end later).
+    stays the trial's own (the driver learns of the end later). A trial that ran its loop to the
+    end tags itself finished/diverged; only a trial killed by the scheduler can be stopped early,
+    so the trial's own verdict wins over the driver's guess from Tune's last result, which can
+    lag behind the trial's final report.
     """
     run = mlflow_client.get_run(run_id)
-    if run.data.tags.get(TAG_STATUS) != status or run.info.status == "RUNNING":
+    own = run.data.tags.get(TAG_STATUS)
+    if status == STATUS_STOPPED_EARLY and own in (STATUS_FINISHED, STATUS_DIVERGED) and run.info.status != "RUNNING":
+        return
+    if own != status or run.info.status == "RUNNING":
         finish_run(mlflow_client, run_id, status)
 
 
