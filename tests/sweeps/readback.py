@@ -73,3 +73,29 @@ def assert_finished_child(client: Any, child: Any, steps: int, eval_every: int) 
             "metrics.json"} <= files, files
     assert download_bytes(client, run_id, "figures/traversal.png").startswith(PNG_MAGIC)
     assert download_bytes(client, run_id, "figures/samples.png").startswith(PNG_MAGIC)
+
+
+def assert_ended_child(client: Any, child: Any, steps: int, eval_every: int) -> str:
+    """A trial of an ASHA sweep: finished (the full contract) or stopped early at a rung.
+
+    ASHA may legitimately cut the second of two trials at its first rung, depending on which
+    reports first, so a stopped trial is checked for what it did log: a strict prefix of the
+    evaluation steps, its params and its figures.
+
+    Returns:
+        The child's status.
+    """
+    from infogan.config import KEYS
+
+    status = child.data.tags[tracking.TAG_STATUS]
+    if status == tracking.STATUS_FINISHED:
+        assert_finished_child(client, child, steps, eval_every)
+        return status
+    assert status == tracking.STATUS_STOPPED_EARLY, status
+    run_id = child.info.run_id
+    assert set(child.data.params) == set(KEYS)
+    logged = steps_of(client, run_id, "eval/cat_accuracy")
+    expected = list(range(eval_every, steps + 1, eval_every))
+    assert logged and len(logged) < len(expected) and logged == expected[:len(logged)], logged
+    assert {"figures/samples.png", "figures/traversal.png"} <= artifact_paths(client, run_id)
+    return status

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.sweeps.conftest import SCRIPT, subprocess_env
-from tests.sweeps.readback import assert_finished_child, assert_parent_contract, sweep_runs
+from tests.sweeps.readback import assert_ended_child, assert_parent_contract, sweep_runs
 
 
 @pytest.mark.integration
@@ -25,5 +25,7 @@ def test_smoke_test_logs_to_a_real_mlflow_server(mlflow_server: str, tmp_path: P
     client, parent, children = sweep_runs(mlflow_server, "smoke_server")
     assert_parent_contract(client, parent, "smoke_server", 2)
     assert len(children) == 2
-    for child in children:
-        assert_finished_child(client, child, steps=20, eval_every=10)
+    statuses = [assert_ended_child(client, child, steps=20, eval_every=10) for child in children]
+    # ASHA never cuts the first trial to reach a rung (the cutoff is its own value), so at least
+    # one trial runs its whole budget.
+    assert "finished" in statuses, statuses
