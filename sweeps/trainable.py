@@ -126,11 +126,10 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         if checkpoint is None:
-            result, wall = _train(cfg, run_dir, None, mlflow_client, run_id, settings)
+            _train(cfg, run_dir, None, mlflow_client, run_id, settings)
         else:
             with checkpoint.as_directory() as directory:
-                result, wall = _train(cfg, run_dir, Path(directory), mlflow_client, run_id, settings)
-        _finish(mlflow_client, run_id, run_dir, result, wall)
+                _train(cfg, run_dir, Path(directory), mlflow_client, run_id, settings)
     except Exception as err:
         # Mark the run failed before Tune retries or gives up; a retry reopens it as running.
         # (A scheduler's stop arrives as SystemExit from ray.tune.report: not a failure; the
@@ -144,8 +143,15 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
 
 
 def _train(cfg: Config, run_dir: Path, resume: Path | None, mlflow_client: Any, run_id: str,
-           settings: TrialSettings) -> tuple[TrainResult, float]:
+           settings: TrialSettings) -> None:
+    """Run the loop, reporting every evaluation; the final report goes to Tune last of all.
+
+    A scheduler may stop a trial at any report, including the final one (an ASHA rung can fall on
+    the last step): the trial's MLflow record (final checkpoint, wall time, status) is therefore
+    complete before Tune hears the final result, so nothing is lost whatever Tune decides.
+    """
     figures = run_dir / "figures"
+    final: list[tuple[dict[str, float], Path | None]] = []  # the held-back final report
 
     def on_eval(report: EvalReport) -> None:
         diverged = tracking.METRIC_DIVERGED_STEP in report.metrics
@@ -155,20 +161,32 @@ def _train(cfg: Config, run_dir: Path, resume: Path | None, mlflow_client: Any, 
         for key, value in report.tags.items():  # e.g. which network the FID was measured with
             mlflow_client.set_tag(run_id, tracking.TAG_PREFIX + key, value)
         _log_files(mlflow_client, run_id, figures, tracking.FIGURES, tracking.ARTIFACT_FIGURES_DIR)
-        if report.checkpoint is None:
-            ray.tune.report(result)
+        if report.checkpoint is not None:
+            # The child run id travels inside the checkpoint, so a retry on another node finds it.
+            tracking.write_json(report.checkpoint / tracking.CHILD_FILE, {"run_id": run_id, "step": report.step})
+        if diverged or report.step >= cfg.train.steps:
+            final.append((result, report.checkpoint))
             return
-        # The child run id travels inside the checkpoint, so a retry on another node finds it.
-        tracking.write_json(report.checkpoint / tracking.CHILD_FILE, {"run_id": run_id, "step": report.step})
-        ray.tune.report(result, checkpoint=ray.tune.Checkpoint.from_directory(str(report.checkpoint)))
-        _prune_local_checkpoints(report.checkpoint)
+        _report(result, report.checkpoint)
 
     start = time.perf_counter()
     result = train(cfg, run_dir=run_dir, on_eval=on_eval, resume=resume)
-    return result, time.perf_counter() - start
+    _finish(mlflow_client, run_id, run_dir, result, time.perf_counter() - start)
+    if final:  # absent when a retry resumed from the last step's checkpoint: nothing left to train
+        _report(*final[-1])
+
+
+def _report(result: dict[str, float], checkpoint: Path | None) -> None:
+    """Hand one evaluation (and the checkpoint written at its step, if any) to Tune."""
+    if checkpoint is None:
+        ray.tune.report(result)
+        return
+    ray.tune.report(result, checkpoint=ray.tune.Checkpoint.from_directory(str(checkpoint)))
+    _prune_local_checkpoints(checkpoint)
 
 
 def _finish(mlflow_client: Any, run_id: str, run_dir: Path, result: TrainResult, wall: float) -> None:
+    """Log the run's closing record (wall time, throughput, config, final checkpoint) and its status."""
     tracking.log_metrics(mlflow_client, run_id, {
         tracking.METRIC_WALL_SECONDS: wall, tracking.METRIC_IMAGES_PER_SECOND: result.images_per_second,
     }, result.step)
