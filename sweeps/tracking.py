@@ -141,7 +141,7 @@ def check_tracking(tracking_uri: str, timeout: float = 5.0) -> None:
         timeout: seconds to wait for an http(s) server.
     Raises:
         TrackingUnavailableError: the server does not answer its health check, or the sqlite file's
-            directory is not writable, or the store rejects a cheap query.
+            directory is not writable, or the store (a server included) rejects a cheap query.
     """
     parsed = urlparse(tracking_uri)
     if parsed.scheme in ("http", "https"):
@@ -155,8 +155,9 @@ def check_tracking(tracking_uri: str, timeout: float = 5.0) -> None:
                 f"MLflow tracking server {tracking_uri} is unreachable ({err}); start it, fix --tracking-uri / "
                 "MLFLOW_TRACKING_URI, or drop both to use the local store sqlite:///mlflow.db"
             ) from None
-        return
-    if parsed.scheme == "sqlite":
+        # /health answers even where the API refuses this client (a Host header outside the
+        # server's --allowed-hosts, missing credentials): the query below catches those too.
+    elif parsed.scheme == "sqlite":
         db = Path(tracking_uri[len("sqlite:///"):])
         directory = db.parent
         try:
@@ -167,9 +168,9 @@ def check_tracking(tracking_uri: str, timeout: float = 5.0) -> None:
         if not ok:
             raise TrackingUnavailableError(f"MLflow store {tracking_uri}: {db} is not writable; choose another --tracking-uri")
         return
-    if parsed.scheme == "file":
+    elif parsed.scheme == "file":
         return
-    # Databases and other schemes: one cheap query, without MLflow's long retry loop.
+    # Servers, databases and other schemes: one cheap query, without MLflow's long retry loop.
     saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(math.ceil(timeout)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,36 @@ def test_unreachable_server_is_one_clear_error_quickly() -> None:
     uri = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(tracking.TrackingUnavailableError, match="unreachable"):
         tracking.check_tracking(uri, timeout=2)
+
+
+class _HealthyButForbidden(BaseHTTPRequestHandler):
+    """Answers /health like MLflow does, and refuses every API call (a Host outside --allowed-hosts)."""
+
+    def _answer(self) -> None:
+        ok = self.path.rstrip("/") == "/health"
+        body = b"OK" if ok else b'{"error_code": "PERMISSION_DENIED", "message": "host not allowed"}'
+        self.send_response(200 if ok else 403)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_server_that_refuses_the_api_is_one_clear_error() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HealthyButForbidden)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        uri = f"http://127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(tracking.TrackingUnavailableError, match="is unusable"):
+            tracking.check_tracking(uri, timeout=2)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_sqlite_under_a_file_is_an_error(tmp_path: Path) -> None:
