@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 # Runnable as a script (``python sweeps/lambda_search.py``): the script's own directory is put on
 # sys.path first, which would let sweeps/*.py shadow top-level modules; the package is imported by
@@ -191,6 +192,12 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
     space = space.with_fixed(dict(spaces.parse_set(s) for s in args.set))
     space.validate()
     steps = int(space.fixed.get("train.steps", 0)) or space.sample_config().train.steps
+    sample = space.sample_config().train
+    if sample.eval_every % sample.checkpoint_every:
+        # Tune receives a checkpoint only with a report (one per evaluation): checkpoints written
+        # between reports would never reach Tune, and a retried trial would restart further back.
+        raise ValueError(f"train.eval_every={sample.eval_every} must be a multiple of "
+                         f"train.checkpoint_every={sample.checkpoint_every} in a sweep")
     search = args.search
     scheduler = args.scheduler or ("asha" if search == "tpe" and len(metrics) == 1 else "fifo")
     if scheduler == "asha" and len(metrics) > 1:
@@ -289,8 +296,11 @@ def build_scheduler(settings: SweepSettings, eval_every: int) -> Any:
     if settings.scheduler == "fifo":
         return FIFOScheduler()
     grace = settings.grace_period or max(eval_every, settings.steps // 4)
-    # max_t one past the budget: at max_t ASHA stops the trial itself, which would kill the trainable
-    # while it logs its final artifacts after the last report.
+    # Trials report every eval_every steps: a rung between two reports would compare trials at
+    # the next report instead, so rungs sit on report steps.
+    grace = math.ceil(grace / eval_every) * eval_every
+    # max_t one past the budget: trials end at train.steps by themselves, so ASHA's max_t stop
+    # never fires (a rung may still fall on the last step: the trainable reports that one last).
     return ASHAScheduler(time_attr=STEP, metric=settings.metrics[0], mode=settings.modes[0], max_t=settings.steps + 1,
                          grace_period=min(grace, settings.steps), reduction_factor=settings.reduction_factor)
 
@@ -366,6 +376,33 @@ def reconcile_statuses(results: Any, ref: tracking.SweepRef) -> dict[str, str]:
     return statuses
 
 
+def local_store_on_cluster(tracking_uri: str, hosts: set[str], joined: bool) -> str | None:
+    """Why a machine-local MLflow store would split this sweep's records, or None if it would not.
+
+    Trials log from the node they run on: a ``sqlite:`` or ``file:`` store on a cluster whose
+    nodes are different machines gives each machine its own store (and the driver sees none of
+    their runs). Nodes that share one machine share its disk, so a local store is fine there.
+
+    Args:
+        tracking_uri: the resolved tracking URI.
+        hosts: the addresses of the cluster's live nodes.
+        joined: whether the driver joined an existing cluster (``--address`` / ``RAY_ADDRESS``),
+            which may add machines later (autoscaling).
+    Returns:
+        The problem in one sentence, or None.
+    """
+    if urlparse(tracking_uri).scheme not in ("sqlite", "file"):
+        return None
+    if len(hosts) > 1:
+        return (f"the tracking store {tracking_uri} is a file on this machine, but the cluster's nodes run on "
+                f"{len(hosts)} machines ({', '.join(sorted(hosts))}): each would log to its own copy. Pass "
+                "--tracking-uri http://<head>:5000 (an `mlflow server`, as cluster.yaml starts on the head)")
+    if joined:
+        return (f"the tracking store {tracking_uri} is a file on this machine: trials on worker machines that "
+                "join later (autoscaling) would log to their own copy; use --tracking-uri http://<head>:5000 on clusters")
+    return None
+
+
 def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool = False) -> int:
     """Check tracking, start or restore the Tune experiment, run it and print the summary.
 
@@ -400,9 +437,18 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
     started_ray = not ray.is_initialized()
     if started_ray:
         # "local" starts a fresh Ray; None would silently join any cluster already running on this
-        # machine (ray start, another test), which --address auto makes explicit instead.
-        ray.init(address=settings.address or "local", include_dashboard=False, logging_level="WARNING")
+        # machine (ray start, another test), which --address auto makes explicit instead. A driver
+        # that `ray job submit` started gets the cluster's address in RAY_ADDRESS.
+        address = settings.address or os.environ.get("RAY_ADDRESS") or "local"
+        ray.init(address=address, include_dashboard=False, logging_level="WARNING")
     try:
+        hosts = {node["NodeManagerAddress"] for node in ray.nodes() if node.get("Alive")}
+        problem = local_store_on_cluster(uri, hosts, joined=bool(settings.address or os.environ.get("RAY_ADDRESS")))
+        if problem and len(hosts) > 1:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        if problem:
+            print(f"warning: {problem}", file=sys.stderr)
         if resume:
             parent = read_storage_json(storage, settings.name, tracking.PARENT_FILE)
             if parent is None or not tune.Tuner.can_restore(experiment_path):

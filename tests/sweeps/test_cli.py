@@ -51,6 +51,15 @@ def test_bad_value_is_exit_2_with_the_key_named(capsys: pytest.CaptureFixture[st
     assert "loss.lambda_cat" in capsys.readouterr().err
 
 
+def test_checkpoints_between_reports_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    # The cpu budget reports every 150 steps; checkpoints every 100 would mostly never reach Tune.
+    assert lambda_search.main(["--set", "train.checkpoint_every=100"]) == 2
+    assert "train.checkpoint_every=100" in capsys.readouterr().err
+    settings, _ = lambda_search.settings_from_args(
+        lambda_search.build_parser().parse_args(["--set", "train.checkpoint_every=50"]))
+    assert settings.steps == 600
+
+
 def test_resume_without_a_sweep_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert lambda_search.main(["--resume", "--name", "nothing", "--storage-path", str(tmp_path)]) == 2
     assert "nothing to resume" in capsys.readouterr().err
@@ -69,3 +78,12 @@ def test_unreachable_tracking_server_fails_before_any_trial(tmp_path: Path) -> N
     assert len(errors) == 1 and "unreachable" in errors[0] and uri in errors[0]
     assert not storage.exists()  # no Tune experiment, hence no trial, was started
     assert "Trial" not in proc.stdout and "ray" not in proc.stderr.lower().replace(uri, "")
+
+
+def test_a_file_store_is_refused_on_a_cluster_of_several_machines() -> None:
+    sqlite, server = "sqlite:////tmp/mlflow.db", "http://10.0.0.1:5000"
+    assert "2 machines" in lambda_search.local_store_on_cluster(sqlite, {"10.0.0.1", "10.0.0.2"}, joined=True)
+    assert "autoscaling" in lambda_search.local_store_on_cluster("file:///tmp/mlruns", {"10.0.0.1"}, joined=True)
+    # One machine (a laptop, or two Ray nodes sharing its disk) is fine; so is a server anywhere.
+    assert lambda_search.local_store_on_cluster(sqlite, {"127.0.0.1"}, joined=False) is None
+    assert lambda_search.local_store_on_cluster(server, {"10.0.0.1", "10.0.0.2"}, joined=True) is None

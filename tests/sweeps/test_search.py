@@ -58,6 +58,14 @@ def test_asha_uses_the_training_step_and_never_cuts_the_last_report() -> None:
     assert scheduler._time_attr == "step" and scheduler._max_t == 41
 
 
+@pytest.mark.parametrize(("steps", "eval_every"), [(1500, 150), (600, 150), (20, 10), (450, 100)])
+def test_asha_rungs_fall_on_report_steps(steps: int, eval_every: int) -> None:
+    settings, _ = _settings("--steps", str(steps))
+    scheduler = lambda_search.build_scheduler(settings, eval_every=eval_every)
+    rungs = [milestone for milestone, _ in scheduler._brackets[0]._rungs]
+    assert rungs and all(r % eval_every == 0 and r <= steps for r in rungs), rungs
+
+
 def test_tpe_start_up_phase_scales_with_the_sweep() -> None:
     assert [lambda_search.startup_trials(n) for n in (2, 12, 30, 64)] == [3, 4, 10, 10]
     settings, space = _settings("--num-samples", "12")
