@@ -51,7 +51,12 @@ def test_head_gpu_workers_storage_mlflow_and_auth() -> None:
     assert cfg["file_mounts"]["/home/ubuntu/infogan-sweeps"] == "."
     head_start = "\n".join(cfg["head_start_ray_commands"])
     server = next(c for c in cfg["head_start_ray_commands"] if "mlflow server --" in c)
-    assert "--backend-store-uri sqlite:////home/ubuntu/mlflow/mlflow.db" in server and "--workers 1" in server
+    assert "--backend-store-uri postgresql://mlflow:mlflow@localhost/mlflow" in server and "--workers 1" in server
+    head_setup = "\n".join(cfg["head_setup_commands"])
+    assert "apt-get install -y -qq postgresql" in head_setup and "psycopg2" in head_setup
+    # The interpreter comes from uv, not the image (Ray's latest_dlami is Ubuntu 18.04 / Python 3.6).
+    assert "--python 3.11" in setup and all(n["node_config"]["ImageId"] != "latest_dlami" for n in nodes.values())
+    assert "**/.git" not in cfg["rsync_exclude"]  # the parent run records the commit
     assert "--artifacts-destination /mnt/shared/mlartifacts" in server
     assert "--dashboard-host=127.0.0.1" in head_start
     starts = [c for c in cfg["head_start_ray_commands"] + cfg["worker_start_ray_commands"] if "ray start" in c]
