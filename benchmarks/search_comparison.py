@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                  "--num-samples", str(args.num_samples)])
         tpe = curve(tpe_dir, args.metric, args.mode)
         budget = tpe[-1][0]
-        n_random = max(1, round(budget / args.steps))
+        n_random = max(1, budget // args.steps)  # never more compute than TPE+ASHA spent (but one trial)
         random_dir = run("random_fifo", root, common, ["--search", "random", "--scheduler", "fifo",
                                                        "--num-samples", str(n_random)])
         rnd = curve(random_dir, args.metric, args.mode)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -18,17 +19,35 @@ from tests.sweeps.readback import sweep_runs
 NAME, SAMPLES = "resumable", 3
 
 
-def _finished_children(uri: str) -> list:
+STEPS = 20  # the smoke budget's train.steps
+
+
+def _reported_steps(storage: Path, trial_id: str) -> list[int]:
+    """The steps of the results Tune's driver has recorded for a trial (its result.json)."""
+    steps = []
+    for path in (storage / NAME).glob(f"trial_{trial_id}/result.json"):
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError, KeyError):  # a line being written
+                steps.append(int(json.loads(line)["step"]))
+    return steps
+
+
+def _done_children(uri: str, storage: Path) -> list:
+    """Trials finished in MLflow whose final result Tune has recorded too.
+
+    A trial closes its MLflow run before its final report reaches Tune; one interrupted in
+    between is rightly trained again from its last checkpoint on --resume, so it does not count.
+    """
     try:
         _, _, children = sweep_runs(uri, NAME)
     except AssertionError:  # the experiment or the parent run does not exist yet
         return []
-    return [c for c in children if c.data.tags.get(tracking.TAG_STATUS) == tracking.STATUS_FINISHED]
+    return [c for c in children if c.data.tags.get(tracking.TAG_STATUS) == tracking.STATUS_FINISHED
+            and STEPS in _reported_steps(storage, c.data.tags[tracking.TAG_TRIAL_ID])]
 
 
 def _result_rows(storage: Path, trial_id: str) -> int:
-    (path,) = (storage / NAME).glob(f"trial_{trial_id}/result.json")
-    return len(path.read_text().splitlines())
+    return len(_reported_steps(storage, trial_id))
 
 
 @pytest.mark.integration
@@ -45,7 +64,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path: P
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 300
-        while not _finished_children(uri):
+        while not _done_children(uri, storage):
             assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "no trial finished in time"
             time.sleep(1)
@@ -59,7 +78,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path: P
     first_log = (tmp_path / "first.log").read_text()
     assert code == 130, first_log[-3000:]
     assert "--resume" in first_log
-    done_before = {c.data.tags[tracking.TAG_TRIAL_ID]: c for c in _finished_children(uri)}
+    done_before = {c.data.tags[tracking.TAG_TRIAL_ID]: c for c in _done_children(uri, storage)}
     assert 1 <= len(done_before) < SAMPLES
     client = tracking.client(uri)
     rows_before = {t: _result_rows(storage, t) for t in done_before}
