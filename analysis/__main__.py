@@ -1,4 +1,4 @@
-"""Command line of the analysis package: ``python -m analysis {collect,report} --help``."""
+"""Command line of the analysis package: ``python -m analysis {collect,codes,report} --help``."""
 
 from __future__ import annotations
 
@@ -11,11 +11,24 @@ _EPILOG_COLLECT = """examples:
   python -m analysis collect --tracking-uri http://head:5000 --parent-run-id 0a1b2c... \\
       --tune-dir /shared/ray_results/lambda_search --out tables/
 writes <out>/<sweep>/trials.parquet and <out>/<sweep>/curves.parquet (atomically; re-running
-with the same records gives identical files)."""
+with the same records gives identical files). Without --tracking-uri the store is the sweep's
+default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the current folder."""
+
+_EPILOG_CODES = """examples:
+  python -m analysis codes --tracking-uri sqlite:///mlflow.db --tables tables/ --sweep lambda_search
+  python -m analysis codes --tables tables/ --sweep lambda_search --n-images 2000 --out /tmp/codes.npz
+downloads each trial's checkpoint/checkpoint.pt from MLflow (finished trials upload one; the others
+are listed as skipped), applies Q to the same fixed real images and writes one (N, D) array per
+trial id to <tables>/<sweep>/codes.npz: the input of ModelCentrality (sweep_deep_dive.ipynb)."""
 
 _EPILOG_REPORT = """examples:
   python -m analysis report --tables tables/ --sweep lambda_search --out reports/lambda_search
   python -m analysis report --tables tables/lambda_search --metric eval/factor_vae --param optim.lr_g --format svg"""
+
+
+# The same resolution as the sweep's (sweeps.tracking.resolve_tracking_uri), so a sweep and its
+# analysis run from one folder find one store without flags.
+_URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the current folder)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("collect", help="MLflow (+ Tune) records of a sweep -> Parquet tables",
                        epilog=_EPILOG_COLLECT, formatter_class=argparse.RawDescriptionHelpFormatter)
-    c.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or ./mlruns)")
+    c.add_argument("--tracking-uri", default=None, help=_URI_HELP)
     who = c.add_mutually_exclusive_group(required=True)
     who.add_argument("--sweep", help="sweep name (= experiment name unless --experiment is given)")
     who.add_argument("--parent-run-id", help="the sweep's parent run id")
@@ -32,6 +45,15 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--tune-dir", default=None, help="Tune experiment folder <storage_path>/<sweep>/ (optional)")
     c.add_argument("--out", default="tables", help="output folder (default: tables/)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    k = sub.add_parser("codes", help="each trained model's codes on the same real images -> codes.npz (ModelCentrality)",
+                       epilog=_EPILOG_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    k.add_argument("--tracking-uri", default=None, help=_URI_HELP)
+    k.add_argument("--tables", default="tables", help="folder `collect` wrote (default: tables/)")
+    k.add_argument("--sweep", required=True, help="sweep name (its tables are <tables>/<sweep>/)")
+    k.add_argument("--n-images", type=int, default=1000, help="real images per model (default: 1000)")
+    k.add_argument("--out", default=None, help="output .npz (default: <tables>/<sweep>/codes.npz)")
+    k.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     r = sub.add_parser("report", help="Markdown report (tables + figures) for one sweep",
                        epilog=_EPILOG_REPORT, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,6 +92,16 @@ def main(argv: list[str] | None = None) -> int:
                   f"in {time.perf_counter() - t0:.1f} s")
             for kind, path in res.paths.items():
                 print(f"  {kind}: {path}")
+        elif args.command == "codes":
+            from analysis.codes import collect_codes
+
+            if args.n_images < 2:
+                raise ValueError(f"--n-images={args.n_images}: need at least 2 images")
+            got = collect_codes(args.tracking_uri, args.tables, args.sweep, n_images=args.n_images, out=args.out,
+                                progress=not args.no_progress)
+            shapes = ", ".join(f"{tid} {arr.shape}" for tid, arr in sorted(got.codes.items()))
+            print(f"codes of {len(got.codes)} trials ({shapes}); {len(got.skipped)} skipped")
+            print(f"  codes: {got.path}")
         else:
             from analysis.report import write_report
 

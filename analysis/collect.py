@@ -8,7 +8,9 @@ knows about (a trial that failed before its MLflow run existed), and write ``tri
 
 Idempotence: rows are sorted by (sweep, trial_id) and (sweep, trial_id, metric, step, timestamp,
 value), and nothing about the collection itself (time, host) enters the data, so the same records
-give byte-identical files.
+give byte-identical files. A retried trial resumes from its last checkpoint and logs the steps
+after it again into the same run: of several points with one (trial, metric, step), the last
+logged is kept.
 
 Speed: per-run ``get_metric_history`` calls cost a round trip each (1,000 trials × 15 metrics =
 15,000 calls). For SQL tracking stores we read the points with one column-only query per chunk
@@ -25,6 +27,7 @@ import os
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -204,8 +207,23 @@ def find_trial_runs(
         raise ValueError(f"no MLflow experiment named {exp_name!r}; experiments here: {', '.join(known) or 'none'}")
     sweep_filter = f"tags.`{S.TAG_SWEEP}` = {_quote(sweep)}"
     parents = _search_all(client, [exp.experiment_id], f"{sweep_filter} and tags.`{S.TAG_ROLE}` = '{S.ROLE_PARENT}'")
+    if len(parents) > 1:
+        # Two sweeps launched under one name (without --resume) are different experiments of the
+        # researcher's: merging their trials would mix configs, budgets and code versions.
+        listing = "; ".join(
+            f"{p.info.run_id} (started {_fmt_ms(p.info.start_time)})"
+            for p in sorted(parents, key=lambda r: (r.info.start_time or 0, r.info.run_id))
+        )
+        raise ValueError(
+            f"sweep {sweep!r} has {len(parents)} parent runs in experiment {exp_name!r}: {listing}. "
+            "They are separate sweeps that share a name; collect one at a time with --parent-run-id ID"
+        )
     children = _search_all(client, [exp.experiment_id], f"{sweep_filter} and tags.`{S.TAG_ROLE}` = '{S.ROLE_TRIAL}'")
     return sweep, parents, children
+
+
+def _fmt_ms(ms: int | None) -> str:
+    return "unknown" if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _histories(client: Any, runs: list[Any], progress: bool) -> pd.DataFrame:
@@ -377,11 +395,13 @@ def summarise_curves(curves: pd.DataFrame) -> pd.DataFrame:
 
 
 def _status(tag: str | None, mlflow_status: str | None, tune: TuneTrial | None, diverged: bool, steps_done: int | None, cfg_steps: int | None) -> str:
-    """One status per trial, preferring the sweep's own tag, then MLflow's, then Tune's evidence."""
-    if tune is not None and tune.errored:
-        return "failed"
+    """One status per trial, preferring the sweep's own tag, then Tune's and MLflow's evidence."""
     if tag in S.STATUSES and tag != "running":
+        # The trial's own verdict wins over Tune's error.txt: Ray keeps that file after a retry
+        # that went on to finish (the retry reopens the run and tags it again).
         return tag  # type: ignore[return-value]
+    if tune is not None and tune.errored:
+        return "failed"  # no verdict (or still "running"): the process died without settling it
     if mlflow_status == "FAILED":
         return "failed"
     if diverged:
@@ -445,6 +465,9 @@ def build_tables(
     curves = pd.concat(frames, ignore_index=True) if frames else hist
     curves["sweep"] = sweep
     curves = _sort_curves(curves[["sweep", "trial_id", "run_id", "metric", "step", "value", "timestamp"]])
+    # A retry resumes from the last checkpoint and logs the steps after it a second time; the
+    # sort puts the later timestamp last, and that point (the run that went on) is the one kept.
+    curves = curves.drop_duplicates(["sweep", "trial_id", "metric", "step"], keep="last", ignore_index=True)
     summary = summarise_curves(curves)
 
     rows: list[dict[str, Any]] = []
@@ -536,7 +559,9 @@ def collect(
     """Read one sweep from MLflow (and Tune) and, if ``out_dir`` is given, write its tables.
 
     Args:
-        tracking_uri: MLflow tracking URI (None: MLflow's default / ``MLFLOW_TRACKING_URI``).
+        tracking_uri: MLflow tracking URI; None resolves it as the sweep does
+            (``sweeps.tracking.resolve_tracking_uri``: ``$MLFLOW_TRACKING_URI``, else
+            ``sqlite:///mlflow.db`` in the current folder).
         sweep: sweep name; its experiment has the same name unless ``experiment`` is given.
         parent_run_id: the sweep's parent run id (alternative to ``sweep``).
         experiment: experiment name if it differs from the sweep name.
@@ -549,7 +574,9 @@ def collect(
     """
     from mlflow import MlflowClient  # imported here so reading tables never needs MLflow
 
-    client = MlflowClient(tracking_uri)
+    from sweeps.tracking import resolve_tracking_uri
+
+    client = MlflowClient(resolve_tracking_uri(tracking_uri))
     name, parents, runs = find_trial_runs(client, sweep=sweep, parent_run_id=parent_run_id, experiment=experiment)
     tune = read_tune_dir(tune_dir) if tune_dir is not None else None
     if not runs and not tune:
@@ -558,16 +585,10 @@ def collect(
     trials, curves = build_tables(name, parents, runs, history, tune)
     result = CollectResult(name, trials, curves)
     if out_dir is not None:
-        folder = Path(out_dir) / _safe_name(name)
+        folder = S.sweep_dir(out_dir, name)
         result.paths[S.TRIALS] = S.write_table(trials, folder / S.TRIALS_FILE)
         result.paths[S.CURVES] = S.write_table(curves, folder / S.CURVES_FILE)
     return result
-
-
-def _safe_name(name: str) -> str:
-    """A sweep name usable as one folder name."""
-    cleaned = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in name).strip(".")
-    return cleaned or "sweep"
 
 
 def iter_sweep_dirs(tables_dir: str | os.PathLike[str]) -> Iterator[Path]:

@@ -79,10 +79,6 @@ def with_code_dims(trials: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _is_fid(column: str) -> bool:
-    return S.strip_prefix(column).rsplit("/", 1)[-1].startswith("fid")
-
-
 def check_fid_comparable(df: pd.DataFrame, columns: Sequence[str]) -> None:
     """Refuse to compare FIDs computed with different feature networks.
 
@@ -94,7 +90,7 @@ def check_fid_comparable(df: pd.DataFrame, columns: Sequence[str]) -> None:
         ValueError: when rows with an FID value carry more than one ``fid_feature_net`` (a
             missing id counts as its own, unknown extractor).
     """
-    fid_cols = [c for c in columns if _is_fid(c)]
+    fid_cols = [c for c in columns if S.is_fid(c)]
     if not fid_cols or df.empty:
         return
     has_fid = df[fid_cols].notna().any(axis=1)
@@ -277,12 +273,13 @@ def effects(
     Args:
         trials: trials frame.
         params: knobs to try; constant or missing ones are skipped.
-        metrics: columns or bare metrics; default every ``final/eval/*`` column.
+        metrics: columns or bare metrics; default every quality-metric ``final/`` column
+            (``schema.is_quality``: no eval time, no probe training accuracy).
 
     Returns:
         Long frame: param, metric, n, spearman_rho, spearman_p; sorted by |rho| descending.
     """
-    metrics = list(metrics) if metrics is not None else [c for c in S.metric_columns(trials) if c.startswith(S.FINAL_PREFIX + "eval/")]
+    metrics = list(metrics) if metrics is not None else S.quality_columns(trials)
     rows = []
     for p in params:
         if p not in trials.columns or trials[p].nunique(dropna=True) < 2:
@@ -290,7 +287,7 @@ def effects(
         for m in metrics:
             col = resolve(trials, m)
             sub = trials[trials[p].notna() & trials[col].notna()]
-            if _is_fid(col):
+            if S.is_fid(col):
                 check_fid_comparable(sub, [col])
             if len(sub) < 3 or sub[col].nunique() < 2 or sub[p].nunique() < 2:
                 continue
@@ -311,14 +308,14 @@ def seed_robustness(trials: pd.DataFrame, metrics: Sequence[str] | None = None, 
 
     Args:
         trials: trials frame.
-        metrics: columns or bare metrics; default every ``final/eval/*`` column.
+        metrics: columns or bare metrics; default every quality-metric ``final/`` column.
         min_seeds: least number of distinct seeds for a config to be reported.
 
     Returns:
         Long frame, one row per (config_id, metric): n_seeds, mean, std, median, iqr, min, max,
         range; plus ``loss.lambda_cont`` for orientation when present.
     """
-    metrics = list(metrics) if metrics is not None else [c for c in S.metric_columns(trials) if c.startswith(S.FINAL_PREFIX + "eval/")]
+    metrics = list(metrics) if metrics is not None else S.quality_columns(trials)
     cols = [resolve(trials, m) for m in metrics]
     rows = []
     for cid, grp in trials.groupby("config_id", sort=True):

@@ -170,15 +170,13 @@ def correlation_heatmap(trials: pd.DataFrame, metrics: Sequence[str] | None = No
 
     Args:
         trials: trials frame.
-        metrics: columns or bare metrics; default every ``final/eval/*`` column.
+        metrics: columns or bare metrics; default every quality-metric ``final/`` column.
         method: ``"spearman"`` or ``"pearson"`` (pandas ``DataFrame.corr``).
 
     Returns:
         The figure.
     """
-    cols = [compare.resolve(trials, m) for m in metrics] if metrics is not None else [
-        c for c in S.metric_columns(trials) if c.startswith(S.FINAL_PREFIX + "eval/")
-    ]
+    cols = [compare.resolve(trials, m) for m in metrics] if metrics is not None else S.quality_columns(trials)
     compare.check_fid_comparable(trials, cols)
     corr = trials[cols].astype(float).corr(method=method)
     k = len(cols)

@@ -139,14 +139,14 @@ def write_report(
 
     def figures() -> list[str]:
         out_lines = []
-        cols = [c for c in S.metric_columns(trials) if c.startswith(S.FINAL_PREFIX + "eval/")]
+        cols = S.quality_columns(trials)
         try:
             if len(cols) >= 2:
                 p = plots.save(plots.correlation_heatmap(trials, cols), figs / f"metric_correlation.{fmt}")
                 out_lines.append(f"![metric correlation]({p.relative_to(out).as_posix()})")
         except ValueError:
             # Mixed FID networks: correlate the other metrics only.
-            non_fid = [c for c in cols if not compare._is_fid(c)]
+            non_fid = S.quality_columns(trials, fid=False)
             if len(non_fid) >= 2:
                 p = plots.save(plots.correlation_heatmap(trials, non_fid), figs / f"metric_correlation.{fmt}")
                 out_lines.append(f"![metric correlation]({p.relative_to(out).as_posix()})")

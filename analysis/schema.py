@@ -4,7 +4,7 @@ Owns the two Parquet tables that ``analysis collect`` writes and everything else
 
 - ``trials.parquet``: one row per trial. Fixed identity/status columns, one column per config key
   (the dotted name, typed from ``infogan.config`` field kinds), and for every metric seen
-  ``final/<metric>`` (value at the last logged step) and, for ``eval/*`` metrics,
+  ``final/<metric>`` (value at the last logged step) and, for quality metrics (``is_quality``),
   ``best/<metric>`` (best value over steps; lower is better only for FID-like metrics).
 - ``curves.parquet``: long format, one row per trial × metric × logged step.
 
@@ -48,6 +48,10 @@ METRIC_WALL_SECONDS = "time/wall_seconds"
 METRIC_DIVERGED_STEP = "train/diverged_step"
 METRIC_DIVERGED = "train/diverged"  # 1.0 on a diverged trial's last report, else 0.0
 METRIC_FID = "eval/fid"
+# eval/* keys that describe the evaluation, not the model: how long it took, and how many codes
+# FactorVAE's pruning kept. Probes' training accuracies (``*_train``) are excluded by suffix:
+# they measure the probe's fit; the matching test accuracy is the score.
+NON_QUALITY_EVAL = frozenset({"eval/seconds", "eval/factor_vae_num_active"})
 
 # Artifact paths inside a child run, and the trials columns that hold their URIs.
 ARTIFACTS = {
@@ -68,6 +72,7 @@ TRIALS = "trials"
 CURVES = "curves"
 TRIALS_FILE = "trials.parquet"
 CURVES_FILE = "curves.parquet"
+CODES_FILE = "codes.npz"  # ModelCentrality's input, written by `analysis codes` beside the tables
 
 FINAL_PREFIX = "final/"
 BEST_PREFIX = "best/"
@@ -173,9 +178,33 @@ def strip_prefix(column: str) -> str:
     return column
 
 
+def is_quality(metric: str) -> bool:
+    """Whether ``metric`` scores the model (MIG, FID, accuracies…) rather than describing the run.
+
+    The one notion every default metric list uses (effects, seed robustness, correlation
+    heatmaps, notebook summaries, ``best/`` columns): ``eval/*`` minus evaluation wall time,
+    FactorVAE's active-code count and the probes' training accuracies (``*_train``). ``train/*``
+    losses and ``time/*`` are not quality metrics either.
+
+    Args:
+        metric: metric key with or without a ``final/`` or ``best/`` prefix.
+
+    Returns:
+        True for quality metrics.
+    """
+    name = strip_prefix(metric)
+    return name.startswith("eval/") and not name.endswith("_train") and name not in NON_QUALITY_EVAL
+
+
+def is_fid(metric: str) -> bool:
+    """Whether a metric (or column) is an FID, whose scale depends on the feature network."""
+    return strip_prefix(metric).rsplit("/", 1)[-1].startswith("fid")
+
+
 def has_best(metric: str) -> bool:
-    """Whether a ``best/`` column is kept for ``metric`` (evaluation metrics only)."""
-    return metric.startswith("eval/")
+    """Whether a ``best/`` column is kept for ``metric``: quality metrics only (the "best" eval
+    time or training loss is nothing anyone should select a model on)."""
+    return is_quality(metric)
 
 
 def trials_schema(metrics: Iterable[str] = (), extra_params: Iterable[str] = ()) -> pa.Schema:
@@ -183,7 +212,7 @@ def trials_schema(metrics: Iterable[str] = (), extra_params: Iterable[str] = ())
 
     Args:
         metrics: metric keys seen in the sweep (e.g. ``eval/mig``); each gives ``final/<m>`` and,
-            for ``eval/*``, ``best/<m>`` float64 columns, in sorted order.
+            for quality metrics (``is_quality``), ``best/<m>`` float64 columns, in sorted order.
         extra_params: params logged on trial runs that are not config keys of this version of
             ``infogan.config`` (a newer sweep); kept as string columns under their own names.
 
@@ -345,3 +374,23 @@ def read_curves(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
 def metric_columns(df: pd.DataFrame, prefix: str = FINAL_PREFIX) -> list[str]:
     """The ``final/…`` (or ``best/…``) columns present in a trials frame, sorted."""
     return sorted(c for c in df.columns if c.startswith(prefix))
+
+
+def quality_columns(df: pd.DataFrame, prefix: str = FINAL_PREFIX, *, fid: bool = True) -> list[str]:
+    """The quality-metric columns (``is_quality``) present in a trials frame, sorted.
+
+    Args:
+        df: trials frame.
+        prefix: ``final/`` or ``best/``.
+        fid: include FID columns (leave them out where several feature networks may mix).
+
+    Returns:
+        Column names, e.g. ``["final/eval/cat_accuracy", "final/eval/fid", "final/eval/mig"]``.
+    """
+    return [c for c in metric_columns(df, prefix) if is_quality(c) and (fid or not is_fid(c))]
+
+
+def sweep_dir(root: str | os.PathLike[str], sweep: str) -> Path:
+    """``<root>/<sweep>``: where one sweep's tables (and codes) live, the name made folder-safe."""
+    cleaned = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in sweep).strip(".")
+    return Path(root) / (cleaned or "sweep")

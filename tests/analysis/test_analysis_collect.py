@@ -68,7 +68,12 @@ def test_restarted_trial_keeps_the_run_that_got_furthest() -> None:
 def test_status_rules() -> None:
     tt = C.TuneTrial("a", {}, [], errored=False, wall_seconds=1.0)
     err = C.TuneTrial("a", {}, [], errored=True, wall_seconds=1.0)
-    assert C._status("finished", "FINISHED", err, False, 10, 10) == "failed"
+    # Ray keeps error.txt after a retry that went on to settle the trial: the trial's tag wins.
+    for tag in ("finished", "diverged", "stopped_early"):
+        assert C._status(tag, "FINISHED", err, False, 10, 10) == tag
+    # Without a verdict, error.txt means the trial died.
+    assert C._status("running", "RUNNING", err, False, 5, 10) == "failed"
+    assert C._status(None, None, err, False, None, 10) == "failed"
     assert C._status("stopped_early", "FINISHED", None, False, 5, 10) == "stopped_early"
     assert C._status(None, "FINISHED", None, True, 5, 10) == "diverged"
     assert C._status("running", "RUNNING", None, False, 5, 10) == "running"
@@ -76,6 +81,20 @@ def test_status_rules() -> None:
     assert C._status(None, "FINISHED", tt, False, 5, 10) == "stopped_early"
     assert C._status(None, "FINISHED", tt, False, 10, 10) == "finished"
     assert C._status(None, "KILLED", None, False, 5, 10) == "stopped_early"
+
+
+def test_points_logged_twice_by_a_retry_keep_the_last() -> None:
+    # The retry resumed from the step-2 checkpoint and logged steps 3 and 4 again, later.
+    h = history([
+        ("r1", "eval/mig", 2, 0.2, 20), ("r1", "eval/mig", 3, 0.9, 30), ("r1", "eval/mig", 4, 0.8, 40),
+        ("r1", "eval/mig", 3, 0.3, 130), ("r1", "eval/mig", 4, 0.4, 140), ("r1", "train/loss_d", 4, 1.0, 40),
+    ])
+    trials, curves = C.build_tables("s", [], [fake_run("r1", "a")], h)
+    mig = curves.to_pandas().query("metric == 'eval/mig'")
+    assert mig["step"].tolist() == [2, 3, 4] and mig["value"].tolist() == [0.2, 0.3, 0.4]
+    assert curves.num_rows == 4
+    row = trials.to_pylist()[0]
+    assert row["best/eval/mig"] == 0.4 and row["final/eval/mig"] == 0.4  # the first attempt's 0.9 is gone
 
 
 def _read(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -139,6 +158,36 @@ def test_sweeps_concatenate_and_cli(mlflow_store, tmp_path: Path, capsys) -> Non
     text = (tmp_path / "rep" / "report.md").read_text()
     assert "## Pareto front" in text and "(figures/pareto.png)" in text
     assert (tmp_path / "rep" / "figures" / "pareto.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_two_parents_with_one_sweep_name_are_refused(mlflow_store) -> None:
+    from analysis.synthetic import log_synthetic_sweep
+
+    first = log_synthetic_sweep(mlflow_store.uri, "twice", lambdas=(0.1,), seeds=(0,), steps=2, eval_every=1)
+    second = log_synthetic_sweep(mlflow_store.uri, "twice", lambdas=(0.1,), seeds=(1,), steps=2, eval_every=1)
+    with pytest.raises(ValueError, match="2 parent runs") as err:
+        C.collect(mlflow_store.uri, sweep="twice", progress=False)
+    message = str(err.value)
+    assert first.parent_run_id in message and second.parent_run_id in message
+    assert "--parent-run-id" in message and "started 2023-11-14" in message  # the synthetic start time
+    one = C.collect(mlflow_store.uri, parent_run_id=second.parent_run_id, progress=False).trials.to_pandas()
+    assert one["run_id"].tolist() == list(second.run_ids) and one["seed"].tolist() == [1]
+
+
+@pytest.mark.slow
+def test_cli_default_store_is_the_sweeps(mlflow_store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from analysis.__main__ import main
+
+    # No --tracking-uri, no $MLFLOW_TRACKING_URI: sqlite:///mlflow.db in the current folder, as the sweep.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(mlflow_store.root)
+    assert main(["collect", "--sweep", "demo", "--out", str(tmp_path / "a"), "--no-progress"]) == 0
+    assert len(S.read_trials(tmp_path / "a")) == 8
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store.uri)
+    assert main(["collect", "--sweep", "demo", "--out", str(tmp_path / "b"), "--no-progress"]) == 0
+    assert len(S.read_trials(tmp_path / "b")) == 8
 
 
 @pytest.mark.slow

@@ -174,3 +174,15 @@ def test_code_dims_become_numeric_knobs() -> None:
     assert d["codes.categorical_dims"].tolist()[:3] == [13, 0, 10]
     assert d["codes.n_codes"].tolist()[:3] == [4, 5, 1]
     assert compare.effect(d, "codes.n_codes", "eval/mig").table["level"].tolist() == [1.0, 4.0, 5.0]
+
+
+def test_default_metric_lists_hold_quality_metrics_only() -> None:
+    # Eval time and a probe's training accuracy correlate perfectly with λ here: they must not
+    # show up as "effects" or as metrics whose seed spread matters.
+    lam = [0.1, 0.1, 1.0, 1.0]
+    t = make_trials(**{"loss.lambda_cont": lam, "config_id": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1],
+                       "final/eval/mig": [0.1, 0.3, 0.2, 0.5], "final/eval/seconds": [1.0, 1.1, 9.0, 9.1],
+                       "final/eval/factor_vae_train": [0.1, 0.2, 0.8, 0.9], "final/train/loss_d": [4.0, 3.0, 2.0, 1.0]})
+    assert compare.effects(t, params=["loss.lambda_cont"])["metric"].tolist() == ["final/eval/mig"]
+    assert set(compare.seed_robustness(t)["metric"]) == {"final/eval/mig"}
+    assert len(compare.effects(t, params=["loss.lambda_cont"], metrics=["eval/seconds"])) == 1  # when asked: fine

@@ -67,3 +67,10 @@ def test_learning_curves_need_a_known_metric(tables) -> None:
     _, curves = tables
     with pytest.raises(ValueError, match="none of"):
         plots.learning_curves(curves, ["eval/absent"])
+
+
+def test_heatmap_defaults_to_quality_metrics(tables) -> None:
+    trials, _ = tables
+    trials = trials.assign(**{"final/eval/seconds": np.arange(len(trials), dtype=float), "final/train/loss_d": 1.0})
+    labels = [t.get_text() for t in plots.correlation_heatmap(trials).axes[0].get_xticklabels()]
+    assert labels == ["fid", "mig", "sap"]

@@ -105,3 +105,16 @@ def test_metric_direction() -> None:
     assert S.metric_direction("train/loss_d") == "min"
     assert S.metric_direction("best/eval/mig") == "max"
     assert S.metric_direction("eval/some_new_metric") == "max"
+
+
+def test_quality_metrics_get_best_columns_and_bookkeeping_does_not() -> None:
+    logged = ["eval/mig", "eval/fid", "eval/factor_vae", "eval/seconds", "eval/factor_vae_train",
+              "eval/factor_vae_num_active", "eval/dci_informativeness_train", "train/loss_d", "time/wall_seconds"]
+    schema = S.trials_schema(logged)
+    assert sorted(n for n in schema.names if n.startswith(S.BEST_PREFIX)) == [
+        "best/eval/factor_vae", "best/eval/fid", "best/eval/mig"]
+    assert all(S.FINAL_PREFIX + m in schema.names for m in logged)  # every metric keeps its final value
+    df = pd.DataFrame({S.FINAL_PREFIX + m: [0.0] for m in logged})
+    assert S.quality_columns(df) == ["final/eval/factor_vae", "final/eval/fid", "final/eval/mig"]
+    assert S.quality_columns(df, fid=False) == ["final/eval/factor_vae", "final/eval/mig"]
+    assert S.is_quality("best/eval/mig") and not S.is_quality("final/eval/seconds")
