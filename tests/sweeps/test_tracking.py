@@ -41,7 +41,7 @@ class _HealthyButForbidden(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_GET = do_POST = _answer
+    do_GET = do_POST = _answer  # noqa: N815 - http.server's method names
 
     def log_message(self, *args: object) -> None:
         pass
