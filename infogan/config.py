@@ -218,6 +218,17 @@ class EvalConfig(_Validated):
     cache_dir: str = _spec("~/.cache/infogan-sweeps", lambda v: isinstance(v, str) and v != "",
                            "a non-empty path", str)
 
+    def _check_cross_fields(self) -> None:
+        # Inception weights are never downloaded: without a local file the run would only
+        # fail at its first evaluation, after training for eval_every steps.
+        if self.fid and self.feature_net == "inception" and self.inception_weights is None:
+            raise ValueError(
+                "invalid config value eval.inception_weights=None with eval.feature_net='inception' "
+                "and eval.fid=True: allowed is the path of a local Inception-v3 weights file "
+                "(torch-fidelity's 'weights-inception-2015-12-05-6726825d.pth'; nothing is downloaded), "
+                "or use eval.feature_net='lenet' or eval.fid=false"
+            )
+
 
 _SECTIONS: dict[str, type] = {
     "codes": CodesConfig,

@@ -81,6 +81,11 @@ def test_cross_field_checks() -> None:
         Config.from_flat({"codes.categorical": (), "codes.n_continuous": 0})
     with pytest.raises(ValueError, match="model.arch='conv'.*28"):
         Config.from_flat({"model.arch": "conv", "model.image_size": 28})
+    with pytest.raises(ValueError, match=r"eval\.inception_weights"):
+        Config.from_flat({"eval.feature_net": "inception"})
+    # A weights path, or no FID at all, makes the Inception choice valid.
+    assert Config.from_flat({"eval.feature_net": "inception", "eval.inception_weights": "w.pth"}).eval.fid
+    assert not Config.from_flat({"eval.feature_net": "inception", "eval.fid": False}).eval.fid
 
 
 def test_frozen_and_replace() -> None:
