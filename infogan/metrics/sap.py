@@ -7,11 +7,12 @@ disentanglement_lib's ``sap_score.py`` with discrete factors (its default): for 
 alone; the score matrix holds the test accuracies, and SAP is the mean over factors of the gap
 between the best and the second-best code. Result key: ``"sap"``.
 
-Deviations: each code is standardised with the training split's mean and std before the SVM.
-disentanglement_lib feeds raw codes; with the strong regularisation C=0.01 the fit then depends
-on the code's scale, whereas SAP should not change when a code is rescaled (VAE means are about
-unit scale, so standardising changes dlib's numbers little, but InfoGAN's Q outputs need not be).
-With a single code the second-best accuracy is taken as 0.
+Codes are fed raw by default, as disentanglement_lib does, so our numbers are comparable with
+its tables. With the strong regularisation C=0.01 the fit then depends on a code's scale (a code
+shrunk 100× loses accuracy though it carries the same information); ``standardize=True``
+standardises each code with the training split's mean and std first, which makes SAP invariant
+to rescaling codes, at the price of no longer being dlib's number. Deviation: with a single code
+the second-best accuracy is taken as 0.
 
 Cost: one-vs-rest linear SVMs on one feature; ~25 pairs at 10,000 / 5,000 points take a few
 seconds on a laptop core (see benchmarks/metrics_cost.py), so the "continuous" alternative of
@@ -35,22 +36,28 @@ from infogan.metrics._discrete import (
 
 
 def sap_score_matrix(
-    codes_train: np.ndarray, factors_train: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray
+    codes_train: np.ndarray,
+    factors_train: np.ndarray,
+    codes_test: np.ndarray,
+    factors_test: np.ndarray,
+    standardize_codes: bool = False,
 ) -> np.ndarray:
-    """Test accuracy of predicting each factor from each single (standardised) code.
+    """Test accuracy of predicting each factor from each single code.
 
     Args:
         codes_train: (N, D) training codes.
         factors_train: (N, F) training factor indices.
         codes_test: (M, D) test codes.
         factors_test: (M, F) test factor indices.
+        standardize_codes: standardise each code first (scale-invariant, not dlib's number).
 
     Returns:
         (D, F) accuracies.
     """
     codes_train, factors_train = check_codes_factors(codes_train, factors_train)
     codes_test, factors_test = check_codes_factors(codes_test, factors_test)
-    codes_train, codes_test = standardize(codes_train, codes_test)
+    if standardize_codes:
+        codes_train, codes_test = standardize(codes_train, codes_test)
     num_codes, num_factors = codes_train.shape[1], factors_train.shape[1]
     scores = np.zeros((num_codes, num_factors))
     for j in range(num_factors):
@@ -67,7 +74,11 @@ def sap_score_matrix(
 
 
 def sap_score(
-    codes_train: np.ndarray, factors_train: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray
+    codes_train: np.ndarray,
+    factors_train: np.ndarray,
+    codes_test: np.ndarray,
+    factors_test: np.ndarray,
+    standardize_codes: bool = False,
 ) -> dict[str, float]:
     """SAP: mean over factors of the accuracy gap between the two most predictive codes.
 
@@ -76,11 +87,12 @@ def sap_score(
         factors_train: (N, F) training factor indices.
         codes_test: (M, D) test codes.
         factors_test: (M, F) test factor indices.
+        standardize_codes: standardise each code first (scale-invariant, not dlib's number).
 
     Returns:
         ``{"sap": ...}``.
     """
-    scores = sap_score_matrix(codes_train, factors_train, codes_test, factors_test)
+    scores = sap_score_matrix(codes_train, factors_train, codes_test, factors_test, standardize_codes)
     top = np.sort(np.vstack([scores, np.zeros((1, scores.shape[1]))]), axis=0)[::-1]  # descending
     return {"sap": float(np.mean(top[0] - top[1]))}
 
@@ -93,6 +105,7 @@ def compute_sap(
     num_train: int = 10_000,
     num_test: int = 5_000,
     chunk_size: int = CHUNK_SIZE,
+    standardize_codes: bool = False,
 ) -> dict[str, float]:
     """Sample training and test points from ``data`` and score SAP.
 
@@ -103,6 +116,7 @@ def compute_sap(
         num_train: training points (disentanglement_lib: 10,000).
         num_test: test points (5,000).
         chunk_size: images per ``representation_fn`` call.
+        standardize_codes: standardise each code first (scale-invariant, not dlib's number).
 
     Returns:
         ``{"sap": ...}``.
@@ -110,4 +124,4 @@ def compute_sap(
     check_sizes(num_train=num_train, num_test=num_test, chunk_size=chunk_size)
     train = sample_representations(representation_fn, data, num_train, rng, chunk_size)
     test = sample_representations(representation_fn, data, num_test, rng, chunk_size)
-    return sap_score(*train, *test)
+    return sap_score(*train, *test, standardize_codes=standardize_codes)
