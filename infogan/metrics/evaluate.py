@@ -8,7 +8,8 @@ On a dataset with ground-truth factors (dSprites), MIG, DCI, SAP and modularity/
 share ONE sample of ``eval.num_points + eval.num_test`` rendered and encoded points (each metric's
 standalone ``compute_*`` wrapper would draw its own); FactorVAE and BetaVAE draw their own
 fixed-factor batches. FID compares ``eval.fid_samples`` generated images with as many real ones
-in the feature space of the dataset's cached feature network (``infogan/metrics/fid.py``).
+in the feature space of the dataset's cached feature network (``infogan/metrics/fid.py``); the
+real images' features are extracted at the first evaluation and kept for the later ones.
 Every number is computed with a fixed seed, so evaluations at different steps differ only
 through the model.
 """
@@ -30,7 +31,7 @@ from infogan.metrics.beta_vae import compute_beta_vae
 from infogan.metrics.categorical import categorical_scores
 from infogan.metrics.dci import dci_score
 from infogan.metrics.factor_vae import compute_factor_vae
-from infogan.metrics.fid import frechet_distance, inception_feature_net, load_or_train_feature_net
+from infogan.metrics.fid import FIDReference, inception_feature_net, load_or_train_feature_net
 from infogan.metrics.mig import mig_score
 from infogan.metrics.modularity import modularity_score
 from infogan.metrics.sap import sap_score
@@ -117,7 +118,7 @@ def disentanglement(cfg: Config, d: Discriminator, data: GroundTruthDataset) -> 
 
 class Evaluator:
     """Holds what every evaluation of one run reuses: the labelled eval set, the FID feature
-    network and its real-image statistics' images. ``evaluator(g, d)`` returns ``eval/`` metrics.
+    network and the real images' FID statistics. ``evaluator(g, d)`` returns ``eval/`` metrics.
     """
 
     def __init__(self, cfg: Config, dataset: ImageDataset, device: torch.device):
@@ -125,15 +126,24 @@ class Evaluator:
         self.eval_set = dataset.eval_set(cfg.data.eval_size, cfg.train.seed)
         self.feature_net: nn.Module | None = None
         self.feature_net_id = ""
-        self.real_for_fid: torch.Tensor | None = None
+        self.fid_reference: FIDReference | None = None
 
-    def _fid_setup(self) -> None:
-        ec = self.cfg.eval
-        if ec.feature_net == "inception":
-            self.feature_net, self.feature_net_id = inception_feature_net(ec.inception_weights)
-        else:
-            self.feature_net, self.feature_net_id = load_or_train_feature_net(self.dataset, ec.cache_dir, ec.fid_net_steps)
-        self.real_for_fid = self.dataset.eval_set(ec.fid_samples, EVAL_SEED)[0]
+    def prepare_fid(self) -> FIDReference:
+        """Load (or train and cache) the feature net and extract the real images' features, once.
+
+        Called by the first evaluation with FID on; callers may call it earlier to keep that
+        one-off cost out of a timed evaluation.
+        """
+        if self.fid_reference is None:
+            ec = self.cfg.eval
+            if ec.feature_net == "inception":
+                self.feature_net, self.feature_net_id = inception_feature_net(ec.inception_weights)
+            else:
+                self.feature_net, self.feature_net_id = load_or_train_feature_net(
+                    self.dataset, ec.cache_dir, ec.fid_net_steps)
+            real = self.dataset.eval_set(ec.fid_samples, EVAL_SEED)[0]
+            self.fid_reference = FIDReference(self.feature_net, real)
+        return self.fid_reference
 
     def __call__(self, g: Generator, d: Discriminator) -> dict[str, float]:
         cfg, out = self.cfg, {}
@@ -145,9 +155,7 @@ class Evaluator:
         if cfg.eval.disentanglement and isinstance(self.dataset, GroundTruthDataset):
             out.update(disentanglement(cfg, d, self.dataset))
         if cfg.eval.fid:
-            if self.feature_net is None:
-                self._fid_setup()
-            fake = generate(cfg, g, len(self.real_for_fid), self.device)
-            out["fid"] = frechet_distance(self.feature_net, self.real_for_fid, fake)
+            reference = self.prepare_fid()
+            out["fid"] = reference(generate(cfg, g, reference.num_real, self.device))
         out["seconds"] = time.perf_counter() - t0
         return {f"eval/{k}": float(v) for k, v in out.items()}

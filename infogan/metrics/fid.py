@@ -170,15 +170,41 @@ def inception_feature_net(weights_path: str | None) -> tuple[nn.Module, str]:
     return net, f"inception-v3@{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
 
 
-@torch.inference_mode()
+class FIDReference:
+    """FID against one fixed set of real images whose features are extracted once.
+
+    A run evaluates against the same real images every time, so their feature statistics are
+    kept in torchmetrics' ``FrechetInceptionDistance`` (``reset_real_features=False``) and each
+    call only extracts the generated images' features.
+    """
+
+    @torch.inference_mode()
+    def __init__(self, feature_net: nn.Module, real: torch.Tensor, batch_size: int = 500):
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
+        if len(real) < 2:
+            raise ValueError(f"FID needs at least 2 images per set, got {len(real)} real")
+        self.num_real = len(real)
+        self.batch_size = batch_size
+        self._metric = FrechetInceptionDistance(feature=feature_net, normalize=True, reset_real_features=False)
+        self._update(real, is_real=True)
+
+    def _update(self, images: torch.Tensor, is_real: bool) -> None:
+        for start in range(0, len(images), self.batch_size):
+            self._metric.update(images[start:start + self.batch_size].cpu().float(), real=is_real)
+
+    @torch.inference_mode()
+    def __call__(self, fake: torch.Tensor) -> float:
+        """FID between the real set and ``fake`` (N, C, H, W) in [-1, 1]."""
+        if len(fake) < 2:
+            raise ValueError(f"FID needs at least 2 images per set, got {len(fake)} generated")
+        self._metric.reset()  # drops the previous generated set, keeps the real statistics
+        self._update(fake, is_real=False)
+        return float(self._metric.compute())
+
+
 def frechet_distance(feature_net: nn.Module, real: torch.Tensor, fake: torch.Tensor, batch_size: int = 500) -> float:
     """FID between two image sets (N, C, H, W) in [-1, 1] in ``feature_net``'s feature space."""
-    from torchmetrics.image.fid import FrechetInceptionDistance
-
     if len(real) < 2 or len(fake) < 2:
         raise ValueError(f"FID needs at least 2 images per set, got {len(real)} real and {len(fake)} generated")
-    metric = FrechetInceptionDistance(feature=feature_net, normalize=True)
-    for images, is_real in ((real, True), (fake, False)):
-        for start in range(0, len(images), batch_size):
-            metric.update(images[start:start + batch_size].cpu().float(), real=is_real)
-    return float(metric.compute())
+    return FIDReference(feature_net, real, batch_size)(fake)

@@ -35,6 +35,18 @@ def test_set_with_itself_is_zero_and_grows_with_shift() -> None:
     assert values[3] == pytest.approx(8 * 2.0**2, rel=0.05)
 
 
+def test_reference_keeps_real_features_and_matches_a_fresh_computation(monkeypatch: pytest.MonkeyPatch) -> None:
+    net = _Pixels()
+    real = _images(500, 0)
+    reference = fid.FIDReference(net, real)
+    seen: list[int] = []
+    monkeypatch.setattr(net, "forward", lambda images: (seen.append(len(images)), _Pixels.forward(net, images))[1])
+    for shift in (0.0, 1.0, 0.5):
+        fake = _images(300, 2, shift)
+        assert reference(fake) == pytest.approx(fid.frechet_distance(_Pixels(), real, fake), rel=1e-9, abs=1e-9)
+    assert seen == [300, 300, 300]  # only the generated sets went through the feature net
+
+
 def test_too_few_images_is_an_error() -> None:
     with pytest.raises(ValueError, match="at least 2"):
         fid.frechet_distance(_Pixels(), _images(1, 0), _images(5, 1))
