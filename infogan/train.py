@@ -73,10 +73,10 @@ class TrainResult:
 
 
 class DivergedError(RuntimeError):
-    """A loss became NaN, infinite, or larger than ``train.max_loss``."""
+    """A loss became NaN, infinite, or larger than ``train.max_loss``, or a weight non-finite."""
 
-    def __init__(self, step: int, values: dict[str, float], max_loss: float):
-        super().__init__(f"diverged at step {step}: a loss is non-finite or above train.max_loss={max_loss:g}: {values}")
+    def __init__(self, step: int, detail: str):
+        super().__init__(f"diverged at step {step}: {detail}")
         self.step = step
 
 
@@ -165,8 +165,8 @@ def train(
             losses of an uninterrupted run.
         progress: show a tqdm progress bar with the losses.
     Returns:
-        A ``TrainResult``; a NaN/inf loss ends the run with status ``diverged`` and keeps the
-        last good checkpoint.
+        A ``TrainResult``; a NaN/inf loss (or NaN/inf weights, checked before every checkpoint
+        and evaluation) ends the run with status ``diverged`` and keeps the last good checkpoint.
     """
     tc = cfg.train
     device = resolve_device(tc.device)
@@ -252,7 +252,8 @@ def train(
         if len(bad):
             first = int(bad[0, 0])
             values = dict(zip(names, stacked[first].tolist(), strict=True))
-            raise DivergedError(step - len(window) + first + 1, values, tc.max_loss)
+            raise DivergedError(step - len(window) + first + 1,
+                                f"a loss is non-finite or above train.max_loss={tc.max_loss:g}: {values}")
         mean = stacked.mean(0).tolist()
         row = {"step": float(step), **dict(zip(names, mean, strict=True))}
         row["l_info_cat"] = losses.mi_lower_bound(row["nll_cat"], entropy["h_cat"])
@@ -260,6 +261,20 @@ def train(
         history.append(row)
         window.clear()
         return row
+
+    def check_weights(step: int) -> None:
+        """Raise DivergedError if a weight or buffer of G or D is NaN/inf after this step's update.
+
+        An infinite gradient leaves the step's loss finite but the updated weights NaN; the
+        losses only show it one step later, after this step's checkpoint and evaluation.
+        """
+        tensors = {f"{prefix}.{name}": t for prefix, net in (("generator", g), ("discriminator", d))
+                   for name, t in net.state_dict().items() if t.is_floating_point()}
+        finite = torch.stack([t.isfinite().all() for t in tensors.values()])  # one device sync below
+        if not bool(finite.all()):
+            bad = [name for name, ok in zip(tensors, finite.tolist(), strict=True) if not ok]
+            raise DivergedError(step, f"non-finite weights after the update: {', '.join(bad[:5])}"
+                                      + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""))
 
     def tags() -> dict[str, str]:
         return {"fid_feature_net": evaluator.feature_net_id} if evaluator.feature_net_id else {}
@@ -275,7 +290,8 @@ def train(
             figures.sample_grid(g, cfg.codes, run_path / "figures" / "samples.png", device)
             figures.traversal_grid(g, cfg.codes, run_path / "figures" / "traversal.png", device)
             with open(run_path / "eval.jsonl", "a") as fh:
-                fh.write(json.dumps({"step": step, **metrics}) + "\n")
+                # The FID's feature-net id sits next to the FID so no reader mixes extractors.
+                fh.write(json.dumps({"step": step, **metrics, **tags()}) + "\n")
         if on_eval is not None:
             on_eval(EvalReport(step, dict(metrics), checkpoint_dir, tags()))
 
@@ -329,6 +345,8 @@ def train(
                 row = flush(step)
                 if bar is not None:
                     bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss_d", "loss_g", "l_info_cat", "l_info_cont")})
+            if is_ckpt or is_eval:
+                check_weights(step)  # never checkpoint or evaluate NaN weights
             ckpt_dir = save_checkpoint(step) if is_ckpt else None
             last_ckpt = ckpt_dir or last_ckpt
             if is_eval:
