@@ -27,6 +27,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from analysis import schema as S
+from infogan.atomic import atomic_path
 
 DATA_KEYS = ("data.name", "model.image_size", "model.channels")  # what makes "the same images"
 CHECKPOINT_ARTIFACT = S.ARTIFACTS["artifact/checkpoint"]  # checkpoint/checkpoint.pt
@@ -81,18 +82,9 @@ def write_codes(codes: Mapping[str, np.ndarray], path: str | os.PathLike[str]) -
     Returns:
         The destination path.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # A file object, not a name: np.savez would append ".npz" to the temp name.
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **{k: codes[k] for k in sorted(codes)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **{k: codes[k] for k in sorted(codes)})
+    return Path(path)
 
 
 def _has_checkpoint(client: Any, run_id: str) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from matplotlib.figure import Figure
 
 from analysis import compare
 from analysis import schema as S
+from infogan.atomic import atomic_path
 
 
 def _figure(width: float = 6.0, height: float = 4.0) -> Figure:
@@ -47,19 +47,12 @@ def save(fig: Figure, path: str | os.PathLike[str], dpi: int = 120) -> Path:
         The destination path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         # SVG embeds a date and random element ids unless told otherwise; without them the same
         # tables give the same file.
         metadata = {"Date": None} if path.suffix.lower() == ".svg" else None
         with rc_context({"svg.hashsalt": "infogan-sweeps"}):
             fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".").lower() or "png", metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

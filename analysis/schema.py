@@ -17,7 +17,6 @@ refused rather than silently misread. Reading needs only pandas + pyarrow.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -25,6 +24,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from infogan.atomic import atomic_path
 
 # --------------------------------------------------------------------------------------------
 # The MLflow record contract (sweeps/tracking.py writes these names).
@@ -258,16 +259,9 @@ def write_table(table: pa.Table, path: str | os.PathLike[str]) -> Path:
         The destination path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         # No statistics-dependent or time-dependent options: the same table gives the same bytes.
         pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -8,12 +8,13 @@ so a crash mid-write never leaves a torn file, and read with ``weights_only=True
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from infogan.atomic import atomic_path
 
 FILENAME = "checkpoint.pt"
 FORMAT_VERSION = 1
@@ -37,20 +38,10 @@ class TrainingState:
 
 def save(state: TrainingState, directory: str | os.PathLike[str]) -> Path:
     """Write ``directory/checkpoint.pt`` atomically; returns its path."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    path = Path(directory) / FILENAME
     payload = {"format_version": FORMAT_VERSION, **state.__dict__}
-    path = directory / FILENAME
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, fsync=True) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

@@ -7,27 +7,20 @@ same fixed noise is used at every step so grids are comparable across a run.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torchvision.utils import make_grid, save_image
 
 from infogan import codes as latent_codes
+from infogan.atomic import atomic_path
 from infogan.config import CodesConfig
 from infogan.model import Generator
 
 
 def _save_atomic(grid: torch.Tensor, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".fig-", suffix=".png")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         save_image(grid, tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

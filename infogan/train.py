@@ -21,7 +21,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -34,6 +33,7 @@ import torch
 from infogan import checkpoint as ckpt
 from infogan import codes as latent_codes
 from infogan import figures, losses
+from infogan.atomic import write_json
 from infogan.config import KEYS, Config, describe
 from infogan.data import load_dataset
 from infogan.metrics.evaluate import Evaluator
@@ -139,14 +139,6 @@ def _check_resume(saved: dict[str, Any], cfg: Config) -> None:
         raise ValueError(f"cannot resume: the checkpoint was made with another config ({diffs})")
 
 
-def _write_json(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-
-
 def train(
     cfg: Config,
     run_dir: str | os.PathLike[str] | None = None,
@@ -219,7 +211,7 @@ def train(
     entropy = latent_codes.entropies(cfg.codes)
     evaluator = Evaluator(cfg, dataset, device)
     if run_path is not None:
-        _write_json(run_path / "config.json", cfg.to_flat())
+        write_json(run_path / "config.json", cfg.to_flat())
     autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else nullcontext
 
     def save_checkpoint(step: int) -> Path | None:
@@ -233,7 +225,7 @@ def train(
             cuda_rng=torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
             scaler=scaler.state_dict() if scaler.is_enabled() else None,
         ), directory)
-        _write_json(run_path / "checkpoints" / "latest.json", {"step": step, "path": str(directory)})
+        write_json(run_path / "checkpoints" / "latest.json", {"step": step, "path": str(directory)})
         return directory
 
     history: list[dict[str, float]] = []
@@ -365,7 +357,7 @@ def train(
     ips = (step - start) * tc.batch_size / elapsed if elapsed > 0 else 0.0
     result = TrainResult(status, step, last_metrics, history, run_path, last_ckpt, message, ips)
     if run_path is not None:
-        _write_json(run_path / "metrics.json", {
+        write_json(run_path / "metrics.json", {
             "status": status, "step": step, "message": message, "images_per_second": ips,
             "checkpoint": str(last_ckpt) if last_ckpt else None, "metrics": last_metrics, "tags": tags(),
         })

@@ -20,6 +20,7 @@ from typing import Any
 import ray.tune
 import torch
 
+from infogan.atomic import write_json
 from infogan.config import Config
 from infogan.train import EvalReport, TrainResult, train
 from sweeps import tracking
@@ -163,7 +164,7 @@ def _train(cfg: Config, run_dir: Path, resume: Path | None, mlflow_client: Any, 
         _log_files(mlflow_client, run_id, figures, tracking.FIGURES, tracking.ARTIFACT_FIGURES_DIR)
         if report.checkpoint is not None:
             # The child run id travels inside the checkpoint, so a retry on another node finds it.
-            tracking.write_json(report.checkpoint / tracking.CHILD_FILE, {"run_id": run_id, "step": report.step})
+            write_json(report.checkpoint / tracking.CHILD_FILE, {"run_id": run_id, "step": report.step})
         if diverged or report.step >= cfg.train.steps:
             final.append((result, report.checkpoint))
             return

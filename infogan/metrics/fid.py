@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ import torch.nn.functional as F
 from filelock import FileLock
 from torch import nn
 
+from infogan.atomic import atomic_path
 from infogan.data.base import GroundTruthDataset, ImageDataset
 
 FEATURE_NET_VERSION = 1
@@ -127,10 +127,8 @@ def load_or_train_feature_net(dataset: ImageDataset, cache_dir: str | os.PathLik
             net = train_feature_net(dataset, steps=steps)
             buffer = io.BytesIO()
             torch.save({"state_dict": net.state_dict(), "heads": list(net.head_sizes), "channels": channels}, buffer)
-            fd, tmp = tempfile.mkstemp(dir=cache, suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(buffer.getvalue())
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(buffer.getvalue())
         payload = torch.load(path, map_location="cpu", weights_only=True)
     net = FeatureNet(int(payload["channels"]), tuple(payload["heads"]))
     net.load_state_dict(payload["state_dict"])
