@@ -56,6 +56,10 @@ class EvalReport:
     metrics: dict[str, float]
     checkpoint: Path | None  # directory holding checkpoint.pt written at this step, if any
     tags: dict[str, str] = field(default_factory=dict)  # e.g. {"fid_feature_net": "lenet-digits28@…"}
+    # The training losses logged (every train.log_every steps) since the previous report, before
+    # this step: ``{"step": s, "train/loss_d": ..., ...}`` rows, for finer loss curves than the
+    # evaluations give. This step's own losses are in ``metrics``.
+    losses: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -229,6 +233,7 @@ def train(
         return directory
 
     history: list[dict[str, float]] = []
+    reported = len(history)  # history rows already handed to on_eval
     window: list[torch.Tensor] = []  # per-step loss vectors since the last log, still on device
     names = ("loss_d", "loss_g", "nll_cat", "nll_cont")
     last_metrics: dict[str, float] = {}
@@ -271,6 +276,14 @@ def train(
     def tags() -> dict[str, str]:
         return {"fid_feature_net": evaluator.feature_net_id} if evaluator.feature_net_id else {}
 
+    def losses_since_report(step: int) -> list[dict[str, float]]:
+        """The logged loss rows before ``step`` not yet handed to on_eval, as ``train/`` keys."""
+        nonlocal reported
+        rows = [{"step": r["step"], **{f"train/{k}": v for k, v in r.items() if k != "step"}}
+                for r in history[reported:] if r["step"] < step]
+        reported = len(history)
+        return rows
+
     def run_eval(step: int, checkpoint_dir: Path | None) -> None:
         nonlocal last_metrics
         row = history[-1] if history else {}
@@ -285,7 +298,7 @@ def train(
                 # The FID's feature-net id sits next to the FID so no reader mixes extractors.
                 fh.write(json.dumps({"step": step, **metrics, **tags()}) + "\n")
         if on_eval is not None:
-            on_eval(EvalReport(step, dict(metrics), checkpoint_dir, tags()))
+            on_eval(EvalReport(step, dict(metrics), checkpoint_dir, tags(), losses_since_report(step)))
 
     bar = None
     if progress:
@@ -349,7 +362,7 @@ def train(
         status, message, step = "diverged", str(err), err.step
         last_metrics = {**last_metrics, "train/diverged_step": float(err.step)}
         if on_eval is not None:
-            on_eval(EvalReport(err.step, dict(last_metrics), None, tags()))
+            on_eval(EvalReport(err.step, dict(last_metrics), None, tags(), losses_since_report(err.step)))
     finally:
         if bar is not None:
             bar.close()

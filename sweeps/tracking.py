@@ -19,7 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -300,11 +300,16 @@ def log_params(mlflow_client: MlflowClient, run_id: str, params: Mapping[str, An
 
 def log_metrics(mlflow_client: MlflowClient, run_id: str, metrics: Mapping[str, float], step: int) -> None:
     """Log every numeric metric at ``step`` in one batch."""
+    log_metric_rows(mlflow_client, run_id, [{**metrics, "step": step}])
+
+
+def log_metric_rows(mlflow_client: MlflowClient, run_id: str, rows: Sequence[Mapping[str, float]]) -> None:
+    """Log rows of ``{"step": s, metric: value, ...}`` (numeric values only) in as few batches as possible."""
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    items = [Metric(k, float(v), now, int(step)) for k, v in metrics.items()
-             if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    items = [Metric(k, float(v), now, int(row["step"])) for row in rows for k, v in row.items()
+             if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)]
     for start in range(0, len(items), 1000):
         mlflow_client.log_batch(run_id, metrics=items[start:start + 1000])
 

@@ -157,8 +157,11 @@ def _train(cfg: Config, run_dir: Path, resume: Path | None, mlflow_client: Any, 
     def on_eval(report: EvalReport) -> None:
         diverged = tracking.METRIC_DIVERGED_STEP in report.metrics
         result = tune_result(report.metrics, report.step, settings.objectives, diverged)
-        tracking.log_metrics(mlflow_client, run_id, {**report.metrics, tracking.METRIC_DIVERGED: result[tracking.METRIC_DIVERGED]},
-                             report.step)
+        # One batch: the loss curve since the last report (every train.log_every steps), then this step.
+        tracking.log_metric_rows(mlflow_client, run_id, [
+            *report.losses,
+            {**report.metrics, tracking.METRIC_DIVERGED: result[tracking.METRIC_DIVERGED], "step": report.step},
+        ])
         for key, value in report.tags.items():  # e.g. which network the FID was measured with
             mlflow_client.set_tag(run_id, tracking.TAG_PREFIX + key, value)
         _log_files(mlflow_client, run_id, figures, tracking.FIGURES, tracking.ARTIFACT_FIGURES_DIR)

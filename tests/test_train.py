@@ -116,6 +116,9 @@ def test_run_directory_outputs_and_eval_callback(tmp_path: Path, tiny_cfg: Confi
     reports: list[EvalReport] = []
     result = train(tiny_cfg, run_dir=tmp_path, on_eval=reports.append)
     assert [r.step for r in reports] == [3, 6]
+    # log_every=1: the loss rows between reports travel with them (each step's own in metrics).
+    assert [[row["step"] for row in r.losses] for r in reports] == [[1, 2], [4, 5]]
+    assert {"train/loss_d", "train/loss_g", "train/nll_cat", "train/l_info_cat"} <= set(reports[0].losses[0])
     assert [r.checkpoint.name for r in reports] == ["step_00000003", "step_00000006"]
     for key in ("train/loss_d", "train/l_info_cat", "train/h_cat", "eval/cat_accuracy", "eval/cat_nmi"):
         assert key in reports[-1].metrics

@@ -50,4 +50,6 @@ def test_trial_on_a_dead_node_resumes_from_its_checkpoint(tmp_path: Path) -> Non
     assert len(children) == 2  # the retried trial kept its child run
     for child in children:
         assert child.data.tags[tracking.TAG_STATUS] == tracking.STATUS_FINISHED
-        assert set(steps_of(client, child.info.run_id, "train/loss_d")) == set(range(20, STEPS + 1, 20))
+        # Losses every 5 steps (the smoke budget's log_every); a retry logs the steps after its
+        # checkpoint again, hence sets.
+        assert set(steps_of(client, child.info.run_id, "train/loss_d")) == set(range(5, STEPS + 1, 5))
