@@ -34,6 +34,9 @@ def atomic_path(path: str | os.PathLike[str], fsync: bool = False) -> Iterator[P
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
     os.close(fd)
+    # mkstemp makes the file private (0600); results are read by others (shared storage, an
+    # MLflow server, teammates), so give it the usual rw-r--r--.
+    os.chmod(tmp, 0o644)
     try:
         yield Path(tmp)
         if fsync:

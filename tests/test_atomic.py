@@ -16,6 +16,7 @@ def test_write_json_replaces_the_file_and_leaves_nothing_else(tmp_path: Path) ->
     write_json(path, {"step": 3})
     assert json.loads(path.read_text()) == {"step": 3}
     assert [p.name for p in path.parent.iterdir()] == ["metrics.json"]
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by others, unlike mkstemp's 0600
 
 
 def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
