@@ -187,3 +187,11 @@ def test_evaluation_suite_on_dsprites_reports_every_metric(tmp_path: Path) -> No
     again = train(cfg).metrics
     assert {k: v for k, v in again.items() if k != "eval/seconds"} == \
         {k: v for k, v in metrics.items() if k != "eval/seconds"}
+
+
+def test_cpu_precision_is_fp32_unless_asked() -> None:
+    from infogan.train import resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) is None  # CPU bf16 quality was never measured: opt-in only
+    assert resolve_precision("bf16", cpu) == torch.bfloat16 and resolve_precision("fp32", cpu) is None
