@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -95,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "codes":
             from analysis.codes import collect_codes
 
+            # One bar (ours, over trials) rather than MLflow's per-checkpoint download bars.
+            os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
             if args.n_images < 2:
                 raise ValueError(f"--n-images={args.n_images}: need at least 2 images")
             got = collect_codes(args.tracking_uri, args.tables, args.sweep, n_images=args.n_images, out=args.out,

@@ -2,7 +2,8 @@
 
 Owns ``write_report``: status counts, a leaderboard, the Pareto front of FID against a
 disentanglement metric, the effect of a knob with seed spread, seed robustness, and links to the
-figures it draws next to the report. A section whose inputs are missing (no FID logged, a single
+figures it draws next to the report, and — when ``analysis codes`` wrote the sweep's
+``codes.npz`` — the ModelCentrality pick next to the best-by-supervised-metric trials. A section whose inputs are missing (no FID logged, a single
 seed) says so instead of failing; a refusal such as mixed FID feature networks is reported in
 the section's place.
 """
@@ -14,10 +15,12 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis import compare, plots
 from analysis import schema as S
+from infogan.atomic import atomic_path
 
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g", index: bool = False) -> str:
@@ -137,6 +140,19 @@ def write_report(
         share = compare.seed_variance_share(trials, col)
         return [f"Share of {col}'s variance within configs (seed luck): {share:.2f}.", "", markdown_table(sr)]
 
+    def centrality() -> list[str]:
+        codes_file = S.sweep_dir(tables, sweep) / S.CODES_FILE
+        if not codes_file.is_file():
+            return [f"_No {S.CODES_FILE} for this sweep: `python -m analysis codes --tables {tables} --sweep {sweep}` "
+                    "computes every finished trial's codes on the same real images._"]
+        with np.load(codes_file) as npz:
+            codes = {k: npz[k] for k in npz.files if k in set(trials["trial_id"])}
+        cent = compare.model_centrality(codes)
+        chosen = compare.selection_report(trials[trials["trial_id"].isin(codes)], cent.selected)
+        return [f"Most central of the {len(codes)} models with codes (chosen without labels): `{cent.selected}`.", "",
+                markdown_table(cent.scores), "", "How the pick ranks on the supervised metrics:", "",
+                markdown_table(chosen)]
+
     def figures() -> list[str]:
         out_lines = []
         cols = S.quality_columns(trials)
@@ -160,10 +176,9 @@ def write_report(
     _section(lines, f"Pareto front: {fid} (lower) vs {metric} (higher)", front)
     _section(lines, f"Effect of {param} on {metric}", knob)
     _section(lines, "Seed robustness", seeds)
+    _section(lines, "Unsupervised model selection (ModelCentrality)", centrality)
     _section(lines, "Figures", figures)
-    out.mkdir(parents=True, exist_ok=True)
     path = out / "report.md"
-    tmp = path.with_name(".report.md.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
     return path

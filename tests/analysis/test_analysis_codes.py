@@ -68,3 +68,16 @@ def test_codes_of_a_real_smoke_sweep(smoke_sweep: SmokeSweep, tmp_path: Path) ->
     assert cent.scores["centrality"].between(0, 1).all()
     report = compare.selection_report(trials.reset_index(), cent.selected, ["eval/mig", "eval/fid"])
     assert report["selected_rank"].notna().all()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_report_has_the_model_centrality_pick(smoke_sweep: SmokeSweep, tmp_path: Path) -> None:
+    from analysis.report import write_report
+
+    finished = set(S.read_trials(smoke_sweep.tables).query("status == 'finished'")["trial_id"])
+    text = write_report(smoke_sweep.tables, tmp_path / "rep", sweep=SMOKE_SWEEP).read_text()
+    section = text.split("## Unsupervised model selection (ModelCentrality)")[1].split("\n## ")[0]
+    picked = section.split("(chosen without labels): `")[1].split("`")[0]
+    assert picked in finished
+    assert "| final/eval/mig |" in section and "_Skipped" not in section
