@@ -191,8 +191,8 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
     space = space.with_params(dict(spaces.parse_range(r) for r in args.range))
     space = space.with_fixed(dict(spaces.parse_set(s) for s in args.set))
     space.validate()
-    steps = int(space.fixed.get("train.steps", 0)) or space.sample_config().train.steps
     sample = space.sample_config().train
+    steps = int(space.fixed.get("train.steps", 0)) or sample.steps
     if sample.eval_every % sample.checkpoint_every:
         # Tune receives a checkpoint only with a report (one per evaluation): checkpoints written
         # between reports would never reach Tune, and a retried trial would restart further back.
