@@ -113,12 +113,12 @@ def model_codes(cfg: Any, discriminator_state: Mapping[str, Any], images: Any) -
     Returns:
         (N, D) float32 codes: continuous posterior means, then categorical argmaxes.
     """
-    from infogan.metrics.evaluate import codes_of
+    from infogan.metrics.evaluate import codes_of, inference_model
     from infogan.model import build
 
     _, d = build(cfg.codes, cfg.model, learned_std=cfg.loss.q_std == "learned")
     d.load_state_dict(discriminator_state)
-    return codes_of(d)(images).astype(np.float32)  # (N, n_continuous + n_categorical)
+    return codes_of(inference_model(d))(images).astype(np.float32)  # (N, n_continuous + n_categorical)
 
 
 def collect_codes(

@@ -16,6 +16,7 @@ through the model.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,6 +69,20 @@ def q_representation(d: Discriminator, images: torch.Tensor, batch_size: int = 5
             cats.append(torch.stack([lg.argmax(1) for lg in q.logits], 1).cpu() if q.logits
                         else torch.zeros(len(q.mean), 0, dtype=torch.long))
     return {"continuous": torch.cat(conts).numpy(), "categorical": torch.cat(cats).numpy()}
+
+
+def inference_model(d: Discriminator) -> Discriminator:
+    """The discriminator/Q to encode many images with: on CPU an eval-mode channels_last copy.
+
+    oneDNN's CPU inference convolutions run ~2.5x faster with channels_last weights (measured
+    here: 18k -> 45k img/s at 32 px, 6k -> 16k img/s at 64 px), while its training convolutions
+    in that layout are several times slower, so the training model stays contiguous and
+    evaluation encodes with a copy (a few MB, once per evaluation). On CUDA the training model is
+    channels_last already and is returned as is.
+    """
+    if next(d.parameters()).device.type != "cpu":
+        return d
+    return copy.deepcopy(d).eval().to(memory_format=torch.channels_last)
 
 
 def codes_of(d: Discriminator):
@@ -149,11 +164,12 @@ class Evaluator:
         cfg, out = self.cfg, {}
         t0 = time.perf_counter()
         images, labels = self.eval_set
+        q_net = inference_model(d)
         if labels is not None and cfg.codes.categorical:
-            rep = q_representation(d, images)
+            rep = q_representation(q_net, images)
             out.update(categorical_scores(rep["categorical"][:, 0], labels))
         if cfg.eval.disentanglement and isinstance(self.dataset, GroundTruthDataset):
-            out.update(disentanglement(cfg, d, self.dataset))
+            out.update(disentanglement(cfg, q_net, self.dataset))
         if cfg.eval.fid:
             reference = self.prepare_fid()
             out["fid"] = reference(generate(cfg, g, reference.num_real, self.device))
