@@ -15,7 +15,6 @@ standard Inception-v3 FID is used instead (needs torch-fidelity, as torchmetrics
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from pathlib import Path
 
@@ -125,10 +124,8 @@ def load_or_train_feature_net(dataset: ImageDataset, cache_dir: str | os.PathLik
     with FileLock(str(cache / f"{stem}.lock")):  # one trainer; other trials wait, then load
         if not path.exists():
             net = train_feature_net(dataset, steps=steps)
-            buffer = io.BytesIO()
-            torch.save({"state_dict": net.state_dict(), "heads": list(net.head_sizes), "channels": channels}, buffer)
             with atomic_path(path) as tmp:
-                tmp.write_bytes(buffer.getvalue())
+                torch.save({"state_dict": net.state_dict(), "heads": list(net.head_sizes), "channels": channels}, tmp)
         payload = torch.load(path, map_location="cpu", weights_only=True)
     net = FeatureNet(int(payload["channels"]), tuple(payload["heads"]))
     net.load_state_dict(payload["state_dict"])
