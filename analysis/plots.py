@@ -212,7 +212,7 @@ def learning_curves(
     present = [m for m in metrics if m in set(curves["metric"].unique())]
     if not present:
         raise ValueError(f"none of {list(metrics)} is in the curves table; it has {sorted(curves['metric'].unique())}")
-    if trials is not None and any(m.rsplit("/", 1)[-1].startswith("fid") for m in present):
+    if trials is not None and any(S.is_fid(m) for m in present):
         compare.check_fid_comparable(trials, [S.FINAL_PREFIX + m for m in present if S.FINAL_PREFIX + m in trials.columns])
     keys = curves[["sweep", "trial_id"]].drop_duplicates().sort_values(["sweep", "trial_id"]).head(max_trials)
     sub = curves.merge(keys, on=["sweep", "trial_id"])
