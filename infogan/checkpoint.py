@@ -1,6 +1,6 @@
 """Checkpoints: everything needed to continue a run exactly where it stopped.
 
-A checkpoint holds G, D/Q, both optimisers, the step, the flat config, the loop's data/latent
+A checkpoint holds G, D/Q (and InfoGAN-CR's classifier), their optimisers, the step, the flat config, the loop's data/latent
 generator state and the global torch RNG states. It is written atomically (temp file + rename)
 so a crash mid-write never leaves a torn file, and read with ``weights_only=True``.
 """
@@ -34,6 +34,8 @@ class TrainingState:
     torch_rng: torch.Tensor
     cuda_rng: list[torch.Tensor]
     scaler: dict[str, Any] | None = None
+    cr: dict[str, Any] | None = None  # InfoGAN-CR's classifier (runs with loss.lambda_cr > 0)
+    opt_cr: dict[str, Any] | None = None
 
 
 def save(state: TrainingState, directory: str | os.PathLike[str]) -> Path:

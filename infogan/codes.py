@@ -39,6 +39,34 @@ def sample(cfg: CodesConfig, n: int, generator: torch.Generator) -> Latent:
     return Latent(noise, categorical, continuous)
 
 
+def cat(latents: list[Latent]) -> Latent:
+    """Concatenate latent batches along the batch axis."""
+    return Latent(torch.cat([lt.noise for lt in latents]), torch.cat([lt.categorical for lt in latents]),
+                  torch.cat([lt.continuous for lt in latents]))
+
+
+def sample_pairs(cfg: CodesConfig, n: int, generator: torch.Generator) -> tuple[Latent, Latent, torch.Tensor]:
+    """InfoGAN-CR's contrastive pairs: n pairs that share the noise and one selected code.
+
+    The shared code is drawn uniformly over all codes (categorical codes first, then continuous,
+    Q's output order); every other code is drawn independently for the two images.
+
+    Returns:
+        ``(first, second, shared)``, ``shared`` (n,) int64 the index of the shared code.
+    """
+    first, second = sample(cfg, n, generator), sample(cfg, n, generator)
+    shared = torch.randint(cfg.n_codes, (n,), generator=generator)
+    second.noise = first.noise.clone()
+    n_cat = len(cfg.categorical)
+    for i in range(n_cat):
+        same = shared == i
+        second.categorical[same, i] = first.categorical[same, i]
+    for j in range(cfg.n_continuous):
+        same = shared == n_cat + j
+        second.continuous[same, j] = first.continuous[same, j]
+    return first, second, shared
+
+
 def assemble(cfg: CodesConfig, latent: Latent) -> torch.Tensor:
     """G's input (B, latent_dim): noise, one-hot categorical codes, continuous codes."""
     parts = [latent.noise]

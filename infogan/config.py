@@ -68,6 +68,30 @@ def _int_tuple(default: tuple[int, ...], lo: int, max_len: int) -> Any:
     )
 
 
+# The evaluation suite's metric families, as named in ``eval.intermediate`` / ``eval.final``.
+METRIC_FAMILIES = ("categorical", "mig", "dci", "sap", "modularity", "factor_vae", "beta_vae", "fid")
+
+
+def _metric_set(default: str) -> Any:
+    def check(v: Any) -> bool:
+        if not isinstance(v, str):
+            return False
+        parts = [p.strip() for p in v.split(",") if p.strip()]
+        return v.strip() in ("all", "none") or (bool(parts) and all(p in METRIC_FAMILIES for p in parts))
+
+    return _spec(default, check, "'all', 'none' or a comma-separated list of " + ", ".join(METRIC_FAMILIES), str)
+
+
+def metric_set(value: str) -> frozenset[str]:
+    """The metric families an ``eval.intermediate`` / ``eval.final`` value names."""
+    value = value.strip()
+    if value == "all":
+        return frozenset(METRIC_FAMILIES)
+    if value == "none":
+        return frozenset()
+    return frozenset(p.strip() for p in value.split(",") if p.strip())
+
+
 def _opt_str(default: str | None) -> Any:
     return _spec(default, lambda v: v is None or (isinstance(v, str) and v != ""), "a non-empty path or none", "opt_str")
 
@@ -135,6 +159,10 @@ class ModelConfig(_Validated):
     channels: int = _int(1, 4, default=1)
     arch: str = _choice("auto", "auto", "mnist", "conv")
     width: float = _float(0.0, 8.0, default=1.0, lo_open=True)
+    # D/Q normalisation: batch norm where the paper has it, spectral norm on every D/Q layer and
+    # no batch norm (InfoGAN-CR's "InfoGAN (modified)", the default), or neither.
+    d_norm: str = _choice("spectral", "batch", "spectral", "none")
+    leak: float = _float(0.0, 0.99, default=0.2)  # D's leaky-ReLU slope (paper MNIST 0.1, InfoGAN-CR 0.2)
 
     def _check_cross_fields(self) -> None:
         if self.resolved_arch == "conv" and self.image_size not in (32, 64):
@@ -160,6 +188,10 @@ class LossConfig(_Validated):
     lambda_cont: float = _float(0.0, 100.0, default=0.05)
     q_std: str = _choice("fixed", "fixed", "learned")
     q_update: str = _choice("with_d", "with_d", "with_g")
+    # InfoGAN-CR's contrastive regulariser: weight of the CR classifier's cross-entropy in G's
+    # loss (0 = plain InfoGAN), applied, and its classifier trained, from step cr_start on.
+    lambda_cr: float = _float(0.0, 100.0, default=0.0)
+    cr_start: int = _int(0, 10_000_000, default=0)
 
 
 @dataclass(frozen=True)
@@ -169,6 +201,7 @@ class OptimConfig(_Validated):
     lr_d: float = _float(0.0, 1e4, default=2e-3, lo_open=True)
     lr_g: float = _float(0.0, 1e4, default=1e-3, lo_open=True)
     lr_q: float = _float(0.0, 1e4, default=2e-3, lo_open=True)
+    lr_cr: float = _float(0.0, 1e4, default=2e-3, lo_open=True)  # InfoGAN-CR's classifier
     beta1: float = _float(0.0, 0.999, default=0.5)
     beta2: float = _float(0.0, 0.99999, default=0.999)
 
@@ -189,6 +222,7 @@ class TrainConfig(_Validated):
 
     steps: int = _int(1, 10_000_000, default=2000)
     batch_size: int = _int(2, 65536, default=64)
+    g_steps: int = _int(1, 16, default=2)  # G updates per D update, on the same latent batch (InfoGAN-CR: 2)
     seed: int = _int(0, 2**31 - 1, default=0)
     device: str = _choice("auto", "auto", "cpu", "cuda")
     precision: str = _choice("auto", "auto", "fp32", "bf16", "fp16")
@@ -199,14 +233,38 @@ class TrainConfig(_Validated):
     # A GAN whose losses reach this size has blown up long before they overflow to inf.
     max_loss: float = _float(0.0, 1e30, default=1e6, lo_open=True)
 
+    @property
+    def images_per_step(self) -> int:
+        """Training work of one step in images: a batch for the D update and one for each G update.
+
+        A scheduler's clock (``train/images``): a recipe with two G steps per D step does 1.5x the
+        work of one with one, and is compared at equal work, not at equal steps. (InfoGAN-CR's
+        pairs are not counted: its CR phase is a short tail of a run.)
+        """
+        return self.batch_size * (1 + self.g_steps)
+
 
 @dataclass(frozen=True)
 class EvalConfig(_Validated):
-    """Evaluation suite: which metrics, their sample sizes (standard = disentanglement_lib's), FID."""
+    """Evaluation suite: which metrics when, their sample sizes (standard = disentanglement_lib's), FID.
+
+    Staged evaluation: evaluations before a run's last step compute only the ``intermediate``
+    families (what a scheduler and the curves need), with MIG on at most ``intermediate_points``
+    points and FID on ``intermediate_fid_samples`` images; the last step computes the ``final``
+    families at the full sizes. ``disentanglement`` and ``fid`` switch whole families off.
+    """
 
     disentanglement: bool = _bool(True)  # MIG, FactorVAE, BetaVAE, DCI, SAP, modularity (factor datasets)
     fid: bool = _bool(True)
+    intermediate: str = _metric_set("categorical,mig,fid")
+    final: str = _metric_set("all")
+    intermediate_points: int = _int(100, 10_000_000, default=10_000)
+    intermediate_fid_samples: int = _int(16, 10_000_000, default=1_000)
+    # DCI's per-factor importance model: a random forest (fast, the default) or scikit-learn's
+    # GradientBoostingClassifier as disentanglement_lib uses (slow; for published comparisons).
+    dci_model: str = _choice("forest", "forest", "gradient_boosting")
     num_points: int = _int(100, 10_000_000, default=10_000)  # MIG/DCI/SAP/modularity training points
+    mig_points: int = _int(0, 10_000_000, default=0)  # MIG's own sample size; 0 = num_points
     num_test: int = _int(50, 10_000_000, default=5_000)  # DCI/SAP/explicitness held-out points
     num_votes_train: int = _int(10, 10_000_000, default=10_000)  # FactorVAE / BetaVAE
     num_votes_eval: int = _int(10, 10_000_000, default=5_000)

@@ -1,11 +1,16 @@
-"""Networks: the generator G and the discriminator trunk shared by the D head and the Q head.
+"""Networks: the generator G, the discriminator trunk shared by the D head and the Q head, and
+InfoGAN-CR's contrastive classifier.
 
 Two families, picked by ``ModelConfig.resolved_arch``:
 - ``mnist``: the InfoGAN paper's MNIST networks (28 px; also 32 and 64).
   G: FC 1024 -> FC (S/4)^2*128 -> upconv 64 -> upconv C, BN + ReLU, tanh output.
-  Trunk: conv 64 -> conv 128 + BN -> FC 1024 + BN, leaky ReLU 0.1.  Q: FC 128 + BN -> codes.
-- ``conv``: the 64x64 dSprites-style stack (also 32): stride-2 convs 32-32-64-64 (three for 32 px),
-  FC 128, mirrored in G.
+  Trunk: conv 64 -> conv 128 -> FC 1024, leaky ReLU.  Q: FC 128 -> codes.
+- ``conv``: InfoGAN-CR's 64x64 dSprites stack (also 32): stride-2 convs 32-32-64-64 (three for
+  32 px), FC 128, mirrored in G.  Q: FC 128 -> codes.
+``model.d_norm`` says how D/Q are normalised: ``batch`` puts batch norm where the paper does (the
+MNIST trunk's second conv and FC, and Q's hidden layer), ``spectral`` puts spectral norm on every
+D/Q layer and no batch norm anywhere in D/Q (InfoGAN-CR's "InfoGAN (modified)"), ``none`` neither.
+``model.leak`` is D's leaky-ReLU slope (0.1 in the InfoGAN paper, 0.2 in InfoGAN-CR).
 ``width`` multiplies every channel count and hidden size, for cheap CPU runs.
 """
 
@@ -15,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
 
 from infogan.config import CodesConfig, ModelConfig
 
@@ -70,40 +77,75 @@ class Generator(nn.Module):
         return self.deconv(h)
 
 
+def _norm_layer(layer: nn.Module, d_norm: str) -> nn.Module:
+    """Wrap a D/Q/CR layer in spectral norm when ``model.d_norm='spectral'``.
+
+    The weight is initialised first, so the power iteration that ``spectral_norm`` runs when it
+    wraps the layer starts from the final weight (``init_weights`` leaves wrapped weights alone).
+    """
+    if d_norm != "spectral":
+        return layer
+    init_weights(layer)
+    return spectral_norm(layer)
+
+
+def _trunk(model: ModelConfig, in_channels: int, d_norm: str) -> tuple[nn.Sequential, int]:
+    """The discriminator-style conv trunk of ``model``'s architecture: images -> (B, hidden).
+
+    Args:
+        model: architecture, image size, width and leak.
+        in_channels: image channels (2x for the CR classifier's stacked pairs).
+        d_norm: ``batch`` (BN where the paper has it), ``spectral`` or ``none``.
+    Returns:
+        The trunk and its output width.
+    """
+    s, w = model.image_size, model.width
+    batch = d_norm == "batch"
+
+    def lrelu() -> nn.Module:
+        return nn.LeakyReLU(model.leak, inplace=True)
+
+    layers: list[nn.Module] = []
+    if model.resolved_arch == "mnist":
+        hidden = _w(1024, w)
+        layers += [_norm_layer(nn.Conv2d(in_channels, _w(64, w), 4, 2, 1), d_norm), lrelu()]  # (B, 64, S/2, S/2)
+        layers += [_norm_layer(nn.Conv2d(_w(64, w), _w(128, w), 4, 2, 1), d_norm)]  # (B, 128, S/4, S/4)
+        layers += [nn.BatchNorm2d(_w(128, w))] if batch else []
+        layers += [lrelu(), nn.Flatten(), _norm_layer(nn.Linear(_w(128, w) * (s // 4) ** 2, hidden), d_norm)]
+        layers += [nn.BatchNorm1d(hidden)] if batch else []
+        layers += [lrelu()]  # (B, hidden)
+    else:
+        chans = [in_channels] + [_w(n, w) for n in ((32, 32, 64, 64) if s == 64 else (32, 64, 64))]
+        for cin, cout in zip(chans, chans[1:], strict=False):  # each halves H and W
+            layers += [_norm_layer(nn.Conv2d(cin, cout, 4, 2, 1), d_norm), lrelu()]
+        hidden = _w(128, w)
+        layers += [nn.Flatten(), _norm_layer(nn.Linear(chans[-1] * 4 * 4, hidden), d_norm), lrelu()]  # (B, hidden)
+    return nn.Sequential(*layers), hidden
+
+
 class Discriminator(nn.Module):
     """Shared trunk with two heads: D's real/fake logit and Q's code posterior."""
 
     def __init__(self, codes: CodesConfig, model: ModelConfig, learned_std: bool):
         super().__init__()
-        c, s, w = model.channels, model.image_size, model.width
-        lrelu = nn.LeakyReLU(0.1, inplace=True)
-        if model.resolved_arch == "mnist":
-            hidden = _w(1024, w)
-            self.trunk = nn.Sequential(
-                nn.Conv2d(c, _w(64, w), 4, 2, 1), lrelu,  # (B, 64, S/2, S/2)
-                nn.Conv2d(_w(64, w), _w(128, w), 4, 2, 1), nn.BatchNorm2d(_w(128, w)), lrelu,  # (B, 128, S/4, S/4)
-                nn.Flatten(),
-                nn.Linear(_w(128, w) * (s // 4) ** 2, hidden), nn.BatchNorm1d(hidden), lrelu,
-            )
-            q_hidden = _w(128, w)
-        else:
-            chans = [c] + [_w(n, w) for n in ((32, 32, 64, 64) if s == 64 else (32, 64, 64))]
-            layers: list[nn.Module] = []
-            for cin, cout in zip(chans, chans[1:], strict=False):  # each halves H and W
-                layers += [nn.Conv2d(cin, cout, 4, 2, 1), lrelu]
-            hidden = _w(128, w)
-            layers += [nn.Flatten(), nn.Linear(chans[-1] * 4 * 4, hidden), lrelu]  # (B, hidden)
-            self.trunk = nn.Sequential(*layers)
-            q_hidden = hidden
-        self.d_head = nn.Linear(hidden, 1)
+        norm = model.d_norm
+        self.trunk, hidden = _trunk(model, model.channels, norm)
+        q_hidden = _w(128, model.width)
+        self.d_head = _norm_layer(nn.Linear(hidden, 1), norm)
         self.n_cat = list(codes.categorical)
         self.n_cont = codes.n_continuous
         self.learned_std = learned_std
         n_out = sum(self.n_cat) + self.n_cont * (2 if learned_std else 1)
+        # Q is its own head on the shared trunk: FC q_hidden -> codes (InfoGAN-CR's q_l_dim = 128).
         self.q_head = nn.Sequential(
-            nn.Linear(hidden, q_hidden), nn.BatchNorm1d(q_hidden), nn.LeakyReLU(0.1, inplace=True),
-            nn.Linear(q_hidden, n_out),
+            _norm_layer(nn.Linear(hidden, q_hidden), norm),
+            *([nn.BatchNorm1d(q_hidden)] if norm == "batch" else []),
+            nn.LeakyReLU(model.leak, inplace=True),
+            _norm_layer(nn.Linear(q_hidden, n_out), norm),
         )
+        # Without batch norm the trunk's output for one image does not depend on the rest of the
+        # batch, so the loop may push real and generated images through it in one pass.
+        self.batch_independent = norm != "batch"
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The shared trunk's features (B, hidden)."""
@@ -129,10 +171,29 @@ class Discriminator(nn.Module):
         return list(self.trunk.parameters()) + list(self.d_head.parameters())
 
 
+class CRClassifier(nn.Module):
+    """InfoGAN-CR's contrastive classifier: a pair of images stacked on the channel axis
+    (B, 2C, S, S) -> logits (B, n_codes) saying which code the two images share.
+
+    Its trunk is D's architecture with spectral norm on every layer but the last (as in the
+    official code), whatever ``model.d_norm`` says: it is a separate network with its own
+    optimiser, never part of D.
+    """
+
+    def __init__(self, codes: CodesConfig, model: ModelConfig):
+        super().__init__()
+        self.trunk, hidden = _trunk(model, 2 * model.channels, "spectral")
+        self.head = nn.Linear(hidden, codes.n_codes)
+
+    def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(torch.cat([first, second], dim=1)))  # (B, n_codes)
+
+
 def init_weights(module: nn.Module) -> None:
     """N(0, 0.02) for conv/linear weights and N(1, 0.02) for BN scales, as DCGAN and InfoGAN do."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
+        if not parametrize.is_parametrized(module, "weight"):  # spectral-norm layers: see _norm_layer
+            nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
@@ -146,3 +207,10 @@ def build(codes: CodesConfig, model: ModelConfig, learned_std: bool) -> tuple[Ge
     g.apply(init_weights)
     d.apply(init_weights)
     return g, d
+
+
+def build_cr(codes: CodesConfig, model: ModelConfig) -> CRClassifier:
+    """InfoGAN-CR's classifier with initialised weights (uses the global torch RNG)."""
+    cr = CRClassifier(codes, model)
+    cr.apply(init_weights)
+    return cr

@@ -16,6 +16,8 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 TINY = {
     "data.name": "digits", "model.image_size": 28, "model.width": 0.125,
     "codes.noise_dim": 4, "codes.categorical": (10,), "codes.n_continuous": 2,
+    # The official InfoGAN MNIST networks: batch norm in D/Q, one G step per D step.
+    "model.d_norm": "batch", "model.leak": 0.1, "train.g_steps": 1,
     "train.steps": 6, "train.batch_size": 8, "train.device": "cpu", "train.precision": "fp32",
     "train.eval_every": 3, "train.checkpoint_every": 3, "train.log_every": 1, "data.eval_size": 64,
     "eval.fid": False,

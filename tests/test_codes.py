@@ -50,3 +50,22 @@ def test_traversal_rows_are_categories_and_columns_sweep_one_code() -> None:
     assert torch.allclose(t.continuous[:5, 1], torch.linspace(-2, 2, 5))
     assert torch.all(t.continuous[:, 0] == 0)
     assert torch.all(t.noise == t.noise[0])  # noise fixed across the whole grid
+
+
+def test_cr_pairs_share_the_noise_and_exactly_the_selected_code() -> None:
+    cfg = _cfg().codes  # Cat(4), Cat(2), 2 continuous: 4 codes
+    first, second, shared = codes.sample_pairs(cfg, 4000, torch.Generator().manual_seed(0))
+    assert torch.equal(first.noise, second.noise)
+    assert set(shared.tolist()) == {0, 1, 2, 3}
+    same_cat = first.categorical == second.categorical  # (n, 2)
+    same_cont = first.continuous == second.continuous  # (n, 2)
+    same = torch.cat([same_cat, same_cont], dim=1)
+    rows = torch.arange(len(shared))
+    assert same[rows, shared].all()  # the selected code is always shared
+    # The other codes are drawn anew: continuous ones never coincide, a Cat(K) code by chance 1/K.
+    others_cont = same_cont.clone()
+    for j in range(2):
+        others_cont[shared == 2 + j, j] = False
+    assert not others_cont.any()
+    chance = same_cat[:, 0][shared != 0].float().mean()
+    assert 0.2 < chance < 0.3  # 1/4

@@ -10,15 +10,18 @@ from infogan.config import KEYS, Config, describe
 BAD = {
     "codes.noise_dim": -1, "codes.categorical": (1,), "codes.n_continuous": 65, "codes.noise_dist": "cauchy",
     "model.image_size": 48, "model.channels": 0, "model.arch": "resnet", "model.width": 0.0,
+    "model.d_norm": "layer", "model.leak": 1.5,
     "loss.gan": "wgan", "loss.lambda_cat": -0.1, "loss.lambda_cont": float("nan"), "loss.q_std": "free",
-    "loss.q_update": "never",
-    "optim.lr_d": 0.0, "optim.lr_g": 2e4, "optim.lr_q": -1e-3, "optim.beta1": 1.0, "optim.beta2": -0.5,
+    "loss.q_update": "never", "loss.lambda_cr": -2.0, "loss.cr_start": -1,
+    "optim.lr_d": 0.0, "optim.lr_g": 2e4, "optim.lr_q": -1e-3, "optim.lr_cr": 0.0, "optim.beta1": 1.0, "optim.beta2": -0.5,
     "data.name": "cifar10", "data.root": "", "data.download": "maybe", "data.eval_size": 3,
-    "train.steps": 0, "train.batch_size": 1, "train.seed": -5, "train.device": "tpu",
+    "train.steps": 0, "train.batch_size": 1, "train.g_steps": 0, "train.seed": -5, "train.device": "tpu",
     "train.precision": "fp8", "train.eval_every": 0, "train.checkpoint_every": 0, "train.log_every": 0,
     "train.threads": -1, "train.max_loss": float("inf"),
-    "eval.disentanglement": "sometimes", "eval.fid": 2, "eval.num_points": 10, "eval.num_test": 0,
+    "eval.disentanglement": "sometimes", "eval.fid": 2, "eval.num_points": 10, "eval.mig_points": -1, "eval.num_test": 0,
     "eval.num_votes_train": 1, "eval.num_votes_eval": -3, "eval.vote_batch": 1, "eval.fid_samples": 4, "eval.fid_net_steps": 0,
+    "eval.intermediate": "mig,elbo", "eval.final": "", "eval.intermediate_points": 5,
+    "eval.intermediate_fid_samples": 0, "eval.dci_model": "lasso",
     "eval.feature_net": "vgg", "eval.inception_weights": 5, "eval.cache_dir": "",
 }
 

@@ -10,8 +10,14 @@ standalone ``compute_*`` wrapper would draw its own); FactorVAE and BetaVAE draw
 fixed-factor batches. FID compares ``eval.fid_samples`` generated images with as many real ones
 in the feature space of the dataset's cached feature network (``infogan/metrics/fid.py``); the
 real images' features are extracted at the first evaluation and kept for the later ones.
-Every number is computed with a fixed seed, so evaluations at different steps differ only
-through the model.
+Every number is computed with a fixed seed, so evaluations of the same stage at different steps
+differ only through the model.
+
+Staged evaluation (``eval.intermediate`` / ``eval.final``): an evaluation before a run's last
+step computes only the intermediate families (by default categorical accuracy, MIG on at most
+``eval.intermediate_points`` points and FID on ``eval.intermediate_fid_samples`` images: what a
+scheduler's rungs and the learning curves need); the last step, and ``python -m infogan.evaluate``
+on any saved checkpoint, compute the final families at full sizes.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import torch
 from torch import nn
 
 from infogan import codes as latent_codes
-from infogan.config import Config
+from infogan.config import METRIC_FAMILIES, Config, metric_set
 from infogan.data.base import GroundTruthDataset, ImageDataset
 from infogan.metrics.beta_vae import compute_beta_vae
 from infogan.metrics.categorical import categorical_scores
@@ -39,6 +45,7 @@ from infogan.metrics.sap import sap_score
 from infogan.model import Discriminator, Generator
 
 EVAL_SEED = 20_161_205  # fixed: every evaluation of every run sees the same points
+GROUND_TRUTH_FAMILIES = frozenset({"mig", "dci", "sap", "modularity", "factor_vae", "beta_vae"})
 
 
 @contextmanager
@@ -108,32 +115,61 @@ def generate(cfg: Config, g: Generator, n: int, device: torch.device, seed: int 
     return torch.cat(out)
 
 
-def disentanglement(cfg: Config, d: Discriminator, data: GroundTruthDataset) -> dict[str, float]:
-    """MIG, FactorVAE, BetaVAE, DCI, SAP, modularity/explicitness of Q's codes on ``data``."""
+def disentanglement(cfg: Config, d: Discriminator, data: GroundTruthDataset,
+                    families: frozenset[str] = frozenset(METRIC_FAMILIES),
+                    num_points: int | None = None) -> dict[str, float]:
+    """The ground-truth metrics of Q's codes on ``data``: those of ``families`` among MIG,
+    FactorVAE, BetaVAE, DCI, SAP, modularity/explicitness.
+
+    Args:
+        cfg: sizes under ``eval.*``.
+        d: the discriminator whose Q head encodes.
+        data: a dataset with ground-truth factors.
+        families: which metric families to compute.
+        num_points: training points of the point-sample metrics (default ``eval.num_points``).
+    """
     ec = cfg.eval
     represent = codes_of(d)
     rng = np.random.default_rng(EVAL_SEED)
-    n_train, n_test = ec.num_points, ec.num_test
-    factors = data.sample_factors(n_train + n_test, rng)
-    codes = np.concatenate([represent(data.images_from_factors(factors[i:i + 500]))
-                            for i in range(0, len(factors), 500)])
-    tr = (codes[:n_train], factors[:n_train])
-    te = (codes[n_train:], factors[n_train:])
     out: dict[str, float] = {}
-    out.update(mig_score(*tr))
-    out.update(dci_score(*tr, *te, rng=np.random.default_rng(EVAL_SEED + 1)))
-    out.update(sap_score(*tr, *te))
-    out.update(modularity_score(*tr, *te))
+    n_train = num_points or ec.num_points
+    # MIG may have its own, larger sample (InfoGAN-CR's protocol: 73,728 images); at reduced
+    # (intermediate) sizes it is capped like the rest.
+    n_mig = min(ec.mig_points, num_points) if num_points and ec.mig_points else (ec.mig_points or n_train)
+    point_families = families & {"mig", "dci", "sap", "modularity"}
+    if point_families:
+        # Held-out points only for the metrics that test a classifier; the MIG-only draw of an
+        # intermediate evaluation is smaller, so it sees other points than a final one.
+        classifier_metrics = bool(point_families & {"dci", "sap", "modularity"})
+        n_test = ec.num_test if classifier_metrics else 0
+        n_first = max(n_train if classifier_metrics else 0, n_mig if "mig" in families else 0)
+        factors = data.sample_factors(n_first + n_test, rng)
+        codes = np.concatenate([represent(data.images_from_factors(factors[i:i + 500]))
+                                for i in range(0, len(factors), 500)])
+        tr = (codes[:n_train], factors[:n_train])
+        te = (codes[n_first:], factors[n_first:])
+        if "mig" in families:
+            out.update(mig_score(codes[:n_mig], factors[:n_mig]))
+        if "dci" in families:
+            out.update(dci_score(*tr, *te, rng=np.random.default_rng(EVAL_SEED + 1), model=ec.dci_model))
+        if "sap" in families:
+            out.update(sap_score(*tr, *te))
+        if "modularity" in families:
+            out.update(modularity_score(*tr, *te))
     sizes = {"num_train": ec.num_votes_train, "num_eval": ec.num_votes_eval, "batch_size": ec.vote_batch}
-    out.update(compute_factor_vae(represent, data, np.random.default_rng(EVAL_SEED + 2),
-                                  num_variance_estimate=n_train, **sizes))
-    out.update(compute_beta_vae(represent, data, np.random.default_rng(EVAL_SEED + 3), **sizes))
+    if "factor_vae" in families:
+        out.update(compute_factor_vae(represent, data, np.random.default_rng(EVAL_SEED + 2),
+                                      num_variance_estimate=num_points or ec.num_points, **sizes))
+    if "beta_vae" in families:
+        out.update(compute_beta_vae(represent, data, np.random.default_rng(EVAL_SEED + 3), **sizes))
     return out
 
 
 class Evaluator:
     """Holds what every evaluation of one run reuses: the labelled eval set, the FID feature
-    network and the real images' FID statistics. ``evaluator(g, d)`` returns ``eval/`` metrics.
+    network and the real images' FID statistics. ``evaluator(g, d, final)`` returns ``eval/``
+    metrics: the ``eval.final`` families at full sizes when ``final``, else the
+    ``eval.intermediate`` families at their reduced sizes (staged evaluation).
     """
 
     def __init__(self, cfg: Config, dataset: ImageDataset, device: torch.device):
@@ -141,37 +177,60 @@ class Evaluator:
         self.eval_set = dataset.eval_set(cfg.data.eval_size, cfg.train.seed)
         self.feature_net: nn.Module | None = None
         self.feature_net_id = ""
-        self.fid_reference: FIDReference | None = None
+        self._fid_references: dict[int, FIDReference] = {}
 
-    def prepare_fid(self) -> FIDReference:
-        """Load (or train and cache) the feature net and extract the real images' features, once.
+    def families(self, final: bool) -> frozenset[str]:
+        """The metric families an evaluation computes (after the ``eval.fid`` /
+        ``eval.disentanglement`` switches and what the dataset allows)."""
+        ec = self.cfg.eval
+        chosen = metric_set(ec.final if final else ec.intermediate)
+        if not ec.fid:
+            chosen -= {"fid"}
+        if not (ec.disentanglement and isinstance(self.dataset, GroundTruthDataset)):
+            chosen -= GROUND_TRUTH_FAMILIES
+        if not self.cfg.codes.categorical:
+            chosen -= {"categorical"}
+        return chosen
+
+    def fid_samples(self, final: bool) -> int:
+        ec = self.cfg.eval
+        return ec.fid_samples if final else min(ec.fid_samples, ec.intermediate_fid_samples)
+
+    def prepare_fid(self, final: bool = True) -> FIDReference:
+        """Load (or train and cache) the feature net and extract the real images' features, once
+        per sample size.
 
         Called by the first evaluation with FID on; callers may call it earlier to keep that
         one-off cost out of a timed evaluation.
         """
-        if self.fid_reference is None:
-            ec = self.cfg.eval
+        ec = self.cfg.eval
+        if self.feature_net is None:
             if ec.feature_net == "inception":
                 self.feature_net, self.feature_net_id = inception_feature_net(ec.inception_weights)
             else:
                 self.feature_net, self.feature_net_id = load_or_train_feature_net(
                     self.dataset, ec.cache_dir, ec.fid_net_steps)
-            real = self.dataset.eval_set(ec.fid_samples, EVAL_SEED)[0]
-            self.fid_reference = FIDReference(self.feature_net, real)
-        return self.fid_reference
+        n = self.fid_samples(final)
+        if n not in self._fid_references:
+            real = self.dataset.eval_set(n, EVAL_SEED)[0]
+            self._fid_references[n] = FIDReference(self.feature_net, real)
+        return self._fid_references[n]
 
-    def __call__(self, g: Generator, d: Discriminator) -> dict[str, float]:
+    def __call__(self, g: Generator, d: Discriminator, final: bool = True) -> dict[str, float]:
         cfg, out = self.cfg, {}
+        families = self.families(final)
         t0 = time.perf_counter()
         images, labels = self.eval_set
         q_net = inference_model(d)
-        if labels is not None and cfg.codes.categorical:
+        if labels is not None and "categorical" in families:
             rep = q_representation(q_net, images)
             out.update(categorical_scores(rep["categorical"][:, 0], labels))
-        if cfg.eval.disentanglement and isinstance(self.dataset, GroundTruthDataset):
-            out.update(disentanglement(cfg, q_net, self.dataset))
-        if cfg.eval.fid:
-            reference = self.prepare_fid()
+        if families & GROUND_TRUTH_FAMILIES:
+            assert isinstance(self.dataset, GroundTruthDataset)
+            points = None if final else min(cfg.eval.num_points, cfg.eval.intermediate_points)
+            out.update(disentanglement(cfg, q_net, self.dataset, families, points))
+        if "fid" in families:
+            reference = self.prepare_fid(final)
             out["fid"] = reference(generate(cfg, g, reference.num_real, self.device))
         out["seconds"] = time.perf_counter() - t0
         return {f"eval/{k}": float(v) for k, v in out.items()}

@@ -120,3 +120,24 @@ def test_compute_dci_on_the_fake_dataset(fake_data, make_rep):
         "dci_informativeness_train",
     }
     assert result["dci_disentanglement"] >= 0.95 and result["dci_informativeness"] >= 0.99
+
+
+@pytest.mark.parametrize("model", ["forest", "gradient_boosting"])
+def test_both_importance_models_score_clean_codes_disentangled_and_mixed_codes_not(model: str):
+    # Two factors of 4 values each; clean codes carry one factor each, mixed codes their sum
+    # and difference. dlib's gradient boosting and the forest agree on both known answers.
+    rng = np.random.default_rng(0)
+    factors = rng.integers(0, 4, size=(600, 2))
+    clean = factors + rng.normal(0, 0.01, size=factors.shape)
+    mixed = np.stack([factors[:, 0] + factors[:, 1], factors[:, 0] - factors[:, 1]], axis=1).astype(float)
+    score = {name: dci_score(codes[:400], factors[:400], codes[400:], factors[400:], np.random.default_rng(1),
+                             n_estimators=FEW, model=model)
+             for name, codes in (("clean", clean), ("mixed", mixed))}
+    assert score["clean"]["dci_disentanglement"] > 0.95 and score["clean"]["dci_informativeness"] > 0.95
+    assert score["mixed"]["dci_disentanglement"] < 0.5
+
+
+def test_unknown_importance_model_is_refused():
+    codes = np.zeros((10, 2))
+    with pytest.raises(ValueError, match="importance model 'lasso'"):
+        dci_score(codes, codes.astype(int), codes, codes.astype(int), np.random.default_rng(0), model="lasso")

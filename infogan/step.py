@@ -1,0 +1,237 @@
+"""One training iteration of InfoGAN / InfoGAN-CR: the networks, their optimisers and the update.
+
+Per iteration, on one real batch and one latent batch (InfoGAN-CR's order):
+1. **CR step** (only with ``loss.lambda_cr > 0`` from step ``loss.cr_start`` on): G draws pairs
+   of images that share the noise and one randomly selected code (the other codes drawn anew);
+   the CR classifier learns, on the detached pairs, which code was shared.
+2. **D step** on real and detached fake images: GAN loss for the trunk + D head. With
+   ``loss.q_update='with_d'`` (both official codes) the MI term on the same detached fakes is
+   added, so the shared trunk and Q's head learn to infer codes from D's optimiser.
+3. ``train.g_steps`` **G steps** on the same latent batch: GAN loss + lambda * (code NLLs)
+   (+ lambda_cr * the CR classifier's cross-entropy on fresh pairs: G is rewarded for making the
+   shared code easy to tell). The MI gradient flows from Q's outputs back through Q's head and
+   the trunk into G; the trunk (and Q's head in 'with_d' mode) and the CR classifier are frozen
+   for this backward pass, so only G (and Q's head in 'with_g' mode, the paper's min over G and
+   Q) is updated and no weight gradients are wasted on D. The first G step reuses the fakes
+   drawn before the D step (G has not changed since); later ones draw them again.
+
+Fast paths: one trunk pass for real and fake images when D has no batch norm, one trunk pass
+shared by D's and Q's heads, fused (or foreach) Adam, autocast (bf16/fp16) + channels_last on
+GPUs. Losses stay on the device; the caller moves them to the host once per log interval.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from infogan import codes as latent_codes
+from infogan import losses
+from infogan.config import Config
+from infogan.model import CRClassifier, QOutput, build, build_cr
+
+# Every iteration logs these; the CR columns are NaN on iterations without a CR step.
+LOSS_NAMES = ("loss_d", "loss_g", "nll_cat", "nll_cont")
+CR_LOSS_NAMES = ("loss_cr", "cr_accuracy")
+
+
+def _adam(params: list[dict[str, Any]], cfg: Config, device: torch.device) -> torch.optim.Adam:
+    betas = (cfg.optim.beta1, cfg.optim.beta2)
+    lr = params[0]["lr"]
+    try:  # the fused kernel exists for CUDA and (recent torch) CPU
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=lr, betas=betas, foreach=device.type == "cuda")
+
+
+def _set_requires_grad(params: Sequence[torch.nn.Parameter], flag: bool) -> None:
+    for p in params:
+        p.requires_grad_(flag)
+
+
+def info_nll(q: QOutput, latent: latent_codes.Latent) -> tuple[torch.Tensor, torch.Tensor]:
+    """Q's negative log-likelihoods of the sampled categorical and continuous codes (nats)."""
+    return (losses.categorical_nll(q.logits, latent.categorical),
+            losses.gaussian_nll(q.mean, latent.continuous, q.log_std))
+
+
+class InfoGANStep:
+    """G, D/Q (and the CR classifier), their optimisers and one training iteration.
+
+    Args:
+        cfg: the experiment config.
+        device: where the networks live.
+        amp_dtype: the autocast dtype, or None for fp32.
+    Builds the networks with the global torch RNG (seed it first).
+    """
+
+    def __init__(self, cfg: Config, device: torch.device, amp_dtype: torch.dtype | None):
+        self.cfg, self.device = cfg, device
+        self.g, self.d = build(cfg.codes, cfg.model, learned_std=cfg.loss.q_std == "learned")
+        self.g.to(device)
+        self.d.to(device)
+        self.cr: CRClassifier | None = build_cr(cfg.codes, cfg.model).to(device) if self.uses_cr else None
+        if device.type == "cuda":
+            for net in self.networks():
+                net.to(memory_format=torch.channels_last)
+
+        o = cfg.optim
+        q_params = list(self.d.q_head.parameters())
+        self.q_with_d = cfg.loss.q_update == "with_d"
+        d_groups = [{"params": self.d.d_parameters(), "lr": o.lr_d}]
+        g_groups = [{"params": list(self.g.parameters()), "lr": o.lr_g}]
+        (d_groups if self.q_with_d else g_groups).append({"params": q_params, "lr": o.lr_q})
+        self.opt_d = _adam(d_groups, cfg, device)
+        self.opt_g = _adam(g_groups, cfg, device)
+        self.opt_cr = _adam([{"params": list(self.cr.parameters()), "lr": o.lr_cr}], cfg, device) if self.cr else None
+        # Nothing but G (and Q's head in 'with_g' mode) learns from G's loss.
+        self.frozen_in_g_step = self.d.d_parameters() + (q_params if self.q_with_d else [])
+        self.frozen_in_g_step += list(self.cr.parameters()) if self.cr else []
+        self.scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+        self._autocast: Callable[[], AbstractContextManager[Any]] = (
+            (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else nullcontext)
+
+    @property
+    def uses_cr(self) -> bool:
+        return self.cfg.loss.lambda_cr > 0
+
+    @property
+    def loss_names(self) -> tuple[str, ...]:
+        return LOSS_NAMES + (CR_LOSS_NAMES if self.uses_cr else ())
+
+    def networks(self) -> list[torch.nn.Module]:
+        return [self.g, self.d] + ([self.cr] if self.cr is not None else [])
+
+    def cr_active(self, step: int) -> bool:
+        """Whether iteration ``step`` (1-based) has a CR step (and G a CR term)."""
+        return self.uses_cr and step > self.cfg.loss.cr_start
+
+    def train(self) -> None:
+        for net in self.networks():
+            net.train()
+
+    # ---------------------------------------------------------------------------------------
+
+    def __call__(self, real: torch.Tensor, latent: latent_codes.Latent,
+                 pair: tuple[latent_codes.Latent, latent_codes.Latent, torch.Tensor] | None = None) -> torch.Tensor:
+        """One iteration.
+
+        Args:
+            real: (B, C, S, S) real images on the device.
+            latent: B latents on the device.
+            pair: CR pairs ``(first, second, shared_code_index)`` on the device, or None.
+        Returns:
+            The iteration's losses on the device, ordered as ``loss_names`` (CR columns NaN
+            without a CR step).
+        """
+        cfg, g, d = self.cfg, self.g, self.d
+        lam_cat, lam_cont = cfg.loss.lambda_cat, cfg.loss.lambda_cont
+        z = latent_codes.assemble(cfg.codes, latent)
+        with self._autocast():
+            fake = g(z)  # (B, C, S, S)
+            pair_images = self._pair_images(pair)
+
+        cr_stats: list[torch.Tensor] = []
+        if pair is not None:
+            cr_stats = self._cr_step(pair_images, pair[2])
+
+        # ---- D step: trunk + D head (+ Q head on the same detached fakes in 'with_d' mode)
+        with self._autocast():
+            if d.batch_independent:  # one trunk pass for both halves
+                h_real, h_fake = d.features(torch.cat([real, fake.detach()])).chunk(2)
+            else:
+                h_real, h_fake = d.features(real), d.features(fake.detach())
+            loss_d = losses.d_loss(d.d_logit(h_real), d.d_logit(h_fake), cfg.loss.gan)
+            loss_d_total = loss_d
+            if self.q_with_d:
+                nll_cat_d, nll_cont_d = info_nll(d.q(h_fake), latent)
+                loss_d_total = loss_d + lam_cat * nll_cat_d + lam_cont * nll_cont_d
+        self._update(self.opt_d, loss_d_total)
+
+        # ---- G steps: GAN loss + lambda * NLL of the codes (+ CR), through the frozen D/Q/CR
+        _set_requires_grad(self.frozen_in_g_step, False)
+        try:
+            for k in range(cfg.train.g_steps):
+                with self._autocast():
+                    if k > 0:
+                        fake = g(z)
+                        pair_images = self._pair_images(pair)
+                    h = d.features(fake)
+                    loss_g = losses.g_loss(d.d_logit(h), cfg.loss.gan)
+                    nll_cat, nll_cont = info_nll(d.q(h), latent)
+                    loss_g_total = loss_g + lam_cat * nll_cat + lam_cont * nll_cont
+                    if pair is not None:
+                        assert self.cr is not None and pair_images is not None
+                        cr_loss_g = F.cross_entropy(self.cr(*pair_images).float(), pair[2])
+                        loss_g_total = loss_g_total + cfg.loss.lambda_cr * cr_loss_g
+                self._update(self.opt_g, loss_g_total)
+                if k == 0:  # G's first step sees the fakes D was trained on: log those
+                    logged = [loss_d.detach(), loss_g.detach(), nll_cat.detach(), nll_cont.detach()]
+        finally:
+            _set_requires_grad(self.frozen_in_g_step, True)
+        if self.uses_cr:
+            nan = torch.full((), math.nan, device=loss_d.device)
+            logged += cr_stats or [nan, nan]
+        return torch.stack([t.float() for t in logged])
+
+    def _pair_images(self, pair: tuple[latent_codes.Latent, latent_codes.Latent, torch.Tensor] | None
+                     ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if pair is None:
+            return None
+        first, second, _ = pair
+        both = self.g(latent_codes.assemble(self.cfg.codes, latent_codes.cat([first, second])))
+        return both.chunk(2)  # one G pass for both halves of every pair
+
+    def _cr_step(self, pair_images: tuple[torch.Tensor, torch.Tensor] | None,
+                 shared: torch.Tensor) -> list[torch.Tensor]:
+        """Train the CR classifier on detached pairs; returns its loss and accuracy."""
+        assert self.cr is not None and self.opt_cr is not None and pair_images is not None
+        with self._autocast():
+            logits = self.cr(pair_images[0].detach(), pair_images[1].detach()).float()  # (B, n_codes)
+            loss_cr = F.cross_entropy(logits, shared)
+        self._update(self.opt_cr, loss_cr)
+        return [loss_cr.detach(), (logits.detach().argmax(1) == shared).float().mean()]
+
+    def _update(self, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        # The scaler (fp16 only) is updated after every step: G may step several times per
+        # iteration, and GradScaler refuses a second step of one optimiser before update().
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(opt)
+        self.scaler.update()
+
+    # ---------------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Weights, optimiser and scaler states (what a checkpoint needs besides RNGs and step)."""
+        return {
+            "generator": self.g.state_dict(), "discriminator": self.d.state_dict(),
+            "opt_d": self.opt_d.state_dict(), "opt_g": self.opt_g.state_dict(),
+            "cr": self.cr.state_dict() if self.cr is not None else None,
+            "opt_cr": self.opt_cr.state_dict() if self.opt_cr is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.g.load_state_dict(state["generator"])
+        self.d.load_state_dict(state["discriminator"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        if self.cr is not None and self.opt_cr is not None:
+            self.cr.load_state_dict(state["cr"])
+            self.opt_cr.load_state_dict(state["opt_cr"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """Every floating-point weight and buffer, named ``generator.…``, ``discriminator.…``, ``cr.…``."""
+        nets: list[tuple[str, torch.nn.Module]] = [("generator", self.g), ("discriminator", self.d)]
+        nets += [("cr", self.cr)] if self.cr is not None else []
+        return {f"{prefix}.{name}": t for prefix, net in nets
+                for name, t in net.state_dict().items() if t.is_floating_point()}
+
