@@ -53,8 +53,9 @@ class SweepSettings:
     dataset: str = "dsprites"
     budget: str = "cpu"
     steps: int = 600
-    num_samples: int = 12
+    num_samples: int = 12  # sampled configs; Tune runs num_samples * seeds trials
     max_concurrent: int = 2
+    seeds: int = 1  # training seeds per sampled config (Tune's Repeater), for seed spread
     metrics: list[str] = field(default_factory=lambda: [DEFAULT_METRIC])
     modes: list[str] = field(default_factory=lambda: [DEFAULT_MODE])
     search: str = "tpe"
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  python sweeps/lambda_search.py --set loss.q_std=learned --range loss.lambda_cont=0.001:0.5:log\n"
             "  python sweeps/lambda_search.py --range train.batch_size=32,64 --space my_space.yaml\n"
             "  python sweeps/lambda_search.py --multi-objective eval/fid:min,eval/mig:max\n"
+            "  python sweeps/lambda_search.py --search grid --range loss.lambda_cont=0.01,0.1,1 --seeds 3\n"
             "  python sweeps/lambda_search.py --resume --name lambda_search   # continue an interrupted sweep\n"
             "  python sweeps/lambda_search.py --address auto --budget gpu --gpus-per-trial 0.5 \\\n"
             "      --storage-path /mnt/shared/ray_results --tracking-uri http://127.0.0.1:5000   # on a cluster\n"
@@ -121,11 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
     add("--mode", default=DEFAULT_MODE, choices=["min", "max"], help=f"objective direction (default {DEFAULT_MODE})")
     add("--multi-objective", nargs="?", const=DEFAULT_MULTI_OBJECTIVE, default=None, metavar="M:MODE,...",
         help=f"optimise several metrics (Pareto front; no ASHA). Bare flag: {DEFAULT_MULTI_OBJECTIVE}")
-    add("--search", default="tpe", choices=["tpe", "random", "nsga2"],
-        help="sampler: tpe (seeded, multivariate; default), random (no early stopping), nsga2")
+    add("--search", default="tpe", choices=["tpe", "random", "nsga2", "grid"],
+        help="sampler: tpe (seeded, multivariate; default), random (no early stopping), nsga2, grid (every "
+             "combination of the --range choices; ranges must be choices)")
+    add("--seeds", type=int, default=1, metavar="N",
+        help="run every sampled config with N training seeds (train.seed, +1, ...) as N trials sharing a "
+             "config id, for seed spread; the searcher learns from their mean (default 1)")
     add("--scheduler", default=None, choices=["asha", "fifo"],
         help="asha (default with tpe) or fifo (no early stopping; default with random and multi-objective)")
-    add("--grace-period", type=int, default=0, help="ASHA: steps before the first cut (default: a quarter of --steps)")
+    add("--grace-period", type=int, default=0,
+        help="ASHA: steps before the first cut (default: a quarter of --steps); ASHA's clock is training "
+             "work in images (train/images), so recipes with more G steps per D step are cut at equal work")
     add("--seed", type=int, default=0, help="sampler seed (training seeds stay train.seed)")
     add("--set", action="append", default=[], metavar="KEY=VALUE", help="fix a config key (repeatable)")
     add("--range", action="append", default=[], metavar="KEY=LO:HI[:log]|KEY=A,B,C",
@@ -188,7 +196,12 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
         space = space.with_fixed({"train.steps": spaces.typed_value("train.steps", args.steps)})
     if args.space:
         space = spaces.load_space_file(args.space, base=space)
-    space = space.with_params(dict(spaces.parse_range(r) for r in args.range))
+    ranges = dict(spaces.parse_range(r) for r in args.range)
+    if args.search == "grid":
+        # A grid spans exactly the --range keys; the base space's other ranges stay at the recipe.
+        recipe = spaces.recipe(args.dataset)
+        space = space.with_fixed({k: spaces.typed_value(k, recipe[k]) for k in space.params if k not in ranges})
+    space = space.with_params(ranges)
     space = space.with_fixed(dict(spaces.parse_set(s) for s in args.set))
     space.validate()
     sample = space.sample_config().train
@@ -199,13 +212,26 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
         raise ValueError(f"train.eval_every={sample.eval_every} must be a multiple of "
                          f"train.checkpoint_every={sample.checkpoint_every} in a sweep")
     search = args.search
-    scheduler = args.scheduler or ("asha" if search == "tpe" and len(metrics) == 1 else "fifo")
+    scheduler = args.scheduler or ("asha" if search == "tpe" and len(metrics) == 1 and args.seeds == 1 else "fifo")
     if scheduler == "asha" and len(metrics) > 1:
         raise ValueError("ASHA ranks trials by one metric: use --scheduler fifo with --multi-objective")
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.seeds > 1 and len(metrics) > 1:
+        raise ValueError("--seeds averages one objective over seeds for the searcher: not with --multi-objective")
+    if args.seeds > 1 and scheduler == "asha":
+        raise ValueError("--seeds with ASHA would cut some seeds of a config and not others: use --scheduler fifo")
+    num_samples = args.num_samples or budget["num_samples"]
+    if search == "grid":
+        not_choices = [k for k, p in space.params.items() if p.choices is None]
+        if not space.params or not_choices:
+            raise ValueError("--search grid needs every searched key given as choices (--range KEY=a,b,c); "
+                             f"ranges: {', '.join(not_choices) or 'none searched'}")
+        num_samples = args.num_samples or math.prod(len(p.choices or ()) for p in space.params.values())
     settings = SweepSettings(
         name=args.name or ("smoke_test" if args.smoke_test else "lambda_search"),
         dataset=args.dataset, budget=budget_name, steps=steps,
-        num_samples=args.num_samples or budget["num_samples"],
+        num_samples=num_samples, seeds=args.seeds,
         max_concurrent=args.max_concurrent or budget["max_concurrent"],
         metrics=metrics, modes=modes, search=search, scheduler=scheduler, seed=args.seed,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, max_failures=args.max_failures,
@@ -266,11 +292,14 @@ def startup_trials(num_samples: int) -> int:
 def build_searcher(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
     """OptunaSearch over the define-by-run space, with a seeded sampler and a concurrency limit."""
     import optuna
-    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search import ConcurrencyLimiter, Repeater
     from ray.tune.search.optuna import OptunaSearch
 
     if settings.search == "random":
         sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=settings.seed)
+    elif settings.search == "grid":
+        sampler = optuna.samplers.GridSampler({k: list(p.choices or ()) for k, p in space.params.items()},
+                                              seed=settings.seed)
     elif settings.search == "nsga2":
         sampler = optuna.samplers.NSGAIISampler(seed=settings.seed)
     else:
@@ -283,26 +312,38 @@ def build_searcher(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
     mode: str | list[str] = settings.modes if settings.multi_objective else settings.modes[0]
     searcher = OptunaSearch(space=space, metric=metric, mode=mode, sampler=sampler,
                             points_to_evaluate=settings.points_to_evaluate or None)
+    if settings.seeds > 1:
+        # Each suggestion runs `seeds` times (train.seed + index, see trainable.with_repeat_seed);
+        # the sampler is told the mean over them.
+        searcher = Repeater(searcher, repeat=settings.seeds, set_index=True)
     # Without a limit, TPE would propose every trial before seeing any result (random search).
     return ConcurrencyLimiter(searcher, max_concurrent=settings.max_concurrent)
 
 
-def build_scheduler(settings: SweepSettings, eval_every: int) -> Any:
-    """ASHA on the objective with the training step as its clock, or FIFO (no early stopping)."""
+def build_scheduler(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
+    """ASHA on the objective with training work (images) as its clock, or FIFO (no early stopping).
+
+    The clock is ``train/images`` = step x batch x (1 + G steps per D step), not the step: a
+    recipe with two G steps per D step is compared with a one-step recipe at equal work.
+    """
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from sweeps.trainable import STEP
+    from sweeps.trainable import WORK
 
     if settings.scheduler == "fifo":
         return FIFOScheduler()
+    sample = space.sample_config().train
+    eval_every, per_step = sample.eval_every, sample.images_per_step
     grace = settings.grace_period or max(eval_every, settings.steps // 4)
     # Trials report every eval_every steps: a rung between two reports would compare trials at
-    # the next report instead, so rungs sit on report steps.
+    # the next report instead, so rungs sit on report steps (exactly so when every trial does the
+    # same work per step; otherwise each is compared at its first report past the rung).
     grace = math.ceil(grace / eval_every) * eval_every
-    # max_t one past the budget: trials end at train.steps by themselves, so ASHA's max_t stop
-    # never fires (a rung may still fall on the last step: the trainable reports that one last).
-    return ASHAScheduler(time_attr=STEP, metric=settings.metrics[0], mode=settings.modes[0], max_t=settings.steps + 1,
-                         grace_period=min(grace, settings.steps), reduction_factor=settings.reduction_factor)
+    # max_t past every trial's budget: trials end at train.steps by themselves, so ASHA's max_t
+    # stop never fires (a rung may still fall on the last step: the trainable reports that one last).
+    max_t = (settings.steps + 1) * space.max_images_per_step()
+    return ASHAScheduler(time_attr=WORK, metric=settings.metrics[0], mode=settings.modes[0], max_t=max_t,
+                         grace_period=min(grace, settings.steps) * per_step, reduction_factor=settings.reduction_factor)
 
 
 def build_reporter(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
@@ -475,12 +516,12 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
         if resume:
             tuner = tune.Tuner.restore(experiment_path, trainable, resume_unfinished=True, resume_errored=False)
         else:
-            eval_every = int(space.fixed.get("train.eval_every", 0)) or space.sample_config().train.eval_every
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(
-                    search_alg=build_searcher(settings, space), scheduler=build_scheduler(settings, eval_every),
-                    num_samples=settings.num_samples,  # concurrency: the searcher's ConcurrencyLimiter
+                    search_alg=build_searcher(settings, space), scheduler=build_scheduler(settings, space),
+                    # concurrency: the searcher's ConcurrencyLimiter
+                    num_samples=settings.num_samples * settings.seeds,
                     trial_dirname_creator=trial_dirname,
                 ),
                 run_config=tune.RunConfig(
@@ -493,7 +534,7 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
             )
         results = tuner.fit()
         statuses = reconcile_statuses(results, ref)
-        interrupted = len(statuses) < settings.num_samples or tracking.STATUS_RUNNING in statuses.values()
+        interrupted = len(statuses) < settings.num_samples * settings.seeds or tracking.STATUS_RUNNING in statuses.values()
         summary = _summary(settings, results, list(space.params), ref.parent_run_id)
         summary["statuses"] = {s: list(statuses.values()).count(s) for s in sorted(set(statuses.values()))}
         if interrupted:

@@ -129,6 +129,16 @@ class SearchSpace:
         flat.update({k: p.choices[0] if p.choices is not None else p.low for k, p in self.params.items()})
         return Config.from_flat(flat)
 
+    def max_images_per_step(self) -> int:
+        """The most training work one step of any config in the space can do (``images_per_step``)."""
+        def extremes(key: str) -> list[Any]:
+            if key in self.params:
+                p = self.params[key]
+                return list(p.choices) if p.choices is not None else [p.low, p.high]
+            return [self.sample_config().to_flat()[key]]
+
+        return max(int(b) * (1 + int(g)) for b in extremes("train.batch_size") for g in extremes("train.g_steps"))
+
     def to_json(self) -> dict[str, Any]:
         """The JSON form logged as ``search_space.json`` and accepted by ``load_space_file``."""
         return {
@@ -284,8 +294,37 @@ def load_space_file(path: str | Path, base: SearchSpace | None = None) -> Search
 # Data: the default spaces per dataset and the budget presets
 
 
+DATASETS = ("dsprites", "digits", "mnist", "fashion_mnist")
+
+
+def recipe(dataset: str) -> dict[str, Any]:
+    """The published recipe a dataset's sweep searches around, as flat config values.
+
+    dSprites: InfoGAN-CR's "InfoGAN (modified)" (``Config()``'s defaults) at 32 px; the labelled
+    datasets: the official InfoGAN MNIST code (``infogan.presets``' ``digits`` / ``mnist``).
+    Budget keys (steps, intervals, evaluation sizes) come from the sweep's budget instead.
+    """
+    from infogan.presets import PRESETS
+
+    if dataset == "dsprites":
+        return {**Config().to_flat(), "data.name": "dsprites", "model.image_size": 32}
+    if dataset in ("digits", "mnist", "fashion_mnist"):
+        preset = PRESETS["digits" if dataset == "digits" else "mnist"]["overrides"]
+        flat = Config.from_flat(preset).to_flat()
+        return {**flat, "data.name": dataset}
+    raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
+
+
+# Keys of a recipe that a sweep's budget sets instead (see BUDGETS).
+_BUDGET_KEYS = ("train.steps", "train.eval_every", "train.checkpoint_every", "train.log_every", "data.eval_size")
+
+
 def base_space(dataset: str) -> SearchSpace:
-    """The default search space for a dataset: lambdas, code sizes and learning rates.
+    """The default search space for a dataset: the published recipe, with the MI weights, the
+    learning rates and the number of continuous codes searched over ranges around its values.
+
+    Q's head is trained by D's optimiser in both recipes (``loss.q_update='with_d'``), so its rate
+    is tied to D's (``optim.lr_q`` = ``optim.lr_d``), as in the official code.
 
     Args:
         dataset: ``dsprites`` (default; procedural, labels = shape), ``digits``, ``mnist`` or
@@ -293,27 +332,29 @@ def base_space(dataset: str) -> SearchSpace:
     Returns:
         An unvalidated ``SearchSpace``.
     """
-    common = {
-        "loss.lambda_cat": Param(0.1, 10.0, log=True),
-        "loss.lambda_cont": Param(0.01, 1.0, log=True),
-        "optim.lr_d": Param(1e-4, 5e-3, log=True),
-        "optim.lr_g": Param(1e-4, 5e-3, log=True),
-    }
-    # Q's head is optimised with D's trunk (loss.q_update='with_d'), so lr_q is G/Q's rate: tie it.
-    ties = {"optim.lr_q": "optim.lr_g"}
+    base = recipe(dataset)
+    fixed = {k: _jsonable(v) for k, v in base.items()
+             if k not in _BUDGET_KEYS and not k.startswith("eval.") and k != "train.seed"}
+    ties = {"optim.lr_q": "optim.lr_d"}
     if dataset == "dsprites":
-        return SearchSpace(
-            params={**common, "codes.n_continuous": Param(2, 6), "codes.categorical": Param(choices=("3", "4", "6"))},
-            fixed={"data.name": "dsprites", "model.image_size": 32, "codes.noise_dim": 5},
-            ties=ties,
-        )
-    if dataset in ("digits", "mnist", "fashion_mnist"):
-        return SearchSpace(
-            params={**common, "codes.n_continuous": Param(1, 4)},
-            fixed={"data.name": dataset, "model.image_size": 28, "codes.noise_dim": 62, "codes.categorical": [10]},
-            ties=ties,
-        )
-    raise ValueError(f"unknown dataset {dataset!r}; allowed: dsprites, digits, mnist, fashion_mnist")
+        # Centred (on a log scale) on the recipe's lambda 0.05, lr_d 2e-3, lr_g 1e-3, 5 codes.
+        params = {
+            "loss.lambda_cont": Param(0.01, 0.25, log=True),
+            "optim.lr_d": Param(5e-4, 8e-3, log=True),
+            "optim.lr_g": Param(2.5e-4, 4e-3, log=True),
+            "codes.n_continuous": Param(4, 6),
+        }
+    else:
+        # Centred on the official code's lambda 1 (every code), lr_d 2e-4, lr_g 1e-3, 2 codes.
+        params = {
+            "loss.lambda_cat": Param(0.3, 3.0, log=True),
+            "loss.lambda_cont": Param(0.1, 3.0, log=True),
+            "optim.lr_d": Param(5e-5, 8e-4, log=True),
+            "optim.lr_g": Param(2.5e-4, 4e-3, log=True),
+            "codes.n_continuous": Param(1, 4),
+        }
+    fixed = {k: v for k, v in fixed.items() if k not in params and k not in ties}
+    return SearchSpace(params=params, fixed=fixed, ties=ties)
 
 
 # Budgets: fixed training and evaluation settings plus the sweep size. "cpu" is the no-flag

@@ -26,7 +26,8 @@ from infogan.train import EvalReport, TrainResult, train
 from sweeps import tracking
 from sweeps.tracking import SweepRef
 
-STEP = "step"  # the training step, reported with every result; ASHA's time attribute
+STEP = "step"  # the training step, reported with every result
+WORK = "train/images"  # training work in images (infogan's TrainConfig.images_per_step); ASHA's clock
 
 
 class TrialConfigError(ValueError):
@@ -82,6 +83,21 @@ def tune_result(metrics: Mapping[str, float], step: int, objectives: Sequence[tu
     return out
 
 
+def with_repeat_seed(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A trial config with Tune's ``Repeater`` index (``--seeds N``) turned into its training seed.
+
+    The N repeats of one sampled config get ``train.seed`` = the config's seed + 0 .. N-1 and are
+    otherwise identical, so the analysis groups them by config id and reports their spread.
+    """
+    from ray.tune.search.repeater import TRIAL_INDEX
+
+    out = dict(config)
+    index = out.pop(TRIAL_INDEX, None)
+    if index is not None:
+        out["train.seed"] = int(out.get("train.seed", Config().train.seed)) + int(index)
+    return out
+
+
 def _prune_local_checkpoints(current: Path) -> None:
     """Delete the loop's older local checkpoint directories: Tune has persisted its own copies."""
     for sibling in current.parent.glob("step_*"):
@@ -107,6 +123,7 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     """
     context = ray.tune.get_context()
     trial_id, trial_name = context.get_trial_id(), context.get_trial_name()
+    config = with_repeat_seed(config)
     run_dir = Path(context.get_trial_dir()) / "run"
     mlflow_client = tracking.client(settings.ref.tracking_uri)
 

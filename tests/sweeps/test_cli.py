@@ -19,7 +19,7 @@ def test_defaults_are_a_cpu_sized_dsprites_sweep(tmp_path: Path) -> None:
     assert settings.scheduler == "asha" and settings.metrics == [lambda_search.DEFAULT_METRIC]
     assert settings.num_samples == 12 and settings.steps == 600
     assert space.fixed["train.threads"] == 1 and space.fixed["data.name"] == "dsprites"
-    assert {"loss.lambda_cat", "loss.lambda_cont", "optim.lr_d", "optim.lr_g"} <= set(space.params)
+    assert {"loss.lambda_cont", "optim.lr_d", "optim.lr_g", "codes.n_continuous"} <= set(space.params)
 
 
 def test_flags_reach_settings_and_space() -> None:

@@ -20,7 +20,7 @@ def test_searcher_suggests_valid_configs_and_learns(search: str) -> None:
     searcher = lambda_search.build_searcher(settings, space)
     for i in range(4):
         config = searcher.suggest(f"t{i}")
-        assert set(space.params) <= set(config) and config["optim.lr_q"] == config["optim.lr_g"]
+        assert set(space.params) <= set(config) and config["optim.lr_q"] == config["optim.lr_d"]
         Config.from_flat(config)
         searcher.on_trial_complete(f"t{i}", {"eval/cat_accuracy": 0.1 * i, "step": 20})
     pickle.loads(pickle.dumps(searcher))  # Tune checkpoints the searcher for --resume
@@ -36,9 +36,9 @@ def test_concurrency_limit_holds_back_suggestions() -> None:
 
 
 def test_points_to_evaluate_come_first() -> None:
-    settings, space = _settings("--points-to-evaluate", '[{"optim.lr_d": 0.004, "codes.categorical": "6"}]')
+    settings, space = _settings("--points-to-evaluate", '[{"optim.lr_d": 0.004, "codes.n_continuous": 6}]')
     config = lambda_search.build_searcher(settings, space).suggest("first")
-    assert config["optim.lr_d"] == 0.004 and config["codes.categorical"] == "6"
+    assert config["optim.lr_d"] == 0.004 and config["codes.n_continuous"] == 6
 
 
 def test_multi_objective_tells_optuna_both_values() -> None:
@@ -48,22 +48,56 @@ def test_multi_objective_tells_optuna_both_values() -> None:
     searcher.on_trial_complete("a", {"eval/fid": 120.0, "eval/mig": 0.2})
     study = searcher.searcher._ot_study
     assert [t.values for t in study.trials] == [[120.0, 0.2]]
-    assert lambda_search.build_scheduler(settings, 10).__class__.__name__ == "FIFOScheduler"
+    assert lambda_search.build_scheduler(settings, space).__class__.__name__ == "FIFOScheduler"
 
 
-def test_asha_uses_the_training_step_and_never_cuts_the_last_report() -> None:
-    settings, _ = _settings("--steps", "40")
-    scheduler = lambda_search.build_scheduler(settings, eval_every=10)
+@pytest.mark.parametrize("g_steps", [1, 2])
+def test_asha_clock_is_training_work_and_never_cuts_the_last_report(g_steps: int) -> None:
+    settings, space = _settings("--steps", "40", "--set", f"train.g_steps={g_steps}")
+    scheduler = lambda_search.build_scheduler(settings, space)
     assert scheduler.__class__.__name__ == "AsyncHyperBandScheduler"
-    assert scheduler._time_attr == "step" and scheduler._max_t == 41
+    per_step = space.sample_config().train.images_per_step
+    assert per_step == 32 * (1 + g_steps)  # the smoke budget's batch of 32
+    assert scheduler._time_attr == "train/images" and scheduler._max_t == 41 * per_step
 
 
 @pytest.mark.parametrize(("steps", "eval_every"), [(1500, 150), (600, 150), (20, 10), (450, 100)])
 def test_asha_rungs_fall_on_report_steps(steps: int, eval_every: int) -> None:
-    settings, _ = _settings("--steps", str(steps))
-    scheduler = lambda_search.build_scheduler(settings, eval_every=eval_every)
-    rungs = [milestone for milestone, _ in scheduler._brackets[0]._rungs]
+    settings, space = _settings("--steps", str(steps), "--set", f"train.eval_every={eval_every}",
+                                "--set", f"train.checkpoint_every={eval_every}")
+    scheduler = lambda_search.build_scheduler(settings, space)
+    per_step = space.sample_config().train.images_per_step
+    rungs = [milestone / per_step for milestone, _ in scheduler._brackets[0]._rungs]
     assert rungs and all(r % eval_every == 0 and r <= steps for r in rungs), rungs
+
+
+def test_max_t_covers_the_most_work_per_step_in_the_space() -> None:
+    settings, space = _settings("--steps", "40", "--range", "train.batch_size=16,48", "--range", "train.g_steps=1,3")
+    assert space.max_images_per_step() == 48 * 4
+    assert lambda_search.build_scheduler(settings, space)._max_t == 41 * 48 * 4
+
+
+def test_grid_search_with_seeds_runs_every_combination_on_every_seed() -> None:
+    settings, space = _settings("--search", "grid", "--range", "loss.lambda_cont=0.01,0.1",
+                                "--range", "loss.lambda_cr=0,2", "--seeds", "3", "--max-concurrent", "100")
+    assert settings.num_samples == 4 and settings.seeds == 3 and settings.scheduler == "fifo"
+    searcher = lambda_search.build_searcher(settings, space)
+    configs = [searcher.suggest(f"t{i}") for i in range(12)]
+    from sweeps.trainable import with_repeat_seed
+
+    runs = {(c["loss.lambda_cont"], c["loss.lambda_cr"], with_repeat_seed(c)["train.seed"]) for c in configs}
+    assert runs == {(lc, cr, seed) for lc in (0.01, 0.1) for cr in (0.0, 2.0) for seed in (0, 1, 2)}
+    assert all("__trial_index__" not in with_repeat_seed(c) for c in configs)
+    Config.from_flat(with_repeat_seed(configs[0]))
+
+
+def test_grid_and_seed_flags_refuse_what_cannot_work() -> None:
+    with pytest.raises(ValueError, match="choices"):
+        _settings("--search", "grid", "--range", "loss.lambda_cont=0.01:1:log")
+    with pytest.raises(ValueError, match="--seeds must be >= 1"):
+        _settings("--seeds", "0")
+    with pytest.raises(ValueError, match="scheduler fifo"):
+        _settings("--seeds", "2", "--scheduler", "asha")
 
 
 def test_tpe_start_up_phase_scales_with_the_sweep() -> None:

@@ -43,13 +43,27 @@ def test_base_space_only_suggests_config_keys(dataset: str) -> None:
     assert names == list(space.params)
     assert set(names) | set(fixed) <= set(KEYS)
     kinds = {name: kind for kind, name, _ in trial.calls}
-    assert kinds["loss.lambda_cat"] == "float" and kinds["codes.n_continuous"] == "int"
+    assert kinds["loss.lambda_cont"] == "float" and kinds["codes.n_continuous"] == "int"
     logs = {name: args[2] for kind, name, args in trial.calls if kind != "categorical"}
-    assert logs["loss.lambda_cat"] and logs["loss.lambda_cont"] and logs["optim.lr_d"] and logs["optim.lr_g"]
-    # lr_q is tied to G's rate; the whole suggestion builds a valid Config.
-    assert fixed["optim.lr_q"] == next(args[1] for _, name, args in trial.calls if name == "optim.lr_g")
+    assert logs["loss.lambda_cont"] and logs["optim.lr_d"] and logs["optim.lr_g"]
+    # Q's head learns with D (the recipes' q_update='with_d'): lr_q is tied to D's rate.
+    assert fixed["optim.lr_q"] == next(args[1] for _, name, args in trial.calls if name == "optim.lr_d")
     suggested = {name: (args[1] if kind != "categorical" else args[-1]) for kind, name, args in trial.calls}
-    Config.from_flat({**suggested, **fixed})
+    cfg = Config.from_flat({**suggested, **fixed})
+    # Every range holds its recipe's value: the sweep searches around the published recipe.
+    recipe = spaces.recipe(dataset)
+    for key, p in space.params.items():
+        assert p.low <= recipe[key] <= p.high, key
+    for key in fixed:
+        if key in recipe and key not in spaces._BUDGET_KEYS and key != "optim.lr_q":
+            assert cfg.to_flat()[key] == recipe[key], key
+
+
+def test_dsprites_space_is_infogan_cr_recipe_and_labelled_spaces_the_official_mnist_code() -> None:
+    d = spaces.base_space("dsprites").fixed
+    assert (d["model.d_norm"], d["train.g_steps"], d["codes.noise_dim"], d["codes.categorical"]) == ("spectral", 2, 5, [])
+    m = spaces.base_space("digits").fixed
+    assert (m["model.d_norm"], m["train.g_steps"], m["codes.noise_dim"], m["codes.categorical"]) == ("batch", 1, 62, [10])
 
 
 def test_space_with_a_real_optuna_study_gives_valid_configs() -> None:
@@ -62,8 +76,8 @@ def test_space_with_a_real_optuna_study_gives_valid_configs() -> None:
         trial = study.ask()
         fixed = space(trial)
         cfg = Config.from_flat({**trial.params, **fixed})
-        assert 0.1 <= cfg.loss.lambda_cat <= 10 and len(cfg.codes.categorical) == 1
-        assert cfg.optim.lr_q == cfg.optim.lr_g
+        assert 0.01 <= cfg.loss.lambda_cont <= 0.25 and cfg.codes.categorical == ()
+        assert cfg.optim.lr_q == cfg.optim.lr_d
         study.tell(trial, 0.5)
 
 
@@ -150,7 +164,8 @@ def test_empty_space_only_fixed_values() -> None:
 def test_fixing_one_code_kind_to_zero_is_allowed() -> None:
     assert spaces.parse_set("codes.n_continuous=0") == ("codes.n_continuous", 0)
     assert spaces.parse_set("codes.categorical=") == ("codes.categorical", [])
-    space = spaces.base_space("dsprites").with_fixed(dict([spaces.parse_set("codes.n_continuous=0")]))
+    # The labelled datasets' Cat(10) code stays, so no continuous code is a valid layout there.
+    space = spaces.base_space("digits").with_fixed(dict([spaces.parse_set("codes.n_continuous=0")]))
     space.validate()
     both = space.with_fixed(dict([spaces.parse_set("codes.categorical=")]))
     with pytest.raises(ValueError, match="no latent"):
