@@ -1,4 +1,4 @@
-"""Command line of the analysis package: ``python -m analysis {collect,codes,report} --help``."""
+"""Command line of the analysis package: ``python -m analysis {collect,codes,report,runs} --help``."""
 
 from __future__ import annotations
 
@@ -24,8 +24,17 @@ trial id to <tables>/<sweep>/codes.npz: the input of ModelCentrality (sweep_deep
 
 _EPILOG_REPORT = """examples:
   python -m analysis report --tables tables/ --sweep lambda_search --out reports/lambda_search
-  python -m analysis report --tables tables/lambda_search --metric eval/factor_vae --param optim.lr_g --format svg"""
+  python -m analysis report --tables tables/lambda_search --metric eval/factor_vae --param optim.lr_g --format svg
+  python -m analysis report --tables tables --sweep lambda_study --param loss.lambda_cont --by loss.lambda_cr"""
 
+
+_EPILOG_RUNS = """examples:
+  python -m analysis runs runs/curves/dsprites32-seed1 runs/curves/dsprites32-seed2 --out docs/results
+  python -m analysis runs runs/x --metric eval/mig --metric eval/fid --name x_curves
+reads each run directory's eval_final.jsonl (python -m infogan.evaluate; else the run's own
+eval.jsonl) and metrics.json, groups runs by what differs apart from the seed, and writes
+<out>/<name>.png (one panel per metric against steps) and <out>/<name>.md (per group and step:
+mean over seeds and each seed's value; per run: training steps/s)."""
 
 # The same resolution as the sweep's (sweeps.tracking.resolve_tracking_uri), so a sweep and its
 # analysis run from one folder find one store without flags.
@@ -65,9 +74,19 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--fid", default="eval/fid", help="FID metric (default: eval/fid)")
     r.add_argument("--param", default="loss.lambda_cont", help="knob whose effect to show (default: loss.lambda_cont)")
     r.add_argument("--top", type=int, default=10, help="leaderboard length (default: 10)")
+    r.add_argument("--by", action="append", default=[],
+                   help="second knob of the study table, repeatable (e.g. loss.lambda_cr: InfoGAN vs InfoGAN-CR)")
     r.add_argument("--status", action="append", default=None,
                    help="status of trials to compare, repeatable (default: finished); 'all' for every trial")
     r.add_argument("--format", choices=("png", "svg"), default="png", help="figure format")
+
+    u = sub.add_parser("runs", help="learning curves of standalone run directories -> figure + Markdown table",
+                       epilog=_EPILOG_RUNS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    u.add_argument("run_dirs", nargs="+", help="directories written by python -m infogan.train --out")
+    u.add_argument("--out", default="reports", help="output folder (default: reports/)")
+    u.add_argument("--name", default="learning_curves", help="file name stem (default: learning_curves)")
+    u.add_argument("--metric", action="append", default=None,
+                   help="metric to plot, repeatable (default: MIG, FactorVAE, BetaVAE, DCI disentanglement, FID)")
     return p
 
 
@@ -105,12 +124,17 @@ def main(argv: list[str] | None = None) -> int:
             shapes = ", ".join(f"{tid} {arr.shape}" for tid, arr in sorted(got.codes.items()))
             print(f"codes of {len(got.codes)} trials ({shapes}); {len(got.skipped)} skipped")
             print(f"  codes: {got.path}")
+        elif args.command == "runs":
+            from analysis.runs import write_curves
+
+            figure, table = write_curves(args.run_dirs, args.out, args.name, args.metric)
+            print(f"figure: {figure}\ntable: {table}")
         else:
             from analysis.report import write_report
 
             out = args.out or f"reports/{args.sweep or 'sweep'}"
             path = write_report(args.tables, out, sweep=args.sweep, metric=args.metric, fid=args.fid,
-                                param=args.param, top=args.top, fmt=args.format,
+                                param=args.param, top=args.top, fmt=args.format, by=tuple(args.by),
                                 statuses=None if args.status == ["all"] else tuple(args.status or ("finished",)))
             print(f"report: {path}")
     except (ValueError, FileNotFoundError, KeyError) as exc:

@@ -185,6 +185,69 @@ def pareto_front(
 # Effect of a knob.
 
 
+def levels(x: pd.Series, *, bins: int | Sequence[float] | None = None, max_levels: int = 12,
+           log: bool | None = None) -> pd.Series:
+    """The levels a numeric knob's values fall into, for grouping trials.
+
+    A grid (few distinct values, each tried more than once, or at most 4 values) keeps every value
+    as its own level. Values a sampler drew from a range (nearly all distinct) are cut into bins:
+    ``bins`` equal-width bins (default: 6, or fewer so that each holds about two trials), on a log
+    scale for positive knobs spanning more than a decade (lambda, learning rates). One row per raw
+    float would say nothing about the knob.
+
+    Args:
+        x: the knob's values.
+        bins: number of bins or explicit edges (forces binning).
+        max_levels: most distinct values a grid may have.
+        log: bin on a log scale; default as above.
+    Returns:
+        A Series of levels (values or ``pd.Interval``) aligned with ``x``.
+    """
+    distinct = x.nunique()
+    grid = distinct <= 4 or (distinct <= max_levels and len(x) >= 2 * distinct)
+    if bins is None and grid:
+        return x
+    edges = bins if bins is not None else max(2, min(6, len(x) // 2))
+    use_log = log if log is not None else bool(len(x) and x.min() > 0 and x.max() / x.min() > 10)
+    if use_log and isinstance(edges, int):
+        edges = np.logspace(np.log10(x.min()), np.log10(x.max()), edges + 1)
+    return pd.cut(x, edges, include_lowest=True)
+
+
+def study_table(trials: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """Metrics per level of one or more knobs, with their spread over seeds: the table of a study
+    such as "MIG, FactorVAE and FID per lambda, for InfoGAN and InfoGAN-CR".
+
+    Args:
+        trials: trials frame.
+        by: knobs to group by (each cut into ``levels``), e.g. ``["loss.lambda_cr", "loss.lambda_cont"]``.
+        metrics: columns or bare metrics.
+    Returns:
+        One row per combination of levels: the levels, ``n`` (trials), ``n_seeds``, and per metric
+        ``<metric> mean`` and ``<metric> std`` (over the trials of that cell).
+    """
+    cols = [resolve(trials, m) for m in metrics]
+    missing = [b for b in by if b not in trials.columns]
+    if missing:
+        raise KeyError(f"no column {', '.join(missing)} in the trials table")
+    fid_cols = [c for c in cols if S.is_fid(c)]
+    if fid_cols:
+        check_fid_comparable(trials, fid_cols)
+    keyed = trials.assign(**{b: levels(pd.to_numeric(trials[b], errors="raise").astype(float)) for b in by})
+    rows = []
+    for key, g in keyed.groupby(list(by), observed=True, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        row: dict[str, object] = dict(zip(by, key, strict=True))
+        row["n"] = len(g)
+        row["n_seeds"] = int(g["seed"].nunique()) if "seed" in g.columns else len(g)
+        for c in cols:
+            v = g[c].astype(float).dropna()
+            row[f"{S.strip_prefix(c)} mean"] = v.mean() if len(v) else np.nan
+            row[f"{S.strip_prefix(c)} std"] = v.std(ddof=1) if len(v) > 1 else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 @dataclass(frozen=True)
 class Effect:
     """Binned summary of a metric against a knob, and their rank correlation."""
@@ -208,16 +271,14 @@ def effect(
 ) -> Effect:
     """How a metric varies with one knob: per value (or bin) median, IQR and seed count.
 
-    With few distinct values (a grid sweep) every value is its own level. With many (a search),
-    the values are cut into ``bins`` equal-width bins, on a log scale for positive knobs spanning
-    more than a decade (λ, learning rates).
+    Values are grouped into ``levels``: a grid's values as they are, a search's values cut into
+    bins (on a log scale for positive knobs spanning more than a decade: λ, learning rates).
 
     Args:
         trials: trials frame.
         param: numeric column, e.g. ``loss.lambda_cont``, ``codes.n_continuous``, ``optim.lr_g``.
         metric: column or bare metric.
-        bins: number of bins or explicit edges; default: exact levels if at most ``max_levels``
-            distinct values, else 6 bins.
+        bins: number of bins or explicit edges; default: see ``levels``.
         max_levels: most distinct values kept as levels without binning.
         log: bin on a log scale; default when all values > 0 and max/min > 10.
 
@@ -232,14 +293,7 @@ def effect(
     check_fid_comparable(df, [col])
     x = pd.to_numeric(df[param], errors="raise").astype(float)
     y = df[col].astype(float)
-    if bins is None and x.nunique() <= max_levels:
-        level = x
-    else:
-        edges = bins if bins is not None else 6
-        use_log = log if log is not None else bool(len(x) and x.min() > 0 and x.max() / x.min() > 10)
-        if use_log and isinstance(edges, int):
-            edges = np.logspace(np.log10(x.min()), np.log10(x.max()), edges + 1)
-        level = pd.cut(x, edges, include_lowest=True)
+    level = levels(x, bins=bins, max_levels=max_levels, log=log)
     seeds = df["seed"] if "seed" in df.columns else pd.Series(np.nan, index=df.index)
     g = pd.DataFrame({"level": level, "y": y, "seed": seeds}).groupby("level", observed=True, sort=True)
     table = pd.DataFrame(

@@ -245,3 +245,45 @@ def learning_curves(
 
         fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, label=color_by)
     return fig
+
+
+def study(trials: pd.DataFrame, param: str, metrics: Sequence[str], hue: str | None = None) -> Figure:
+    """One panel per metric: its mean over seeds (± std as error bars) against a knob's levels,
+    one line per level of ``hue`` (e.g. lambda_cont for InfoGAN and InfoGAN-CR), seeds as dots.
+
+    Args:
+        trials: trials frame.
+        param: the knob on the x axis (log scale when it spans more than a decade).
+        metrics: columns or bare metrics.
+        hue: a second knob whose levels get their own line, or None.
+    Returns:
+        The figure.
+    """
+    cols = [compare.resolve(trials, m) for m in metrics]
+    by = [param] + ([hue] if hue else [])
+    table = compare.study_table(trials, by, metrics)
+    x_all = pd.to_numeric(trials[param], errors="coerce").dropna()
+    use_log = bool(len(x_all) and x_all.min() > 0 and x_all.max() / x_all.min() > 10)
+    ncol = min(3, len(cols))
+    nrow = int(np.ceil(len(cols) / ncol))
+    fig = _figure(4.2 * ncol, 3.2 * nrow)
+    axes = fig.subplots(nrow, ncol, squeeze=False)
+    hues = list(dict.fromkeys(table[hue])) if hue else [None]
+    for ax, col in zip(axes.ravel(), cols, strict=False):
+        name = S.strip_prefix(col)
+        for i, h in enumerate(hues):
+            sub = table if h is None else table[table[hue] == h]
+            xs = [v.mid if isinstance(v, pd.Interval) else float(v) for v in sub[param]]
+            ax.errorbar(xs, sub[f"{name} mean"], yerr=sub[f"{name} std"].fillna(0.0), color=f"C{i}", marker="o",
+                        capsize=3, lw=1.4, label=f"{hue} = {h}" if hue else "mean ± std over seeds")
+            raw = trials if h is None else trials[compare.levels(pd.to_numeric(trials[hue], errors="coerce")) == h]
+            ax.scatter(pd.to_numeric(raw[param], errors="coerce"), raw[col], color=f"C{i}", s=8, alpha=0.4)
+        if use_log:
+            ax.set_xscale("log")
+        ax.set_xlabel(param)
+        ax.set_title(_label(col), fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(cols):]:
+        ax.set_visible(False)
+    axes.ravel()[0].legend(fontsize=7)
+    return fig

@@ -69,6 +69,8 @@ def write_report(
     top: int = 10,
     fmt: str = "png",
     statuses: tuple[str, ...] | None = ("finished",),
+    by: tuple[str, ...] = (),
+    study_metrics: tuple[str, ...] = ("eval/mig", "eval/factor_vae", "eval/beta_vae", "eval/fid"),
 ) -> Path:
     """Write ``report.md`` and its figures for one sweep.
 
@@ -83,6 +85,9 @@ def write_report(
         fmt: figure format, ``png`` or ``svg``.
         statuses: trial statuses that enter the comparisons (default: finished only, since a
             diverged or failed trial's last metrics say nothing about its config); None for all.
+        by: second knobs for the study table (``param`` x each of them, e.g. ``loss.lambda_cr``
+            to set InfoGAN against InfoGAN-CR); the table then holds every level combination.
+        study_metrics: metrics of the study table and figure (those logged).
 
     Returns:
         Path of report.md.
@@ -132,6 +137,18 @@ def write_report(
         return [f"Spearman ρ = {eff.spearman_rho:.3f} (p = {eff.spearman_p:.3g}, n = {eff.n}).", "",
                 markdown_table(tab), "", f"![{param} effect]({path.relative_to(out).as_posix()})"]
 
+    def study() -> list[str]:
+        present = [m for m in study_metrics if S.FINAL_PREFIX + m in trials.columns or m in trials.columns]
+        if not present:
+            raise KeyError(f"none of {', '.join(study_metrics)} was logged")
+        table = compare.study_table(trials, [param, *by], present)
+        for col in [param, *by]:
+            table[col] = table[col].astype(str)
+        path = plots.save(plots.study(trials, param, present, hue=by[0] if by else None), figs / f"study.{fmt}")
+        return [f"Mean and standard deviation over the seeds of each cell ({param} cut into levels"
+                + (f", by {', '.join(by)}" if by else "") + ").", "", markdown_table(table), "",
+                f"![study]({path.relative_to(out).as_posix()})"]
+
     def seeds() -> list[str]:
         col = compare.resolve(trials, metric)
         sr = compare.seed_robustness(trials, [col])
@@ -175,6 +192,7 @@ def write_report(
     _section(lines, f"Leaderboard by {metric}", board)
     _section(lines, f"Pareto front: {fid} (lower) vs {metric} (higher)", front)
     _section(lines, f"Effect of {param} on {metric}", knob)
+    _section(lines, f"Study: metrics by {' x '.join([param, *by])}, with seed spread", study)
     _section(lines, "Seed robustness", seeds)
     _section(lines, "Unsupervised model selection (ModelCentrality)", centrality)
     _section(lines, "Figures", figures)

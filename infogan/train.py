@@ -65,7 +65,7 @@ class TrainResult:
     run_dir: Path | None = None
     checkpoint: Path | None = None  # the last good checkpoint directory
     message: str = ""
-    images_per_second: float = 0.0
+    images_per_second: float = 0.0  # training only: evaluations and checkpoint writes excluded
 
 
 class DivergedError(RuntimeError):
@@ -263,6 +263,7 @@ def train(
         bar = tqdm(total=tc.steps, initial=start, desc="infogan", unit="step", dynamic_ncols=True)
     updater.train()
     t0, step = time.perf_counter(), start
+    overhead = 0.0  # seconds spent evaluating and writing checkpoints: not training
     try:
         for step in range(start + 1, tc.steps + 1):
             real = dataset.sample(tc.batch_size, loop_rng)
@@ -282,10 +283,12 @@ def train(
                     bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss_d", "loss_g", "l_info_cat", "l_info_cont")})
             if is_ckpt or is_eval:
                 check_weights(step)  # never checkpoint or evaluate NaN weights
+            t_side = time.perf_counter()
             ckpt_dir = save_checkpoint(step) if is_ckpt else None
             last_ckpt = ckpt_dir or last_ckpt
             if is_eval:
                 run_eval(step, ckpt_dir)
+            overhead += time.perf_counter() - t_side
             if bar is not None:
                 bar.update(1)
     except DivergedError as err:
@@ -297,12 +300,13 @@ def train(
     finally:
         if bar is not None:
             bar.close()
-    elapsed = time.perf_counter() - t0
-    ips = (step - start) * tc.batch_size / elapsed if elapsed > 0 else 0.0
+    train_seconds = time.perf_counter() - t0 - overhead
+    ips = (step - start) * tc.batch_size / train_seconds if train_seconds > 0 else 0.0
     result = TrainResult(status, step, last_metrics, history, run_path, last_ckpt, message, ips)
     if run_path is not None:
         write_json(run_path / "metrics.json", {
             "status": status, "step": step, "message": message, "images_per_second": ips,
+            "start_step": start, "train_seconds": train_seconds,
             "checkpoint": str(last_ckpt) if last_ckpt else None, "metrics": last_metrics, "tags": tags(),
         })
     return result

@@ -157,6 +157,9 @@ def test_sweeps_concatenate_and_cli(mlflow_store, tmp_path: Path, capsys) -> Non
     assert main(["report", "--tables", str(out), "--sweep", "demo", "--out", str(tmp_path / "rep")]) == 0
     text = (tmp_path / "rep" / "report.md").read_text()
     assert "## Pareto front" in text and "(figures/pareto.png)" in text
+    # The synthetic sweep repeats every lambda over two seeds: the study table has their spread.
+    assert "## Study: metrics by loss.lambda_cont, with seed spread" in text and "(figures/study.png)" in text
+    assert "| loss.lambda_cont | n | n_seeds | eval/mig mean | eval/mig std |" in text
     assert "python -m analysis codes" in text  # no codes.npz yet: the report says how to get ModelCentrality
     assert (tmp_path / "rep" / "figures" / "pareto.png").stat().st_size > 1000
 

@@ -186,3 +186,30 @@ def test_default_metric_lists_hold_quality_metrics_only() -> None:
     assert compare.effects(t, params=["loss.lambda_cont"])["metric"].tolist() == ["final/eval/mig"]
     assert set(compare.seed_robustness(t)["metric"]) == {"final/eval/mig"}
     assert len(compare.effects(t, params=["loss.lambda_cont"], metrics=["eval/seconds"])) == 1  # when asked: fine
+
+
+def test_levels_keep_a_grid_and_bin_a_search() -> None:
+    grid = pd.Series([0.01, 0.1, 1.0] * 3)
+    assert compare.levels(grid).tolist() == grid.tolist()
+    drawn = pd.Series(np.logspace(-2, 0, 12))  # 12 distinct floats a sampler drew: no repeats
+    lv = compare.levels(drawn)
+    assert lv.nunique() == 6 and all(isinstance(v, pd.Interval) for v in lv)
+    assert lv.value_counts().tolist() == [2] * 6  # log bins: two per bin
+
+
+def test_study_table_means_and_seed_spread_per_cell() -> None:
+    t = make_trials(**{
+        "loss.lambda_cont": [0.1, 0.1, 1.0, 1.0, 0.1, 0.1, 1.0, 1.0],
+        "loss.lambda_cr": [0.0] * 4 + [2.0] * 4,
+        "seed": [0, 1] * 4,
+        "final/eval/mig": [0.1, 0.3, 0.2, 0.2, 0.4, 0.6, 0.5, 0.7],
+        "final/eval/fid": [10.0, 12.0, 20.0, 22.0, 11.0, 11.0, 30.0, 34.0],
+    })
+    table = compare.study_table(t, ["loss.lambda_cr", "loss.lambda_cont"], ["eval/mig", "eval/fid"])
+    assert len(table) == 4 and table["n_seeds"].tolist() == [2, 2, 2, 2]
+    cell = table[(table["loss.lambda_cr"] == 2.0) & (table["loss.lambda_cont"] == 1.0)].iloc[0]
+    assert cell["eval/mig mean"] == pytest.approx(0.6) and cell["eval/mig std"] == pytest.approx(np.sqrt(0.02))
+    assert cell["eval/fid mean"] == pytest.approx(32.0)
+    mixed = t.assign(fid_feature_net=["a", "b"] * 4)
+    with pytest.raises(ValueError, match="feature net"):
+        compare.study_table(mixed, ["loss.lambda_cont"], ["eval/fid"])

@@ -1,0 +1,60 @@
+"""Learning curves of standalone run directories (``python -m analysis runs``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analysis.__main__ import main
+from analysis.runs import curves_table, group_labels, read_run
+
+
+def _fake_run(root: Path, name: str, size: int, seed: int, mig: list[float], final: bool) -> Path:
+    """A run directory as infogan.train (+ infogan.evaluate) writes it, with known numbers."""
+    run = root / name
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"model.image_size": size, "train.seed": seed, "train.batch_size": 64,
+                                                 "train.steps": 100 * len(mig)}))
+    steps = [100 * (i + 1) for i in range(len(mig))]
+    with open(run / "eval.jsonl", "w") as fh:
+        for step, value in zip(steps, mig, strict=True):
+            # Intermediate evaluations: a smaller sample, here deliberately off by +1.
+            fh.write(json.dumps({"step": step, "eval/mig": value + 1, "eval/fid": 50.0, "eval/seconds": 2.0}) + "\n")
+    if final:
+        with open(run / "eval_final.jsonl", "w") as fh:
+            for step, value in zip(steps, mig, strict=True):
+                fh.write(json.dumps({"step": step, "eval/mig": value, "settings": {}}) + "\n")
+            fh.write('{"step": 9')  # a line torn by a crash is skipped
+    (run / "metrics.json").write_text(json.dumps({"step": steps[-1], "start_step": 0, "train_seconds": 50.0}))
+    return run
+
+
+def test_final_evaluations_win_and_intermediate_fill_in(tmp_path: Path) -> None:
+    run = read_run(_fake_run(tmp_path, "a", 32, 1, [0.1, 0.2], final=True))
+    mig = run.frame[run.frame["metric"] == "eval/mig"]
+    assert mig["value"].tolist() == [0.1, 0.2] and set(mig["stage"]) == {"final"}
+    fid = run.frame[run.frame["metric"] == "eval/fid"]
+    assert set(fid["stage"]) == {"intermediate"}  # no final FID: the run's own
+    assert run.steps_per_second == pytest.approx(200 / 50.0)
+
+
+def test_groups_by_what_differs_and_averages_seeds(tmp_path: Path) -> None:
+    runs = [read_run(_fake_run(tmp_path, f"s{size}-{seed}", size, seed, [0.1 * seed, 0.2 * seed], final=True))
+            for size in (32, 64) for seed in (1, 2)]
+    assert group_labels(runs) == ["model.image_size=32"] * 2 + ["model.image_size=64"] * 2
+    table = curves_table(runs, ["eval/mig"])
+    row = table[(table["group"] == "model.image_size=64") & (table["step"] == 200)].iloc[0]
+    assert row["n_seeds"] == 2 and row["mean"] == pytest.approx(0.3) and row["values"] == "0.2 / 0.4"
+
+
+def test_cli_writes_figure_and_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dirs = [str(_fake_run(tmp_path, f"r{seed}", 32, seed, [0.1, 0.3], final=seed == 1)) for seed in (1, 2)]
+    assert main(["runs", *dirs, "--out", str(tmp_path / "out"), "--name", "curves"]) == 0
+    text = (tmp_path / "out" / "curves.md").read_text()
+    assert "![learning curves](curves.png)" in text and "## eval/mig: mean over seeds (each seed)" in text
+    assert "| 200 | 0.800 (0.3 / 1.3) |" in text  # seed 2 only has its run's own (intermediate) MIG
+    assert (tmp_path / "out" / "curves.png").stat().st_size > 5000
+    assert main(["runs", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
