@@ -77,6 +77,33 @@ class Generator(nn.Module):
         return self.deconv(h)
 
 
+class _SplitBatchNorm:
+    """Batch norm that, with ``groups = k``, normalises k equal slices of the batch separately.
+
+    Exactly what k separate forward passes would compute (the running statistics are updated
+    slice after slice, as they would be pass after pass), but the convolutions and linear layers
+    around it run once on the whole batch: D's step pushes real and fake images through the
+    trunk together without mixing their batch statistics, and each weight gradient is one matmul
+    instead of two summed ones. The parameters and buffers are those of plain batch norm.
+    """
+
+    groups = 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        normalise = super().forward  # type: ignore[misc]
+        if self.groups == 1 or not self.training:
+            return normalise(x)
+        return torch.cat([normalise(part) for part in x.chunk(self.groups)])
+
+
+class SplitBatchNorm1d(_SplitBatchNorm, nn.BatchNorm1d):
+    """``nn.BatchNorm1d`` with per-slice statistics when ``groups > 1`` (see ``_SplitBatchNorm``)."""
+
+
+class SplitBatchNorm2d(_SplitBatchNorm, nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` with per-slice statistics when ``groups > 1`` (see ``_SplitBatchNorm``)."""
+
+
 def _norm_layer(layer: nn.Module, d_norm: str) -> nn.Module:
     """Wrap a D/Q/CR layer in spectral norm when ``model.d_norm='spectral'``.
 
@@ -110,9 +137,9 @@ def _trunk(model: ModelConfig, in_channels: int, d_norm: str) -> tuple[nn.Sequen
         hidden = _w(1024, w)
         layers += [_norm_layer(nn.Conv2d(in_channels, _w(64, w), 4, 2, 1), d_norm), lrelu()]  # (B, 64, S/2, S/2)
         layers += [_norm_layer(nn.Conv2d(_w(64, w), _w(128, w), 4, 2, 1), d_norm)]  # (B, 128, S/4, S/4)
-        layers += [nn.BatchNorm2d(_w(128, w))] if batch else []
+        layers += [SplitBatchNorm2d(_w(128, w))] if batch else []
         layers += [lrelu(), nn.Flatten(), _norm_layer(nn.Linear(_w(128, w) * (s // 4) ** 2, hidden), d_norm)]
-        layers += [nn.BatchNorm1d(hidden)] if batch else []
+        layers += [SplitBatchNorm1d(hidden)] if batch else []
         layers += [lrelu()]  # (B, hidden)
     else:
         chans = [in_channels] + [_w(n, w) for n in ((32, 32, 64, 64) if s == 64 else (32, 64, 64))]
@@ -143,13 +170,25 @@ class Discriminator(nn.Module):
             nn.LeakyReLU(model.leak, inplace=True),
             _norm_layer(nn.Linear(q_hidden, n_out), norm),
         )
-        # Without batch norm the trunk's output for one image does not depend on the rest of the
-        # batch, so the loop may push real and generated images through it in one pass.
-        self.batch_independent = norm != "batch"
 
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        """The shared trunk's features (B, hidden)."""
-        return self.trunk(images)
+    def features(self, images: torch.Tensor, groups: int = 1) -> torch.Tensor:
+        """The shared trunk's features (B, hidden).
+
+        Args:
+            images: (B, C, S, S).
+            groups: the batch is this many equal batches stacked (real and fake images in D's
+                step): batch norm keeps their statistics apart, as separate passes would.
+        """
+        if groups == 1:
+            return self.trunk(images)
+        norms = [m for m in self.trunk if isinstance(m, _SplitBatchNorm)]
+        for m in norms:
+            m.groups = groups
+        try:
+            return self.trunk(images)
+        finally:
+            for m in norms:
+                m.groups = 1
 
     def d_logit(self, h: torch.Tensor) -> torch.Tensor:
         return self.d_head(h).squeeze(1)  # (B,)

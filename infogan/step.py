@@ -15,8 +15,8 @@ Per iteration, on one real batch and one latent batch (InfoGAN-CR's order):
    Q) is updated and no weight gradients are wasted on D. The first G step reuses the fakes
    drawn before the D step (G has not changed since); later ones draw them again.
 
-Fast paths: one trunk pass for real and fake images when D has no batch norm, one trunk pass
-shared by D's and Q's heads, fused (or foreach) Adam, autocast (bf16/fp16) + channels_last on
+Fast paths: one trunk pass for real and fake images (batch norm normalising each half on its
+own, as two passes would), one trunk pass shared by D's and Q's heads, fused (or foreach) Adam, autocast (bf16/fp16) + channels_last on
 GPUs. Losses stay on the device; the caller moves them to the host once per log interval.
 """
 
@@ -142,10 +142,8 @@ class InfoGANStep:
 
         # ---- D step: trunk + D head (+ Q head on the same detached fakes in 'with_d' mode)
         with self._autocast():
-            if d.batch_independent:  # one trunk pass for both halves
-                h_real, h_fake = d.features(torch.cat([real, fake.detach()])).chunk(2)
-            else:
-                h_real, h_fake = d.features(real), d.features(fake.detach())
+            # One trunk pass for both halves; batch norm (if any) keeps their statistics apart.
+            h_real, h_fake = d.features(torch.cat([real, fake.detach()]), groups=2).chunk(2)
             loss_d = losses.d_loss(d.d_logit(h_real), d.d_logit(h_fake), cfg.loss.gan)
             loss_d_total = loss_d
             if self.q_with_d:
