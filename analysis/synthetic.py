@@ -21,6 +21,7 @@ import numpy as np
 
 from analysis import schema as S
 from infogan.config import Config
+from infogan.train import is_evaluation_step
 
 DEFAULT_LAMBDAS = (0.01, 0.05, 0.2, 1.0)
 _BATCH = 1000  # MLflow's per-call limit on metrics in log_batch
@@ -135,7 +136,7 @@ def log_synthetic_sweep(
             ts = start + step * 10
             for k in train_metrics:
                 points.append(Metric(k, float(1.0 / frac + rng.normal(0, 0.01)), ts, step))
-            if step % eval_every == 0 or step == run_steps:
+            if is_evaluation_step(step, run_steps, eval_every):
                 row: dict[str, Any] = {}
                 for k in eval_metrics:
                     if k == S.METRIC_FID:

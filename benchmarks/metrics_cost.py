@@ -1,5 +1,5 @@
 """Evaluation cost, in one run: each metric's seconds at the standard sizes, then the whole
-evaluation as a fraction of a quick-preset trial's training time (issue 3: target <= 5%).
+evaluation as a share of a trial's wall time (target <= 10% for the default sweep's trials).
 
 Part 1, the metrics alone. The model is taken out of the measurement: the dataset has dSprites'
 factor sizes (3, 6, 40, 32, 32) but its "images" are 1×1×5 placeholders holding the factor
@@ -8,17 +8,19 @@ code per factor, plus optional pure-noise codes). What is timed is sampling, the
 classifiers and statistics, and the Python around them, at disentanglement_lib's standard sizes.
 The number of images each metric encodes is printed too.
 
-Part 2, a real trial (per ``--preset``, default ``dsprites-quick``). One trial of the preset is
-trained with the metrics switched off (its training time, checkpoints included); then the full
-evaluation suite (``infogan.metrics.evaluate.Evaluator``: Q encoding real images + MIG,
-FactorVAE, BetaVAE, DCI, SAP, modularity, and FID = generation + feature extraction) is timed on
-the trained G and Q, at the preset's metric sizes (what its trials run) and, unless
-``--skip-standard``, at the standard sizes. Printed: seconds of the disentanglement part and of
-FID per evaluation, the one-off real-image FID statistics per run, and
-(one-off + evaluations per trial × per evaluation) ÷ training seconds. The FID feature net is
-trained and cached before timing: all trials share one.
+Part 2, a real trial (per ``--preset``, default ``dsprites-quick``, or ``--sweep-budget cpu``: a
+trial of the README's default sweep). One trial is trained with the metrics switched off (its
+training time); then its staged evaluations (``infogan.metrics.evaluate.Evaluator``) are timed on
+the trained G and Q: an intermediate one (``eval.intermediate``: MIG on a reduced sample and a
+small FID, by default) and the final one (every metric: Q encoding real images + MIG, FactorVAE,
+BetaVAE, DCI, SAP, modularity, and FID = generation + feature extraction), at the trial's sizes
+and, unless ``--skip-standard``, at the standard sizes. Printed: seconds per evaluation of each
+kind, the one-off real-image FID statistics, and the evaluation's share of the trial:
+(one-off + intermediate evaluations × their cost + the final one) ÷ (training + that). The FID
+feature net is trained and cached before timing: all trials share one.
 
     python benchmarks/metrics_cost.py                          # both parts, dsprites-quick
+    python benchmarks/metrics_cost.py --skip-metrics --sweep-budget cpu   # the README sweep's trials
     python benchmarks/metrics_cost.py --preset dsprites-quick --preset dsprites
     python benchmarks/metrics_cost.py --skip-trial --noise-codes 5   # part 1 only, 10 codes
     python benchmarks/metrics_cost.py --scale 0.02 --trial-steps 20 --skip-standard  # smoke run
@@ -49,7 +51,7 @@ from infogan.metrics import (
 from infogan.metrics.evaluate import Evaluator
 from infogan.model import build
 from infogan.presets import PRESETS
-from infogan.train import train
+from infogan.train import evaluation_steps, train
 
 FACTOR_SIZES = (3, 6, 40, 32, 32)  # dSprites without colour
 
@@ -149,54 +151,78 @@ def _timed(fn: Callable[[], T]) -> tuple[float, T]:
     return time.perf_counter() - start, out
 
 
-def trial_fraction(preset: str, threads: int, scale: float, standard: bool, trial_steps: int | None) -> None:
-    """Part 2: train one trial of ``preset``, time its evaluation, print the fraction of training."""
-    with tempfile.TemporaryDirectory() as tmp:
-        overrides = {**PRESETS[preset]["overrides"], "train.device": "cpu", "train.threads": threads,
-                     "eval.cache_dir": f"{tmp}/cache"}
-        if trial_steps is not None:  # smoke runs only: the fraction then is not the preset's
-            overrides["train.steps"] = trial_steps
-        base = Config.from_flat(overrides)
-        tc = base.train
-        n_evals = tc.steps // tc.eval_every + (tc.steps % tc.eval_every != 0)  # plus the final one
-        quiet = base.replace(**{"eval.disentanglement": False, "eval.fid": False})
-        train_seconds, result = _timed(lambda: train(quiet, run_dir=f"{tmp}/run"))
-        print(f"[2] preset {preset}: {tc.steps} steps of batch {tc.batch_size} trained in {train_seconds:.1f} s "
-              f"({result.images_per_second:.0f} images/s, checkpoints included); {n_evals} evaluations per trial")
+def trial_config(preset: str | None, sweep_budget: str | None, threads: int, cache_dir: str,
+                 trial_steps: int | None) -> tuple[str, Config]:
+    """The config of the trial to measure: a preset's, or a default sweep trial's (the dSprites
+    base space at its recipe values with the budget's fixed settings)."""
+    if sweep_budget is not None:
+        from sweeps import spaces
 
-        g, d = build(base.codes, base.model, learned_std=base.loss.q_std == "learned")
-        state = checkpoint.load(result.checkpoint)
-        g.load_state_dict(state.generator)
-        d.load_state_dict(state.discriminator)
-        dataset = load_dataset(base, "cpu")
-        cpu = torch.device("cpu")
+        overrides = {**spaces.recipe("dsprites"), **spaces.BUDGETS[sweep_budget]["fixed"]}
+        label = f"default sweep trial (budget {sweep_budget}, recipe values)"
+    else:
+        overrides = dict(PRESETS[preset or "dsprites-quick"]["overrides"])
+        label = f"preset {preset}"
+    overrides.update({"train.device": "cpu", "train.threads": threads, "eval.cache_dir": cache_dir})
+    if trial_steps is not None:  # smoke runs only: the fraction then is not the trial's
+        overrides["train.steps"] = trial_steps
+    return label, Config.from_flat(overrides)
+
+
+def trial_fraction(label: str, base: Config, scale: float, standard: bool, tmp: str) -> None:
+    """Part 2: train one trial, time its staged evaluations, print their share of the trial.
+
+    A trial evaluates every ``train.eval_every`` steps: the intermediate evaluations compute
+    ``eval.intermediate`` at reduced sizes, the last one ``eval.final`` at full sizes; each kind
+    of FID needs its real-image statistics once per run.
+    """
+    tc = base.train
+    eval_steps = evaluation_steps(tc.steps, tc.eval_every)
+    n_inter = len(eval_steps) - 1
+    quiet = base.replace(**{"eval.disentanglement": False, "eval.fid": False})
+    wall, result = _timed(lambda: train(quiet, run_dir=f"{tmp}/run"))
+    train_seconds = tc.steps * tc.batch_size / result.images_per_second
+    print(f"[2] {label}: {tc.steps} steps of batch {tc.batch_size} trained in {train_seconds:.1f} s "
+          f"({result.images_per_second:.0f} images/s; {wall:.1f} s with checkpoints); evaluations at steps "
+          f"{eval_steps[:3]}{'...' if len(eval_steps) > 3 else ''}: {n_inter} intermediate + 1 final")
+
+    g, d = build(base.codes, base.model, learned_std=base.loss.q_std == "learned")
+    state = checkpoint.load(result.checkpoint)
+    g.load_state_dict(state.generator)
+    d.load_state_dict(state.discriminator)
+    dataset = load_dataset(base, "cpu")
+    cpu = torch.device("cpu")
+    if base.eval.fid:
         net_seconds, _ = _timed(lambda: Evaluator(base, dataset, cpu).prepare_fid())
         print(f"    FID feature net trained and cached once per machine (not counted): {net_seconds:.1f} s")
 
-        def scaled(n: int) -> int:
-            return max(16, round(n * scale))  # 16 keeps every size above its config minimum
+    def scaled(n: int) -> int:
+        return max(16, round(n * scale))  # 16 keeps every size above its config minimum
 
-        standard_sizes = {f"eval.{k}": scaled(getattr(EvalConfig(), k))
-                          for k in ("num_points", "num_test", "num_votes_train", "num_votes_eval", "fid_samples")}
-        runs = [("preset sizes", base)]
-        if standard:
-            runs.append((f"standard sizes x{scale:g}" if scale != 1 else "standard sizes", base.replace(**standard_sizes)))
-        for label, cfg in runs:
-            metrics_eval = Evaluator(cfg.replace(**{"eval.fid": False}), dataset, cpu)
-            fid_eval = Evaluator(cfg.replace(**{"eval.disentanglement": False}), dataset, cpu)
-            dis_seconds, metrics = _timed(lambda ev=metrics_eval: ev(g, d))
-            setup_seconds, _ = _timed(fid_eval.prepare_fid)  # real-image statistics, once per run
-            fid_seconds, fid = _timed(lambda ev=fid_eval: ev(g, d))
-            per_eval = dis_seconds + fid_seconds
-            per_trial = setup_seconds + n_evals * per_eval
-            print(f"    {label}: per evaluation {per_eval:6.1f} s (metrics + Q encoding {dis_seconds:.1f} s, "
-                  f"FID generation + features {fid_seconds:.1f} s); once per run: real FID statistics "
-                  f"{setup_seconds:.1f} s")
-            print(f"      total per trial {per_trial:6.1f} s = {100 * per_trial / train_seconds:5.1f}% of training "
-                  f"(one evaluation: {100 * per_eval / train_seconds:.1f}%; target <= 5%)")
-            shown = {**metrics, **fid}
-            print("      " + " ".join(f"{k.removeprefix('eval/')}={v:.3f}" for k, v in shown.items()
-                                      if k != "eval/seconds" and not k.endswith("_train")))
+    standard_sizes = {f"eval.{k}": scaled(getattr(EvalConfig(), k))
+                      for k in ("num_points", "num_test", "num_votes_train", "num_votes_eval", "fid_samples")}
+    runs = [("trial sizes", base)]
+    if standard:
+        runs.append((f"standard sizes x{scale:g}" if scale != 1 else "standard sizes", base.replace(**standard_sizes)))
+    for size_label, cfg in runs:
+        evaluator = Evaluator(cfg, dataset, cpu)
+        setup = 0.0
+        if cfg.eval.fid:  # real-image statistics: once per run and sample size
+            setup += _timed(lambda ev=evaluator: ev.prepare_fid(final=False))[0] if n_inter else 0.0
+            setup += _timed(lambda ev=evaluator: ev.prepare_fid(final=True))[0]
+        inter_seconds, inter = _timed(lambda ev=evaluator: ev(g, d, final=False)) if n_inter else (0.0, {})
+        final_seconds, final = _timed(lambda ev=evaluator: ev(g, d, final=True))
+        per_trial = setup + n_inter * inter_seconds + final_seconds
+        share = per_trial / (train_seconds + per_trial)
+        print(f"    {size_label}: intermediate evaluation {inter_seconds:.1f} s ({', '.join(sorted(evaluator.families(False)))}), "
+              f"final {final_seconds:.1f} s (all families), FID real statistics {setup:.1f} s once")
+        print(f"      evaluation per trial {per_trial:6.1f} s = {100 * per_trial / train_seconds:5.1f}% of training, "
+              f"{100 * share:4.1f}% of the trial's wall time (target <= 10%)")
+        print("      final: " + " ".join(f"{k.removeprefix('eval/')}={v:.3f}" for k, v in final.items()
+                                         if k != "eval/seconds" and not k.endswith("_train")))
+        if inter:
+            print("      intermediate: " + " ".join(f"{k.removeprefix('eval/')}={v:.3f}" for k, v in inter.items()
+                                                    if k != "eval/seconds" and not k.endswith("_train")))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -216,6 +242,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", action="append", choices=sorted(PRESETS),
                         help="part 2: preset whose trial is measured; repeatable (default dsprites-quick)")
+    parser.add_argument("--sweep-budget", default=None, choices=("smoke", "cpu", "gpu"),
+                        help="part 2: measure a trial of the default sweep with this budget instead of a preset "
+                             "(python sweeps/lambda_search.py's trials use budget cpu)")
     parser.add_argument("--trial-steps", type=int, default=None,
                         help="part 2: override the preset's steps (smoke runs; the fraction is then not the preset's)")
     parser.add_argument("--skip-standard", action="store_true", help="part 2: only the preset's metric sizes")
@@ -227,8 +256,11 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_metrics:
         metric_seconds(args.noise, args.noise_codes, args.scale, args.threads, args.seed)
     if not args.skip_trial:
-        for preset in args.preset or ["dsprites-quick"]:
-            trial_fraction(preset, args.threads, args.scale, not args.skip_standard, args.trial_steps)
+        trials = [(None, args.sweep_budget)] if args.sweep_budget else [(p, None) for p in args.preset or ["dsprites-quick"]]
+        for preset, budget in trials:
+            with tempfile.TemporaryDirectory() as tmp:
+                label, cfg = trial_config(preset, budget, args.threads, f"{tmp}/cache", args.trial_steps)
+                trial_fraction(label, cfg, args.scale, not args.skip_standard, tmp)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,12 @@ torch's FlopCounterMode, for the project loop as FLOPs(2-step run) - FLOPs(1-ste
 start-up and end-of-run work both runs share cancel and exactly one training step remains. With
 bf16 autocast the project loop is compared with the bf16 matmul peak as well as the fp32 one.
 
-    python benchmarks/throughput.py                   # digits preset, 2 threads
+With ``--profile`` it also prints where the project loop's step time goes: torch.profiler's
+self CPU time per operator over a few steps, and the same summed into kinds (matmuls, convolutions
+forward and backward, batch norm, optimiser, element-wise, other).
+
+    python benchmarks/throughput.py                   # digits preset (the official MNIST recipe), 2 threads
+    python benchmarks/throughput.py --preset dsprites-32 --profile
     python benchmarks/throughput.py --steps 200 --precision bf16 --threads 1
 """
 
@@ -53,7 +58,8 @@ class _NumpyImages(Dataset):
 
 
 def reference_step(cfg: Config, g, d, opt_d, opt_g, real: torch.Tensor, gen: torch.Generator) -> None:
-    """One step the way typical public implementations write it."""
+    """One step the way typical public implementations write it (``train.g_steps`` G steps, the
+    later ones on freshly generated fakes from the same latents)."""
     latent = latent_codes.sample(cfg.codes, real.shape[0], gen)
     fake = g(latent_codes.assemble(cfg.codes, latent))
     # D step: two separate forward passes.
@@ -64,15 +70,18 @@ def reference_step(cfg: Config, g, d, opt_d, opt_g, real: torch.Tensor, gen: tor
         F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
     loss_d.backward()
     opt_d.step()
-    # G + Q step: D on the fakes for the GAN term, then the trunk again for Q.
-    opt_g.zero_grad()
-    fake_logit, _ = d(fake)
-    q = d.q(d.features(fake))
-    loss = F.binary_cross_entropy_with_logits(fake_logit, torch.ones_like(fake_logit)) \
-        + cfg.loss.lambda_cat * losses.categorical_nll(q.logits, latent.categorical) \
-        + cfg.loss.lambda_cont * losses.gaussian_nll(q.mean, latent.continuous, q.log_std)
-    loss.backward()
-    opt_g.step()
+    # G + Q steps: D on the fakes for the GAN term, then the trunk again for Q.
+    for k in range(cfg.train.g_steps):
+        if k > 0:
+            fake = g(latent_codes.assemble(cfg.codes, latent))
+        opt_g.zero_grad()
+        fake_logit, _ = d(fake)
+        q = d.q(d.features(fake))
+        loss = F.binary_cross_entropy_with_logits(fake_logit, torch.ones_like(fake_logit)) \
+            + cfg.loss.lambda_cat * losses.categorical_nll(q.logits, latent.categorical) \
+            + cfg.loss.lambda_cont * losses.gaussian_nll(q.mean, latent.continuous, q.log_std)
+        loss.backward()
+        opt_g.step()
 
 
 def run_reference(cfg: Config, steps: int, warmup: int) -> tuple[float, float]:
@@ -143,6 +152,47 @@ def run_project(cfg: Config, steps: int, warmup: int) -> float:
     return steps * cfg.train.batch_size / seconds
 
 
+_KINDS = (  # operator-name fragments -> kind, first match wins
+    ("convolution_backward", "conv backward"), ("convolution", "conv forward"), ("addmm", "matmul"),
+    ("mm", "matmul"), ("batch_norm", "batch norm"), ("adam", "optimiser"), ("leaky_relu", "element-wise"),
+    ("threshold", "element-wise"), ("tanh", "element-wise"), ("add", "element-wise"), ("mul", "element-wise"),
+    ("copy", "copies"), ("cat", "copies"),
+)
+
+
+def profile_project(cfg: Config, steps: int = 20, warmup: int = 5, top: int = 12) -> None:
+    """Print where a training step's CPU time goes: top operators and their kinds."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from infogan.step import InfoGANStep
+
+    torch.set_flush_denormal(True)  # as train() does
+    torch.manual_seed(cfg.train.seed)
+    device = torch.device("cpu")
+    dataset = load_dataset(cfg, device)
+    step = InfoGANStep(cfg, device, resolve_precision(cfg.train.precision, device))
+    gen = torch.Generator().manual_seed(0)
+
+    def one() -> None:
+        step(dataset.sample(cfg.train.batch_size, gen), latent_codes.sample(cfg.codes, cfg.train.batch_size, gen))
+
+    for _ in range(warmup):
+        one()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            one()
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    print(f"\nwhere a project step's time goes ({steps} steps profiled, {total / steps / 1e3:.1f} ms per step):")
+    for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:top]:
+        print(f"  {e.key:42s} {100 * e.self_cpu_time_total / total:5.1f}%  {e.count // steps:4d} calls/step")
+    kinds: dict[str, float] = {}
+    for e in events:
+        kind = next((k for frag, k in _KINDS if frag in e.key.lower()), "other")
+        kinds[kind] = kinds.get(kind, 0.0) + e.self_cpu_time_total
+    print("  by kind: " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])))
+
+
 def matmul_peak_gflops(dtype: torch.dtype = torch.float32, max_n: int = 2048,
                        seconds: float = 1.0) -> tuple[float, int]:
     """Achieved GFLOP/s of square matmuls in ``dtype``: the practical peak of this CPU.
@@ -178,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--width", type=float, default=None, help="override model.width")
     parser.add_argument("--precision", default="fp32", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--profile", action="store_true", help="also print where the project step's time goes")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -188,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = Config.from_flat(overrides)
     amp = resolve_precision(args.precision, torch.device("cpu"))
     print(f"config: preset={args.preset} arch={cfg.model.resolved_arch} size={cfg.model.image_size} "
-          f"width={cfg.model.width} batch={cfg.train.batch_size} threads={args.threads} "
+          f"width={cfg.model.width} batch={cfg.train.batch_size} g_steps={cfg.train.g_steps} d_norm={cfg.model.d_norm} threads={args.threads} "
           f"precision={args.precision} (autocast dtype {amp})")
 
     peaks = {"fp32": matmul_peak_gflops(torch.float32)}  # name -> (GFLOP/s, size)
@@ -209,6 +260,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:9s} loop: {ips:8.1f} images/s  {per_image[name] / 1e6:7.2f} MFLOP/image  "
               f"{gflops:6.1f} GFLOP/s = {versus}")
     print(f"speed-up (project / reference images/s): {proj_ips / ref_ips:.2f}x")
+    if args.profile:
+        profile_project(cfg)
 
 
 if __name__ == "__main__":

@@ -101,6 +101,16 @@ def resolve_precision(choice: str, device: torch.device) -> torch.dtype | None:
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[choice]
 
 
+def is_evaluation_step(step: int, steps: int, every: int) -> bool:
+    """The loop's rule for when it evaluates (and reports): every ``every`` steps and at the last."""
+    return step % every == 0 or step == steps
+
+
+def evaluation_steps(steps: int, every: int) -> list[int]:
+    """Every step at which a run of ``steps`` steps evaluates (``is_evaluation_step``)."""
+    return [s for s in range(every, steps + 1, every)] + ([steps] if steps % every else [])
+
+
 def _check_resume(saved: dict[str, Any], cfg: Config) -> None:
     current = cfg.to_flat()
     changed = sorted(k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
@@ -275,8 +285,8 @@ def train(
             if device.type == "cuda":
                 real = real.contiguous(memory_format=torch.channels_last)
             window.append(updater(real, latent.to(device), pair))
-            is_eval = step % tc.eval_every == 0 or step == tc.steps
-            is_ckpt = step % tc.checkpoint_every == 0 or step == tc.steps
+            is_eval = is_evaluation_step(step, tc.steps, tc.eval_every)
+            is_ckpt = is_evaluation_step(step, tc.steps, tc.checkpoint_every)
             if step % tc.log_every == 0 or is_eval or is_ckpt:
                 row = flush(step)
                 if bar is not None:

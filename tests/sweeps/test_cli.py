@@ -17,7 +17,7 @@ def test_defaults_are_a_cpu_sized_dsprites_sweep(tmp_path: Path) -> None:
     settings, space = lambda_search.settings_from_args(args)
     assert settings.dataset == "dsprites" and settings.budget == "cpu" and settings.search == "tpe"
     assert settings.scheduler == "asha" and settings.metrics == [lambda_search.DEFAULT_METRIC]
-    assert settings.num_samples == 12 and settings.steps == 600
+    assert settings.num_samples == 8 and settings.steps == 3000
     assert space.fixed["train.threads"] == 1 and space.fixed["data.name"] == "dsprites"
     assert {"loss.lambda_cont", "optim.lr_d", "optim.lr_g", "codes.n_continuous"} <= set(space.params)
 
@@ -52,12 +52,12 @@ def test_bad_value_is_exit_2_with_the_key_named(capsys: pytest.CaptureFixture[st
 
 
 def test_checkpoints_between_reports_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    # The cpu budget reports every 150 steps; checkpoints every 100 would mostly never reach Tune.
-    assert lambda_search.main(["--set", "train.checkpoint_every=100"]) == 2
-    assert "train.checkpoint_every=100" in capsys.readouterr().err
+    # The cpu budget reports every 500 steps; checkpoints every 300 would mostly never reach Tune.
+    assert lambda_search.main(["--set", "train.checkpoint_every=300"]) == 2
+    assert "train.checkpoint_every=300" in capsys.readouterr().err
     settings, _ = lambda_search.settings_from_args(
-        lambda_search.build_parser().parse_args(["--set", "train.checkpoint_every=50"]))
-    assert settings.steps == 600
+        lambda_search.build_parser().parse_args(["--set", "train.checkpoint_every=250"]))
+    assert settings.steps == 3000
 
 
 def test_resume_without_a_sweep_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
