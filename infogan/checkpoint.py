@@ -58,8 +58,18 @@ def resolve(path: str | os.PathLike[str]) -> Path:
 
 
 def load(path: str | os.PathLike[str]) -> TrainingState:
-    """Read a checkpoint written by ``save`` (tensors and plain containers only)."""
-    payload = torch.load(resolve(path), map_location="cpu", weights_only=True)
+    """Read a checkpoint written by ``save`` (tensors and plain containers only).
+
+    Raises:
+        FileNotFoundError: nothing at ``path``.
+        ValueError: the file cannot be read or has another format version (the path is named).
+    """
+    file = resolve(path)
+    try:
+        payload = torch.load(file, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError) as err:  # truncated, or not a torch file
+        raise ValueError(f"cannot read the checkpoint {file} ({type(err).__name__}: {str(err)[:200]}); "
+                         "it may be truncated: use an earlier one (checkpoints/step_*)") from err
     version = payload.pop("format_version", None)
     if version != FORMAT_VERSION:
         raise ValueError(f"checkpoint format {version!r} is not supported (expected {FORMAT_VERSION})")

@@ -335,7 +335,7 @@ class Config:
             section_cls = _SECTIONS.get(section_name)
             field_map = {f.name: f for f in fields(section_cls)} if section_cls else {}
             if field_name not in field_map:
-                raise ValueError(f"unknown config key {key!r}; allowed keys are: {', '.join(KEYS)}")
+                raise ValueError(unknown_key_message(key))
             updates[section_name][field_name] = _coerce(key, raw, field_map[field_name].metadata["kind"])
         sections = {
             name: dataclasses.replace(getattr(base, name), **updates[name]) if updates[name] else getattr(base, name)
@@ -381,6 +381,26 @@ def _coerce(key: str, raw: Any, kind: type | str) -> Any:
 def _field_meta(key: str) -> Mapping[str, Any]:
     section, _, name = key.partition(".")
     return {f.name: f for f in fields(_SECTIONS[section])}[name].metadata
+
+
+def unknown_key_message(key: str, where: str = "", flag: bool = False) -> str:
+    """One line for a key that is not a config key: the closest keys, not all of them.
+
+    Args:
+        key: the unknown dotted key.
+        where: where it was found, e.g. " in the search space".
+        flag: name keys as command-line flags (``--loss.lambda_cat``).
+    """
+    import difflib
+
+    name = (lambda k: f"'--{k}'") if flag else repr
+    close = difflib.get_close_matches(key, KEYS, n=3, cutoff=0.6)
+    section = key.partition(".")[0]
+    in_section = [k for k in KEYS if k.startswith(section + ".")]
+    hint = (f"did you mean {' or '.join(name(k) for k in close)}?" if close else
+            f"the {section!r} keys are {', '.join(name(k) for k in in_section)}" if in_section else
+            f"the sections are {', '.join(sorted({k.partition('.')[0] for k in KEYS}))}")
+    return f"unknown {'flag' if flag else 'config key'} {name(key)}{where}; {hint}"
 
 
 def describe(key: str) -> str:

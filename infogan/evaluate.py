@@ -28,7 +28,7 @@ from infogan.data import load_dataset
 from infogan.metrics.evaluate import Evaluator
 from infogan.model import build
 from infogan.presets import PRESETS, is_eval_preset
-from infogan.train import resolve_device
+from infogan.train import parse_args, resolve_device
 
 RESULTS = "eval_final.jsonl"
 # What an evaluation may change on a saved run: evaluation sizes and protocol, the labelled eval
@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     overrides: dict[str, Any] = {}
     for name in args.preset or []:
         overrides.update(PRESETS[name]["overrides"])

@@ -26,17 +26,17 @@ from infogan import checkpoint as ckpt
 from infogan import codes as latent_codes
 from infogan import figures, losses
 from infogan.atomic import write_json
-from infogan.config import KEYS, Config, describe
+from infogan.config import KEYS, Config, describe, unknown_key_message
 from infogan.data import load_dataset
 from infogan.metrics.evaluate import Evaluator
 from infogan.presets import PRESETS
 from infogan.step import LOSS_NAMES, InfoGANStep
 
 # Config keys that may differ between a checkpoint and the run resuming it: they change the
-# budget or the bookkeeping, not the trajectory.
+# budget, the bookkeeping or what is measured, not the trajectory (plus every eval.* key).
 RESUMABLE_CHANGES = frozenset(
     {"train.steps", "train.eval_every", "train.checkpoint_every", "train.log_every", "train.threads",
-     "data.root", "data.download"}
+     "data.root", "data.download", "data.eval_size"}
 )
 
 
@@ -98,6 +98,10 @@ def resolve_precision(choice: str, device: torch.device) -> torch.dtype | None:
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return None
+    if choice == "fp16" and device.type == "cpu":
+        # CPUs have no fp16 matrix units: autocast emulates it, about 4.5x slower than fp32 here.
+        raise ValueError("invalid config value train.precision='fp16' on a CPU: fp16 is emulated there "
+                         "(several times slower than fp32); use 'fp32' (or 'bf16' on CPUs with bf16 units)")
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[choice]
 
 
@@ -113,10 +117,12 @@ def evaluation_steps(steps: int, every: int) -> list[int]:
 
 def _check_resume(saved: dict[str, Any], cfg: Config) -> None:
     current = cfg.to_flat()
-    changed = sorted(k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
+    changed = sorted(k for k in current if k not in RESUMABLE_CHANGES and not k.startswith("eval.")
+                     and saved.get(k, current[k]) != current[k])
     if changed:
         diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
-        raise ValueError(f"cannot resume: the checkpoint was made with another config ({diffs})")
+        raise ValueError(f"cannot resume: the checkpoint was made with another config ({diffs}); only "
+                         f"{', '.join(sorted(RESUMABLE_CHANGES))} and eval.* may change")
 
 
 def train(
@@ -339,14 +345,18 @@ def build_parser() -> argparse.ArgumentParser:
             "  python -m infogan.train --resume runs/x/checkpoints/step_00000500 --train.steps 2000\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # --train.step must not silently mean --train.steps
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), action="append", default=None,
                         help="a named set of overrides applied before the flags, repeatable (later "
                              "presets override earlier ones): " + ", ".join(
                             f"{k} ({v['description']})" for k, v in sorted(PRESETS.items())))
     parser.add_argument("--out", default=None, help="run directory (default: runs/<dataset>-<time>)")
-    parser.add_argument("--resume", default=None, help="checkpoint file or directory to continue from")
+    parser.add_argument("--resume", default=None,
+                        help="checkpoint file or directory to continue from, with the config saved in it (flags "
+                             "may change the budget, intervals and evaluation settings only)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     defaults = Config().to_flat()
     for key in KEYS:
         parser.add_argument(f"--{key}", dest=key, default=None, metavar="V",
@@ -354,32 +364,68 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """Preset first, then the explicit flags."""
-    base = Config()
+def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
+    """``base`` (default ``Config()``), then the presets in order, then the explicit flags."""
+    base = base or Config()
     for name in args.preset or []:
         base = Config.from_flat(PRESETS[name]["overrides"], base=base)
     flags = {k: getattr(args, k) for k in KEYS if getattr(args, k) is not None}
     return Config.from_flat(flags, base=base)
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
+               config_flags: bool = True) -> argparse.Namespace:
+    """``parser.parse_args`` with one line and a close match for an unknown ``--section.key`` flag
+    instead of argparse's usage dump (exits 2, as argparse does).
+
+    Args:
+        parser: the CLI's parser (built with ``allow_abbrev=False``).
+        argv: the arguments.
+        config_flags: the CLI takes config keys as flags (``--loss.lambda_cat V``); otherwise
+            they go through ``--set KEY=VALUE`` and the message says so.
+    """
+    args, unknown = parser.parse_known_args(argv)
+    for arg in unknown:
+        if arg.startswith("--"):
+            key = arg[2:].partition("=")[0]
+            if "." not in key:
+                message = f"unknown flag {arg!r} (see --help)"
+            elif config_flags:
+                message = unknown_key_message(key, flag=True)
+            else:
+                message = f"unknown flag {arg!r}: config keys are set with --set KEY=VALUE; " + \
+                    unknown_key_message(key).partition("; ")[2]
+            parser.exit(2, f"error: {message}\n")
+    if unknown:
+        parser.exit(2, f"error: unexpected argument {unknown[0]!r} (see --help)\n")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """The CLI: every expected failure (config, data files, checkpoint, device) is one line and
+    exit 2; a run that diverges exits 1; ``--debug`` shows tracebacks instead."""
+    args = parse_args(build_parser(), argv)
     try:
-        cfg = config_from_args(args)
-    except ValueError as err:
+        # A resumed run starts from the checkpoint's own config: only the flags given change it,
+        # and train() refuses changes other than budget, bookkeeping and evaluation keys.
+        base = Config.from_flat(ckpt.load(args.resume).config) if args.resume else None
+        cfg = config_from_args(args, base)
+        out = Path(args.out or f"runs/{cfg.data.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        result = train(cfg, run_dir=out, resume=args.resume, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError) as err:
+        if args.debug:
+            raise
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out = Path(args.out or f"runs/{cfg.data.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    print(f"run directory: {out}", file=sys.stderr)
-    result = train(cfg, run_dir=out, resume=args.resume, progress=not args.no_progress)
     summary = {"status": result.status, "step": result.step, "images_per_second": round(result.images_per_second, 1),
                **{k: round(v, 4) for k, v in result.metrics.items() if math.isfinite(v)}}
     print(json.dumps(summary, indent=2))
     if result.status != "finished":
         print(result.message, file=sys.stderr)
+        print(f"run directory: {out} (last good checkpoint: {result.checkpoint})", file=sys.stderr)
         return 1
-    print(f"figures: {out / 'figures' / 'traversal.png'}, {out / 'figures' / 'samples.png'}", file=sys.stderr)
+    print(f"run directory: {out}; figures: {out / 'figures' / 'traversal.png'}, {out / 'figures' / 'samples.png'}",
+          file=sys.stderr)
     return 0
 
 

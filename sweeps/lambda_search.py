@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
             "      --storage-path /mnt/shared/ray_results --tracking-uri http://127.0.0.1:5000   # on a cluster\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # --num-sample must not silently mean --num-samples
     )
     add = parser.add_argument
     add("--name", default=None, help="sweep name: Tune experiment directory and MLflow experiment (default lambda_search)")
@@ -187,6 +188,17 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
     Raises:
         ValueError: a bad flag, key or value (the message names it).
     """
+    for flag, value, ok, allowed in (
+        ("--num-samples", args.num_samples, args.num_samples is None or args.num_samples >= 1, ">= 1"),
+        ("--max-concurrent", args.max_concurrent, args.max_concurrent is None or args.max_concurrent >= 1, ">= 1"),
+        ("--cpus-per-trial", args.cpus_per_trial, args.cpus_per_trial > 0, "> 0"),
+        ("--gpus-per-trial", args.gpus_per_trial, args.gpus_per_trial >= 0, ">= 0"),
+        ("--max-failures", args.max_failures, args.max_failures >= -1, ">= 0, or -1 for unlimited retries"),
+        ("--grace-period", args.grace_period, args.grace_period >= 0, ">= 0 (0: a quarter of the steps)"),
+        ("--steps", args.steps, args.steps is None or args.steps >= 1, ">= 1"),
+    ):
+        if not ok:
+            raise ValueError(f"{flag} {value}: allowed is {allowed}")
     budget_name = args.budget or ("smoke" if args.smoke_test else "cpu")
     budget = spaces.BUDGETS[budget_name]
     metrics, modes = _parse_objectives(args)
@@ -221,18 +233,19 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
         raise ValueError("--seeds averages one objective over seeds for the searcher: not with --multi-objective")
     if args.seeds > 1 and scheduler == "asha":
         raise ValueError("--seeds with ASHA would cut some seeds of a config and not others: use --scheduler fifo")
-    num_samples = args.num_samples or budget["num_samples"]
+    num_samples = budget["num_samples"] if args.num_samples is None else args.num_samples
     if search == "grid":
         not_choices = [k for k, p in space.params.items() if p.choices is None]
         if not space.params or not_choices:
             raise ValueError("--search grid needs every searched key given as choices (--range KEY=a,b,c); "
                              f"ranges: {', '.join(not_choices) or 'none searched'}")
-        num_samples = args.num_samples or math.prod(len(p.choices or ()) for p in space.params.values())
+        num_samples = math.prod(len(p.choices or ()) for p in space.params.values()) if args.num_samples is None \
+            else args.num_samples
     settings = SweepSettings(
         name=args.name or ("smoke_test" if args.smoke_test else "lambda_search"),
         dataset=args.dataset, budget=budget_name, steps=steps,
         num_samples=num_samples, seeds=args.seeds,
-        max_concurrent=args.max_concurrent or budget["max_concurrent"],
+        max_concurrent=budget["max_concurrent"] if args.max_concurrent is None else args.max_concurrent,
         metrics=metrics, modes=modes, search=search, scheduler=scheduler, seed=args.seed,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, max_failures=args.max_failures,
         grace_period=args.grace_period, storage_path=args.storage_path or "", address=args.address or "",
@@ -562,7 +575,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The process exit code.
     """
-    args = build_parser().parse_args(argv)
+    from infogan.train import parse_args
+
+    args = parse_args(build_parser(), argv, config_flags=False)
     temp_storage = None
     try:
         settings, space = settings_from_args(args)

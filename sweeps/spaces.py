@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from infogan.config import KEYS, Config
+from infogan.config import KEYS, Config, unknown_key_message
 
 # The defaults' Python types decide whether a range is searched with suggest_int or suggest_float.
 _DEFAULTS = Config().to_flat()
@@ -106,7 +106,7 @@ class SearchSpace:
         """
         for key in [*self.params, *self.fixed, *self.ties, *self.ties.values()]:
             if key not in KEYS:
-                raise ValueError(f"unknown config key {key!r} in the search space; allowed keys are: {', '.join(KEYS)}")
+                raise ValueError(unknown_key_message(key, " in the search space"))
         for key, source in self.ties.items():
             if source not in self.params and source not in self.fixed:
                 raise ValueError(f"{key} is tied to {source}, which is neither searched nor fixed")
@@ -197,8 +197,10 @@ def parse_range(text: str) -> tuple[str, Param]:
     """``"loss.lambda_cat=0.1:10:log"`` -> a log-scale range; ``"train.batch_size=32,64"`` -> choices."""
     key, sep, raw = text.partition("=")
     key = key.strip()
-    if not sep or key not in KEYS:
+    if not sep:
         raise ValueError(f"--range expects KEY=lo:hi[:log] or KEY=a,b,c with a config key, got {text!r}")
+    if key not in KEYS:
+        raise ValueError(f"--range: {unknown_key_message(key)}")
     if ":" in raw:
         parts = raw.split(":")
         if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "log"):

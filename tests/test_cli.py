@@ -57,3 +57,58 @@ def test_presets_stack_left_to_right(tmp_path: Path) -> None:
     cfg = config_from_args(build_parser().parse_args(["--preset", "dsprites-32", "--preset", "eval-infogan-cr",
                                                       "--eval.num_votes_eval", "100"]))
     assert cfg.model.image_size == 32 and cfg.eval.mig_points == 73_728 and cfg.eval.num_votes_eval == 100
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
+    return err[0]
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--loss.lamda_cat", "3"], "did you mean '--loss.lambda_cat'"),
+    (["--train.step", "7"], "did you mean '--train.steps'"),  # no silent abbreviation
+    (["--train.precision", "fp16", "--train.device", "cpu"], "train.precision='fp16' on a CPU"),
+    (["--data.name", "mnist", "--data.root", "EMPTY"], "MNIST/raw"),
+])
+def test_bad_inputs_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                        expected: str) -> None:
+    argv = [a.replace("EMPTY", str(tmp_path / "empty")) for a in argv]
+    with pytest.raises(SystemExit) as exit_info:  # argparse-level errors exit from the parser
+        code = main([*argv, "--out", str(tmp_path / "run"), "--no-progress"])
+        raise SystemExit(code)
+    assert exit_info.value.code == 2
+    assert expected in _one_line_error(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_truncated_files_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.test_data_mnist import make_dataset
+
+    make_dataset(tmp_path / "data", "mnist")
+    images = tmp_path / "data" / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:1000])
+    assert main(["--preset", "mnist", "--data.root", str(tmp_path / "data"), "--out", str(tmp_path / "r")]) == 2
+    assert "cannot read the IDX files in" in _one_line_error(capsys)
+    bad = tmp_path / "ckpt" / "checkpoint.pt"
+    bad.parent.mkdir()
+    bad.write_bytes(b"PK\x03\x04 not a whole checkpoint")
+    assert main(["--resume", str(bad.parent), "--out", str(tmp_path / "r2")]) == 2
+    assert f"cannot read the checkpoint {bad}" in _one_line_error(capsys)
+
+
+def test_resume_takes_the_checkpoints_config_and_names_forbidden_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = [f"--{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in TINY.items()]
+    assert main([*flags, "--train.steps", "3", "--out", str(tmp_path / "a"), "--no-progress"]) == 0
+    capsys.readouterr()
+    ckpt = tmp_path / "a" / "checkpoints" / "step_00000003"
+    # Only the budget and an evaluation setting are given: everything else comes from the checkpoint.
+    assert main(["--resume", str(ckpt), "--train.steps", "6", "--data.eval_size", "32", "--out", str(tmp_path / "b"),
+                 "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["step"] == 6
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["model.width"] == TINY["model.width"]
+    assert main(["--resume", str(ckpt), "--codes.n_continuous", "3", "--out", str(tmp_path / "c")]) == 2
+    line = _one_line_error(capsys)
+    assert "codes.n_continuous: 2 -> 3" in line and "may change" in line

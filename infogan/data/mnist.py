@@ -58,6 +58,7 @@ def load(
 
     Raises:
         FileNotFoundError: the files are missing and ``download`` is False.
+        ValueError: a file cannot be read (truncated, not IDX); the message names the folder.
     """
     cls = _dataset_class(name)
     raw = raw_folder(name, root)
@@ -70,7 +71,11 @@ def load(
             f"{', '.join(IDX_FILES)} (uncompressed, or as .gz next to them); missing: "
             f"{', '.join(missing)}. Copy them there, or pass --data.download true to fetch them."
         )
-    dataset = cls(str(root), train=train, download=download)
+    try:
+        dataset = cls(str(root), train=train, download=download)
+    except (RuntimeError, ValueError, OSError) as err:  # a truncated or foreign file: torch's reshape error
+        raise ValueError(f"{name}: cannot read the IDX files in {raw}/ ({type(err).__name__}: {err}); "
+                         "are they complete? Copy them again, or pass --data.download true") from err
     pixels = dataset.data.unsqueeze(1)  # (N, 1, 28, 28) uint8
     images = resize(to_unit_range(pixels, 255.0), image_size)
     labels = dataset.targets.numpy().astype(np.int64)

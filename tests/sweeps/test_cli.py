@@ -87,3 +87,24 @@ def test_a_file_store_is_refused_on_a_cluster_of_several_machines() -> None:
     # One machine (a laptop, or two Ray nodes sharing its disk) is fine; so is a server anywhere.
     assert lambda_search.local_store_on_cluster(sqlite, {"127.0.0.1"}, joined=False) is None
     assert lambda_search.local_store_on_cluster(server, {"10.0.0.1", "10.0.0.2"}, joined=True) is None
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--num-samples", "0"], "--num-samples 0: allowed is >= 1"),
+    (["--max-concurrent", "0"], "--max-concurrent 0: allowed is >= 1"),
+    (["--gpus-per-trial", "-1"], "--gpus-per-trial -1.0: allowed is >= 0"),
+    (["--cpus-per-trial", "0"], "--cpus-per-trial 0.0: allowed is > 0"),
+    (["--max-failures", "-5"], "--max-failures -5"),
+    (["--set", "loss.lamda_cat=1"], "did you mean 'loss.lambda_cat'"),
+    (["--loss.lambda_cat", "5"], "config keys are set with --set KEY=VALUE"),
+    (["--num-sample", "3"], "unknown flag '--num-sample'"),  # no silent abbreviation
+])
+def test_bad_sweep_inputs_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                              expected: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        raise SystemExit(lambda_search.main([*argv, "--storage-path", str(tmp_path / "tune"),
+                                             "--tracking-uri", f"sqlite:///{tmp_path}/m.db"]))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0] and len(err[0]) < 300, err
+    assert not (tmp_path / "tune").exists() and not (tmp_path / "m.db").exists()
