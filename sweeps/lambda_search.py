@@ -68,6 +68,7 @@ class SweepSettings:
     reduction_factor: int = 3
     storage_path: str = ""
     tracking_uri: str = ""
+    optuna_storage: str = ""  # the study's RDB storage URL ("" = in memory)
     address: str = ""
     points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
 
@@ -150,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="Tune storage: shared storage (NFS path or s3://...) on clusters (default ./runs/sweeps)")
     add("--tracking-uri", default=None,
         help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else sqlite:///./mlflow.db)")
+    add("--optuna-storage", default=None, metavar="URL",
+        help="Optuna RDB storage for the sweep's study, watchable with `optuna-dashboard URL` (default "
+             "$OPTUNA_STORAGE, else sqlite optuna.db beside a local MLflow store or in the Tune folder)")
     add("--resume", action="store_true", help="continue the sweep --name from its Tune state (finished trials kept)")
     add("--smoke-test", action="store_true", help="two tiny trials in a temporary storage dir (CI)")
     return parser
@@ -250,6 +254,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, max_failures=args.max_failures,
         grace_period=args.grace_period, storage_path=args.storage_path or "", address=args.address or "",
         tracking_uri=tracking.resolve_tracking_uri(args.tracking_uri),
+        optuna_storage=args.optuna_storage or os.environ.get("OPTUNA_STORAGE", ""),
         points_to_evaluate=_parse_points(args.points_to_evaluate),
     )
     if settings.num_samples < 1 or settings.max_concurrent < 1:
@@ -323,8 +328,11 @@ def build_searcher(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
                                              n_startup_trials=startup_trials(settings.num_samples))
     metric: str | list[str] = settings.metrics if settings.multi_objective else settings.metrics[0]
     mode: str | list[str] = settings.modes if settings.multi_objective else settings.modes[0]
-    searcher = OptunaSearch(space=space, metric=metric, mode=mode, sampler=sampler,
-                            points_to_evaluate=settings.points_to_evaluate or None)
+    # In a database the study outlives the process: optuna-dashboard can watch it and the
+    # parent run's importance plot reads it.
+    storage = optuna.storages.RDBStorage(settings.optuna_storage) if settings.optuna_storage else None
+    searcher = OptunaSearch(space=space, metric=metric, mode=mode, sampler=sampler, study_name=settings.name,
+                            storage=storage, points_to_evaluate=settings.points_to_evaluate or None)
     if settings.seeds > 1:
         # Each suggestion runs `seeds` times (train.seed + index, see trainable.with_repeat_seed);
         # the sampler is told the mean over them.
@@ -395,17 +403,21 @@ def _summary(settings: SweepSettings, results: Any, searched: Sequence[str], par
         "trial_id": best["trial_id"], "step": int(best.get("step", 0)),
         "metrics": {k: float(best[k]) for k in frame.columns
                     if k.startswith(("eval/", "train/")) and isinstance(best[k], (int, float)) and math.isfinite(best[k])},
-        "config": {k: v for k, v in config.items() if k in searched},
+        # Tune's frame holds some values as text ("6"): typed again through the config.
+        "config": {k: spaces.typed_value(k, v) for k, v in config.items() if k in searched},
     }
     return out
 
 
-def tune_trials(results: Any) -> list[Any]:
-    """Tune's ``Trial`` objects behind a ``ResultGrid`` (their status is not on ``Result``)."""
-    return list(results._experiment_analysis.trials)
+def tune_trials(experiment_path: str) -> list[Any]:
+    """Tune's ``Trial`` objects of an experiment (their status is not on a ``ResultGrid``'s
+    ``Result``), through the public ``tune.ExperimentAnalysis``."""
+    from ray.tune import ExperimentAnalysis
+
+    return list(ExperimentAnalysis(experiment_path).trials)
 
 
-def reconcile_statuses(results: Any, ref: tracking.SweepRef) -> dict[str, str]:
+def reconcile_statuses(trials: Sequence[Any], ref: tracking.SweepRef) -> dict[str, str]:
     """Final ``infogan.status`` of every ended trial's child run, from Tune's view of the trial.
 
     Covers trials whose callback never ran (a driver killed mid-sweep, a restore). Trials that
@@ -418,7 +430,7 @@ def reconcile_statuses(results: Any, ref: tracking.SweepRef) -> dict[str, str]:
 
     mlflow_client = tracking.client(ref.tracking_uri)
     statuses: dict[str, str] = {}
-    for trial in tune_trials(results):
+    for trial in trials:
         if trial.status not in ("TERMINATED", "ERROR"):
             statuses[trial.trial_id] = tracking.STATUS_RUNNING
             continue
@@ -481,12 +493,15 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
     import ray
     from ray import tune
 
+    from sweeps import summary as summary_mod
     from sweeps.trainable import TrialSettings, TrialStatusCallback, make_trainable, trial_dirname
 
     # The classic table reporter honours metric_columns; the newer default output ignores it.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Tune warns whenever checkpoints come faster than its state snapshots; expected with short trials.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # The parent run's refresh downloads the best traversal after every trial: no progress bars.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow_client = tracking.client(uri)
     started_ray = not ray.is_initialized()
     if started_ray:
@@ -515,6 +530,12 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
                 print(f"error: sweep {settings.name!r} already exists at {experiment_path}: pass --resume to "
                       "continue it, or choose another --name", file=sys.stderr)
                 return 2
+            if not settings.optuna_storage:
+                settings.optuna_storage = summary_mod.default_optuna_storage(uri, storage, settings.name) or ""
+            if summary_mod.load_study(settings.optuna_storage, settings.name) is not None:
+                print(f"error: the Optuna storage {settings.optuna_storage} already holds a study {settings.name!r}: "
+                      "pass --resume to continue that sweep, or choose another --name", file=sys.stderr)
+                return 2
             experiment_id = tracking.get_or_create_experiment(mlflow_client, settings.name, uri)
             sweep_config = {"settings": asdict(settings), "space": space.to_json()}
             run_id = tracking.start_parent_run(mlflow_client, experiment_id, settings.name, settings.params(),
@@ -525,6 +546,8 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
             write_storage_json(storage, settings.name, "sweep_config.json", sweep_config)
 
         trial_settings = TrialSettings(ref=ref, objectives=tuple(zip(settings.metrics, settings.modes, strict=True)))
+        searched = list(space.params)
+        updater = summary_mod.ParentRunUpdater(ref, settings.metrics, settings.modes, searched, settings.optuna_storage)
         trainable = make_trainable(trial_settings, settings.cpus_per_trial, settings.gpus_per_trial)
         if resume:
             tuner = tune.Tuner.restore(experiment_path, trainable, resume_unfinished=True, resume_errored=False)
@@ -541,23 +564,37 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
                     name=settings.name, storage_path=storage,
                     failure_config=tune.FailureConfig(max_failures=settings.max_failures),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                    callbacks=[TrialStatusCallback(ref)], progress_reporter=build_reporter(settings, space),
+                    callbacks=[TrialStatusCallback(ref), updater], progress_reporter=build_reporter(settings, space),
                     verbose=1,
                 ),
             )
         results = tuner.fit()
-        statuses = reconcile_statuses(results, ref)
+        trials = tune_trials(experiment_path)
+        statuses = reconcile_statuses(trials, ref)
         interrupted = len(statuses) < settings.num_samples * settings.seeds or tracking.STATUS_RUNNING in statuses.values()
-        summary = _summary(settings, results, list(space.params), ref.parent_run_id)
+        summary = _summary(settings, results, searched, ref.parent_run_id)
+        summary["name"] = settings.name
         summary["statuses"] = {s: list(statuses.values()).count(s) for s in sorted(set(statuses.values()))}
+        board = summary_mod.publish(mlflow_client, ref, trials, settings.metrics, settings.modes, searched,
+                                    settings.optuna_storage)
+        experiment_url, run_url = summary_mod.ui_urls(uri, ref.experiment_id, ref.parent_run_id)
+        summary["where"] = {
+            "Tune state": experiment_path,
+            "MLflow UI": tracking.ui_command(uri),
+            "experiment": experiment_url,
+            "parent run": run_url,
+            "Optuna dashboard": summary_mod.dashboard_command(settings.optuna_storage),
+            "report": f"python -m analysis collect --tracking-uri {uri} --sweep {settings.name} --tune-dir "
+                      f"{experiment_path} --out tables && python -m analysis report --tables tables --sweep {settings.name}",
+            "full summary": f"{experiment_path}/{summary_mod.SUMMARY_FILE}",
+        }
+        write_storage_json(storage, settings.name, summary_mod.SUMMARY_FILE,
+                           {**summary, "leaderboard": board.to_dict(orient="records") if not board.empty else []})
         if interrupted:
             mlflow_client.set_terminated(ref.parent_run_id, "KILLED")  # reopened by --resume
         else:
             tracking.finish_run(mlflow_client, ref.parent_run_id)
-        print(json.dumps(summary, indent=2, default=str))
-        print(f"\nsweep {settings.name!r}: Tune state in {experiment_path}")
-        print(f"MLflow: experiment {settings.name!r}, parent run {ref.parent_run_id}; to browse:\n  "
-              f"{tracking.ui_command(uri)}")
+        print("\n" + summary_mod.closing_text(summary, board, settings.metrics, searched))
         if interrupted:
             print(f"the sweep is incomplete: continue it with --resume --name {settings.name}", file=sys.stderr)
             return EXIT_INTERRUPTED

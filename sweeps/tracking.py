@@ -41,6 +41,7 @@ TAG_STATUS = "infogan.status"
 TAG_ERROR = "infogan.error"
 TAG_PREFIX = "infogan."  # + a key of EvalReport.tags, e.g. infogan.fid_feature_net
 TAG_FID_FEATURE_NET = TAG_PREFIX + "fid_feature_net"
+TAG_NOTE = "mlflow.note.content"  # the run page's description (Markdown)
 ROLE_PARENT = "parent"
 ROLE_TRIAL = "trial"
 STATUS_RUNNING = "running"
@@ -66,6 +67,7 @@ ARTIFACT_CHECKPOINT_DIR = "checkpoint"  # checkpoint/checkpoint.pt
 ARTIFACT_CONFIG = "config.json"
 ARTIFACT_METRICS = "metrics.json"
 FIGURES = ("samples.png", "traversal.png")
+IMAGE_KEY_TRAVERSAL = "traversal"  # step images (one per evaluation) under the run's images/ artifacts
 
 # ---- files next to Tune's state
 PARENT_FILE = "mlflow_parent.json"  # in the Tune experiment directory
@@ -357,7 +359,10 @@ def open_child_run(mlflow_client: MlflowClient, ref: SweepRef, trial_id: str, tr
     run_id = known_run_id or find_child_run(mlflow_client, ref, trial_id)
     if run_id is None:
         tags = {TAG_PARENT_RUN_ID: ref.parent_run_id, TAG_ROLE: ROLE_TRIAL, TAG_SWEEP: ref.sweep,
-                TAG_TRIAL_ID: trial_id, TAG_STATUS: STATUS_RUNNING}
+                TAG_TRIAL_ID: trial_id, TAG_STATUS: STATUS_RUNNING,
+                TAG_NOTE: f"Trial `{trial_id}` of sweep **{ref.sweep}**; its leaderboard and plots are on the parent "
+                          f"run [{ref.parent_run_id}](#/experiments/{ref.experiment_id}/runs/{ref.parent_run_id}). "
+                          "The Images tab steps through the traversal at every evaluation."}
         return mlflow_client.create_run(ref.experiment_id, tags=tags, run_name=trial_name).info.run_id
     reopen_run(mlflow_client, run_id)
     mlflow_client.set_tag(run_id, TAG_STATUS, STATUS_RUNNING)

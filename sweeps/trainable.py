@@ -112,6 +112,16 @@ def _log_files(mlflow_client: Any, run_id: str, run_dir: Path, names: Sequence[s
             mlflow_client.log_artifact(run_id, str(path), artifact_path)
 
 
+def _log_step_image(mlflow_client: Any, run_id: str, path: Path, step: int) -> None:
+    """The traversal of this evaluation as a step image: the run page's Images tab slides through them."""
+    if not path.is_file():
+        return
+    from PIL import Image
+
+    with Image.open(path) as image:
+        mlflow_client.log_image(run_id, image.convert("RGB"), key=tracking.IMAGE_KEY_TRAVERSAL, step=step)
+
+
 def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     """Train one configuration inside Tune, reporting to Tune and MLflow.
 
@@ -182,6 +192,7 @@ def _train(cfg: Config, run_dir: Path, resume: Path | None, mlflow_client: Any, 
         for key, value in report.tags.items():  # e.g. which network the FID was measured with
             mlflow_client.set_tag(run_id, tracking.TAG_PREFIX + key, value)
         _log_files(mlflow_client, run_id, figures, tracking.FIGURES, tracking.ARTIFACT_FIGURES_DIR)
+        _log_step_image(mlflow_client, run_id, figures / "traversal.png", report.step)
         if report.checkpoint is not None:
             # The child run id travels inside the checkpoint, so a retry on another node finds it.
             write_json(report.checkpoint / tracking.CHILD_FILE, {"run_id": run_id, "step": report.step})

@@ -1,0 +1,283 @@
+"""The sweep's answer where researchers look: the parent run's leaderboard and plots, and the
+closing summary.
+
+Owns the leaderboard of a sweep's ended trials (from Tune's trials), the figures Optuna draws
+from the sweep's study (parallel coordinates, hyperparameter importance, the Pareto front of a
+multi-objective sweep), publishing them with the best trial's traversal to the MLflow parent run
+(as the sweep goes, through ``ParentRunUpdater``, and at its end), the Optuna storage a sweep
+keeps its study in, and the closing table printed for people (with the full JSON in a file).
+
+Publishing never fails a sweep: a plot that cannot be drawn yet (one trial, no variation) or a
+tracking hiccup is skipped with a warning, and the next completed trial tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import ray.tune
+
+from infogan.config import Config
+from sweeps import tracking
+from sweeps.tracking import SweepRef
+
+logger = logging.getLogger(__name__)
+
+# Metrics the leaderboard shows next to the objectives, when trials report them.
+KEY_METRICS = ("eval/mig", "eval/factor_vae", "eval/beta_vae", "eval/dci_disentanglement", "eval/cat_accuracy",
+               "eval/fid")
+ARTIFACT_DIR = "sweep"  # parent-run artifacts: sweep/leaderboard.{csv,md}, sweep/*.png
+SUMMARY_FILE = "summary.json"  # beside Tune's state: the closing summary in full
+
+
+# --------------------------------------------------------------------------------------------
+# Optuna storage
+
+
+def default_optuna_storage(tracking_uri: str, storage_path: str, name: str) -> str | None:
+    """Where a sweep keeps its Optuna study when ``--optuna-storage`` is not given.
+
+    A sqlite file next to a local MLflow store (``optuna.db`` beside ``mlflow.db``), else in the
+    sweep's local Tune folder. The searcher lives in the driver only, so one sqlite writer is
+    enough even on a cluster; remote Tune storage (s3://...) without a flag keeps the study in
+    memory (None).
+    """
+    if tracking_uri.startswith("sqlite:///"):
+        return f"sqlite:///{Path(tracking_uri[len('sqlite:///'):]).parent / 'optuna.db'}"
+    if "://" not in storage_path:
+        return f"sqlite:///{Path(storage_path).resolve() / name / 'optuna.db'}"
+    return None
+
+
+def dashboard_command(storage_url: str | None) -> str | None:
+    """The command that serves the study in optuna-dashboard (``pip install optuna-dashboard``)."""
+    return f"optuna-dashboard {storage_url}" if storage_url else None
+
+
+def load_study(storage_url: str | None, name: str) -> Any:
+    """The sweep's Optuna study from its storage, or None (in-memory storage, not created yet)."""
+    if not storage_url:
+        return None
+    import optuna
+
+    try:
+        return optuna.load_study(study_name=name, storage=storage_url)
+    except KeyError:  # no such study yet
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Leaderboard
+
+
+def leaderboard(trials: Sequence[Any], metrics: Sequence[str], modes: Sequence[str], searched: Sequence[str]) -> Any:
+    """The ended trials as a table, best first by the first objective.
+
+    Args:
+        trials: Tune's ``Trial`` objects (a callback's ``trials``, or a restored experiment's).
+        metrics: the objectives; modes: their directions.
+        searched: the searched config keys (shown as columns).
+    Returns:
+        A pandas frame: trial_id, status, seed, step, the objectives, the key metrics, the
+        searched keys.
+    """
+    import pandas as pd
+
+    from sweeps.trainable import STEP, trial_status, trial_steps, with_repeat_seed
+
+    rows = []
+    for trial in trials:
+        if trial.status not in ("TERMINATED", "ERROR"):
+            continue
+        result = trial.last_result or {}
+        config = with_repeat_seed(trial.config)
+        row: dict[str, Any] = {"trial_id": trial.trial_id,
+                               "status": trial_status(trial.status, result, trial_steps(trial.config)),
+                               "seed": config.get("train.seed", Config().train.seed), "step": result.get(STEP)}
+        for m in dict.fromkeys([*metrics, *KEY_METRICS]):
+            value = result.get(m)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                row[m] = float(value)
+        row.update({k: tracking.param_value(config.get(k)) if isinstance(config.get(k), (list, tuple)) else config.get(k)
+                    for k in searched})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty or metrics[0] not in frame.columns:
+        return frame
+    return frame.sort_values(metrics[0], ascending=modes[0] == "min", na_position="last", kind="mergesort") \
+        .reset_index(drop=True)
+
+
+def markdown(frame: Any, floatfmt: str = ".4g") -> str:
+    """A small GitHub-flavoured Markdown table."""
+    def cell(v: Any) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return ""
+        return format(v, floatfmt) if isinstance(v, float) else str(v)
+
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Figures from the study
+
+
+def study_figures(study: Any, multi_objective: bool, metric_names: Sequence[str]) -> dict[str, Any]:
+    """Optuna's own plots of the study: parallel coordinates, hyperparameter importance (fANOVA),
+    and for several objectives the Pareto front. A plot the study cannot support yet is left out."""
+    import optuna
+    from optuna.visualization import matplotlib as ovm
+
+    figures: dict[str, Any] = {}
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(done) < 2 or not done[0].params:
+        return figures
+    target_name = ",".join(metric_names)
+    plots = {"parallel_coordinates.png": lambda: ovm.plot_parallel_coordinate(
+        study, target=(lambda t: t.values[0]) if multi_objective else None, target_name=metric_names[0])}
+    if len(done) >= 3:
+        plots["param_importances.png"] = lambda: ovm.plot_param_importances(
+            study, target=(lambda t: t.values[0]) if multi_objective else None, target_name=metric_names[0])
+    if multi_objective:
+        plots["pareto_front.png"] = lambda: ovm.plot_pareto_front(study, target_names=list(metric_names))
+    for name, draw in plots.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna's matplotlib plots are marked experimental
+                axes = draw()
+            fig = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
+            fig.set_size_inches(8, 5)
+            figures[name] = fig
+        except (ValueError, RuntimeError, ZeroDivisionError, IndexError) as err:
+            logger.info("sweep plot %s skipped: %s (%s)", name, err, target_name)
+    return figures
+
+
+def importances(study: Any) -> dict[str, float]:
+    """Optuna's hyperparameter importances (fANOVA) of the first objective, or {} when too few trials."""
+    import optuna
+
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(done) < 3:
+        return {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return dict(optuna.importance.get_param_importances(
+                study, target=(lambda t: t.values[0]) if len(study.directions) > 1 else None))
+    except (ValueError, RuntimeError, ZeroDivisionError) as err:
+        logger.info("importances skipped: %s", err)
+        return {}
+
+
+# --------------------------------------------------------------------------------------------
+# Publishing to the parent run
+
+
+def publish(mlflow_client: Any, ref: SweepRef, trials: Sequence[Any], metrics: Sequence[str], modes: Sequence[str],
+            searched: Sequence[str], storage_url: str | None) -> Any:
+    """Log the leaderboard, the study's figures, the importances and the best trial's traversal to
+    the parent run. Returns the leaderboard."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    board = leaderboard(trials, metrics, modes, searched)
+    if board.empty:
+        return board
+    mlflow_client.log_text(ref.parent_run_id, board.to_csv(index=False), f"{ARTIFACT_DIR}/leaderboard.csv")
+    mlflow_client.log_text(ref.parent_run_id, markdown(board), f"{ARTIFACT_DIR}/leaderboard.md")
+    study = load_study(storage_url, ref.sweep)
+    if study is not None:
+        for name, fig in study_figures(study, len(metrics) > 1, metrics).items():
+            mlflow_client.log_figure(ref.parent_run_id, fig, f"{ARTIFACT_DIR}/{name}")
+            plt.close(fig)
+        scores = importances(study)
+        if scores:
+            tracking.log_metrics(mlflow_client, ref.parent_run_id,
+                                 {f"importance/{k}": v for k, v in scores.items()}, len(board))
+    best = board.iloc[0]
+    if metrics[0] in board.columns and isinstance(best.get(metrics[0]), float):
+        tracking.log_metrics(mlflow_client, ref.parent_run_id, {f"best/{metrics[0]}": best[metrics[0]]}, len(board))
+        mlflow_client.set_tag(ref.parent_run_id, tracking.TAG_PREFIX + "best_trial_id", best["trial_id"])
+        run_id = tracking.find_child_run(mlflow_client, ref, best["trial_id"])
+        if run_id is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    path = mlflow_client.download_artifacts(run_id, f"{tracking.ARTIFACT_FIGURES_DIR}/traversal.png", tmp)
+                    mlflow_client.log_artifact(ref.parent_run_id, path, f"{ARTIFACT_DIR}/best_trial")
+                except Exception as err:  # the best trial may not have logged its figure yet
+                    logger.info("best trial's traversal not copied: %s", err)
+    return board
+
+
+class ParentRunUpdater(ray.tune.Callback):
+    """Refreshes the parent run's leaderboard and plots whenever a trial ends (driver side).
+
+    Picklable (Tune saves callbacks with the experiment); never raises into Tune.
+    """
+
+    def __init__(self, ref: SweepRef, metrics: Sequence[str], modes: Sequence[str], searched: Sequence[str],
+                 storage_url: str | None):
+        self.ref, self.metrics, self.modes = ref, list(metrics), list(modes)
+        self.searched, self.storage_url = list(searched), storage_url
+        self._client: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_client": None}
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._update(trials)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._update(trials)
+
+    def _update(self, trials: list[Any]) -> None:
+        try:
+            if self._client is None:
+                self._client = tracking.client(self.ref.tracking_uri)
+            publish(self._client, self.ref, trials, self.metrics, self.modes, self.searched, self.storage_url)
+        except Exception as err:  # the sweep matters more than its dashboard
+            logger.warning("could not refresh the parent run's leaderboard: %s", err)
+
+
+# --------------------------------------------------------------------------------------------
+# Closing output
+
+
+def ui_urls(tracking_uri: str, experiment_id: str, run_id: str) -> tuple[str, str]:
+    """The MLflow UI addresses of the sweep's experiment and parent run, in the model-training
+    view (MLflow 3 opens experiments in its GenAI view unless the URL asks otherwise). A local
+    store is shown by ``mlflow ui`` on its default address."""
+    parsed = urlparse(tracking_uri)
+    base = tracking_uri.rstrip("/") if parsed.scheme in ("http", "https") else "http://127.0.0.1:5000"
+    view = "?workflowType=machine_learning"
+    return (f"{base}/#/experiments/{experiment_id}{view}",
+            f"{base}/#/experiments/{experiment_id}/runs/{run_id}{view}")
+
+
+def closing_text(summary: Mapping[str, Any], board: Any, metrics: Sequence[str], searched: Sequence[str],
+                 top: int = 5) -> str:
+    """The few lines a person reads at the end of a sweep: status counts, the best trials with
+    their key metrics and searched values, and where to look next."""
+    lines = [f"sweep {summary['name']!r}: {summary.get('trials', 0)} trials, "
+             + ", ".join(f"{n} {s}" for s, n in sorted(summary.get("statuses", {}).items()))]
+    if board is not None and not board.empty:
+        shown = ["trial_id", "status", "seed", *[m for m in dict.fromkeys([*metrics, *KEY_METRICS]) if m in board.columns],
+                 *[k for k in searched if k in board.columns]]
+        head = board[shown].head(top).rename(columns=lambda c: c.removeprefix("eval/"))
+        lines += ["", f"best {min(top, len(board))} by {metrics[0]}:", head.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
+    where = summary.get("where", {})
+    lines += ["", *(f"{k:>16}: {v}" for k, v in where.items() if v)]
+    return "\n".join(lines)

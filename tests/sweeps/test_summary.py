@@ -1,0 +1,107 @@
+"""The sweep's answer on the parent run and in the closing output (no Ray cluster: Trial-like objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from sweeps import summary, tracking
+
+
+@dataclass
+class FakeTrial:
+    """The part of Tune's Trial the summary reads."""
+
+    trial_id: str
+    config: dict[str, Any]
+    last_result: dict[str, Any]
+    status: str = "TERMINATED"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _trials() -> list[FakeTrial]:
+    cfg = {"train.steps": 20, "train.seed": 0}
+    return [
+        FakeTrial("a", {**cfg, "loss.lambda_cont": 0.1}, {"step": 20, "eval/mig": 0.10, "eval/fid": 50.0}),
+        FakeTrial("b", {**cfg, "loss.lambda_cont": 0.3, "__trial_index__": 1}, {"step": 20, "eval/mig": 0.30}),
+        FakeTrial("c", {**cfg, "loss.lambda_cont": 0.2}, {"step": 10, "eval/mig": 0.20}),  # cut by ASHA
+        FakeTrial("d", {**cfg, "loss.lambda_cont": 0.5}, {}, status="RUNNING"),
+    ]
+
+
+def test_leaderboard_ranks_ended_trials_with_their_status_seed_and_params() -> None:
+    board = summary.leaderboard(_trials(), ["eval/mig"], ["max"], ["loss.lambda_cont"])
+    assert board["trial_id"].tolist() == ["b", "c", "a"]  # d has not ended
+    assert board["status"].tolist() == ["finished", "stopped_early", "finished"]
+    assert board.loc[0, "seed"] == 1  # the repeat index became the seed
+    assert board.loc[2, "eval/fid"] == 50.0 and board.loc[0, "loss.lambda_cont"] == 0.3
+    text = summary.closing_text({"name": "s", "trials": 4, "statuses": {"finished": 2, "stopped_early": 1},
+                                 "where": {"report": "python -m analysis report", "nothing": None}},
+                                board, ["eval/mig"], ["loss.lambda_cont"])
+    assert text.splitlines()[0] == "sweep 's': 4 trials, 2 finished, 1 stopped_early"
+    assert "best 3 by eval/mig:" in text and "report: python -m analysis report" in text and "nothing" not in text
+
+
+def test_ui_urls_open_the_model_training_view() -> None:
+    exp, run = summary.ui_urls("http://head:5000/", "7", "abc")
+    assert exp == "http://head:5000/#/experiments/7?workflowType=machine_learning"
+    assert run == "http://head:5000/#/experiments/7/runs/abc?workflowType=machine_learning"
+    assert summary.ui_urls("sqlite:////x/mlflow.db", "1", "r")[0].startswith("http://127.0.0.1:5000/#/experiments/1")
+
+
+def test_optuna_storage_defaults_beside_the_mlflow_store(tmp_path: Path) -> None:
+    assert summary.default_optuna_storage(f"sqlite:///{tmp_path}/mlflow.db", "/x", "s") == f"sqlite:///{tmp_path}/optuna.db"
+    assert summary.default_optuna_storage("http://h:5000", str(tmp_path), "s") == f"sqlite:///{tmp_path}/s/optuna.db"
+    assert summary.default_optuna_storage("http://h:5000", "s3://bucket/tune", "s") is None
+    assert summary.dashboard_command("sqlite:///o.db") == "optuna-dashboard sqlite:///o.db"
+
+
+def test_publish_puts_leaderboard_plots_importances_and_best_traversal_on_the_parent(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = tracking.client(uri)
+    experiment_id = tracking.get_or_create_experiment(client, "s", uri)
+    parent = tracking.start_parent_run(client, experiment_id, "s", {}, {}, {})
+    ref = tracking.SweepRef(uri, experiment_id, parent, "s")
+    child = tracking.open_child_run(client, ref, "b", "run_trial_b")
+    figure = tmp_path / "traversal.png"
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(figure)
+    client.log_artifact(child, str(figure), tracking.ARTIFACT_FIGURES_DIR)
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("loss.lambda_cont", 0.01, 1, log=True) + 0.1 * t.suggest_int("codes.n", 1, 3),
+                   n_trials=6)
+    board = summary.publish(client, ref, _trials(), ["eval/mig"], ["max"], ["loss.lambda_cont"], storage)
+    assert board["trial_id"].iloc[0] == "b"
+    files = {a.path for a in client.list_artifacts(parent, summary.ARTIFACT_DIR)}
+    assert {f"{summary.ARTIFACT_DIR}/{n}" for n in ("leaderboard.csv", "leaderboard.md", "parallel_coordinates.png",
+                                                   "param_importances.png", "best_trial")} <= files
+    run = client.get_run(parent)
+    assert run.data.tags[tracking.TAG_PREFIX + "best_trial_id"] == "b" and run.data.metrics["best/eval/mig"] == 0.3
+    assert set(run.data.metrics) >= {"importance/loss.lambda_cont", "importance/codes.n"}
+    note = client.get_run(child).data.tags[tracking.TAG_NOTE]
+    assert parent in note and "Images tab" in note
+
+
+def test_publish_with_too_few_trials_or_no_storage_still_writes_the_leaderboard(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = tracking.client(uri)
+    experiment_id = tracking.get_or_create_experiment(client, "s", uri)
+    parent = tracking.start_parent_run(client, experiment_id, "s", {}, {}, {})
+    ref = tracking.SweepRef(uri, experiment_id, parent, "s")
+    summary.publish(client, ref, _trials()[:1], ["eval/mig"], ["max"], ["loss.lambda_cont"], None)
+    files = {a.path for a in client.list_artifacts(parent, summary.ARTIFACT_DIR)}
+    assert files == {f"{summary.ARTIFACT_DIR}/leaderboard.csv", f"{summary.ARTIFACT_DIR}/leaderboard.md"}
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_study_figures_need_two_completed_trials(n: int) -> None:
+    study = optuna.create_study()
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=n)
+    assert summary.study_figures(study, False, ["m"]) == {}
