@@ -137,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
                                 param=args.param, top=args.top, fmt=args.format, by=tuple(args.by),
                                 statuses=None if args.status == ["all"] else tuple(args.status or ("finished",)))
             print(f"report: {path}")
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ValueError, KeyError, OSError) as exc:  # OSError: missing files, an unwritable --out
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
         return 2
     return 0
 

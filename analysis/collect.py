@@ -526,6 +526,7 @@ def build_tables(
         }
         rows.append(row)
 
+    net_of = {r["trial_id"]: r["fid_feature_net"] for r in rows}
     metric_names = sorted(curves["metric"].unique()) if not curves.empty else []
     trials_schema = S.trials_schema(metric_names, extra_params)
     trials = pa.Table.from_pylist(
@@ -540,6 +541,8 @@ def build_tables(
             "step": pa.array(curves["step"].to_numpy(dtype="int64"), pa.int64()),
             "value": pa.array(curves["value"].to_numpy(dtype="float64"), pa.float64()),
             "timestamp": pa.array(pd.array(curves["timestamp"], dtype="Int64"), pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+            "fid_feature_net": pa.array([net_of.get(t) if S.is_fid(m) else None
+                                         for t, m in zip(curves["trial_id"], curves["metric"], strict=True)], pa.string()),
         },
         schema=S.curves_schema(),
     )
@@ -576,7 +579,9 @@ def collect(
 
     from sweeps.tracking import resolve_tracking_uri
 
-    client = MlflowClient(resolve_tracking_uri(tracking_uri))
+    uri = resolve_tracking_uri(tracking_uri)
+    check_readable_store(uri)
+    client = MlflowClient(uri)
     name, parents, runs = find_trial_runs(client, sweep=sweep, parent_run_id=parent_run_id, experiment=experiment)
     tune = read_tune_dir(tune_dir) if tune_dir is not None else None
     if not runs and not tune:
@@ -586,9 +591,36 @@ def collect(
     result = CollectResult(name, trials, curves)
     if out_dir is not None:
         folder = S.sweep_dir(out_dir, name)
-        result.paths[S.TRIALS] = S.write_table(trials, folder / S.TRIALS_FILE)
-        result.paths[S.CURVES] = S.write_table(curves, folder / S.CURVES_FILE)
+        paths = {folder / S.TRIALS_FILE: trials, folder / S.CURVES_FILE: curves}
+        S.write_tables(paths)
+        result.paths[S.TRIALS], result.paths[S.CURVES] = folder / S.TRIALS_FILE, folder / S.CURVES_FILE
     return result
+
+
+def check_readable_store(tracking_uri: str) -> None:
+    """Refuse a local store that does not exist or holds no MLflow tables, before MLflow opens it:
+    opening a sqlite store creates the file and writes MLflow's schema into it, and collecting
+    is a read-only command.
+
+    Raises:
+        FileNotFoundError: no such file, or not an MLflow store (the message says which).
+    """
+    if not tracking_uri.startswith("sqlite:///"):
+        return
+    import sqlite3
+
+    path = Path(tracking_uri[len("sqlite:///"):])
+    if not path.is_file():
+        raise FileNotFoundError(f"no MLflow store at {path} ({tracking_uri}); run the sweep there first, or pass "
+                                "--tracking-uri (or set MLFLOW_TRACKING_URI)")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            tables = {row[0] for row in db.execute("select name from sqlite_master where type = 'table'")}
+    except sqlite3.DatabaseError as err:
+        raise FileNotFoundError(f"{path} is not an MLflow store ({err})") from None
+    if not {"experiments", "runs", "metrics"} <= tables:
+        raise FileNotFoundError(f"{path} holds no MLflow tables (an empty or foreign sqlite file); point "
+                                "--tracking-uri at the sweep's store")
 
 
 def iter_sweep_dirs(tables_dir: str | os.PathLike[str]) -> Iterator[Path]:

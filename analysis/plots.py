@@ -212,6 +212,12 @@ def learning_curves(
     present = [m for m in metrics if m in set(curves["metric"].unique())]
     if not present:
         raise ValueError(f"none of {list(metrics)} is in the curves table; it has {sorted(curves['metric'].unique())}")
+    for m in (m for m in present if S.is_fid(m)):  # the curves carry each FID point's network
+        nets = curves.loc[(curves["metric"] == m) & curves["value"].notna(), "fid_feature_net"].dropna().unique() \
+            if "fid_feature_net" in curves.columns else []
+        if len(nets) > 1:
+            raise ValueError(f"{m} was measured with {len(nets)} feature networks ({', '.join(sorted(nets))}): their "
+                             "FIDs are not comparable; plot one sweep (or one feature net) at a time")
     if trials is not None and any(S.is_fid(m) for m in present):
         compare.check_fid_comparable(trials, [S.FINAL_PREFIX + m for m in present if S.FINAL_PREFIX + m in trials.columns])
     keys = curves[["sweep", "trial_id"]].drop_duplicates().sort_values(["sweep", "trial_id"]).head(max_trials)

@@ -116,13 +116,25 @@ def write_report(
         curves = curves[curves["trial_id"].isin(set(trials["trial_id"]))]
         lines += ["", f"Comparisons below use the {len(trials)} trials with status {', '.join(statuses)}."]
 
+    def fid_comparable() -> bool:
+        col = S.FINAL_PREFIX + fid
+        if col not in trials.columns:
+            return False
+        try:
+            compare.check_fid_comparable(trials, [col])
+            return True
+        except ValueError:
+            return False
+
     def board() -> list[str]:
         lb = compare.leaderboard(trials, metric, top=top)
-        extra = [c for c in (compare.resolve(trials, fid) if S.FINAL_PREFIX + fid in trials.columns else None,) if c]
-        if extra:
-            compare.check_fid_comparable(trials, extra)
+        note = []
+        if fid_comparable():
+            extra = [compare.resolve(trials, fid)]
             lb = lb.merge(trials[["sweep", "trial_id", *extra]], on=["sweep", "trial_id"], how="left")
-        return [markdown_table(lb.drop(columns="sweep"))]
+        elif S.FINAL_PREFIX + fid in trials.columns:
+            note = ["", f"_{fid} is left out: its trials used different FID feature networks._"]
+        return [markdown_table(lb.drop(columns="sweep")), *note]
 
     def front() -> list[str]:
         pf = compare.pareto_front(trials, metric, fid)
@@ -138,7 +150,8 @@ def write_report(
                 markdown_table(tab), "", f"![{param} effect]({path.relative_to(out).as_posix()})"]
 
     def study() -> list[str]:
-        present = [m for m in study_metrics if S.FINAL_PREFIX + m in trials.columns or m in trials.columns]
+        present = [m for m in study_metrics if (S.FINAL_PREFIX + m in trials.columns or m in trials.columns)
+                   and (not S.is_fid(m) or fid_comparable())]
         if not present:
             raise KeyError(f"none of {', '.join(study_metrics)} was logged")
         table = compare.study_table(trials, [param, *by], present)
@@ -183,7 +196,8 @@ def write_report(
             if len(non_fid) >= 2:
                 p = plots.save(plots.correlation_heatmap(trials, non_fid), figs / f"metric_correlation.{fmt}")
                 out_lines.append(f"![metric correlation]({p.relative_to(out).as_posix()})")
-        present = [m for m in (metric, fid, "train/loss_d", "train/loss_g") if m in set(curves["metric"])]
+        wanted = (metric, fid, "train/loss_d", "train/loss_g") if fid_comparable() else (metric, "train/loss_d", "train/loss_g")
+        present = [m for m in wanted if m in set(curves["metric"])]
         if present:
             p = plots.save(plots.learning_curves(curves, present, trials=trials, color_by=param), figs / f"learning_curves.{fmt}")
             out_lines.append(f"![learning curves]({p.relative_to(out).as_posix()})")

@@ -66,7 +66,7 @@ ARTIFACTS = {
 # --------------------------------------------------------------------------------------------
 # Table schemas.
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: curves carry fid_feature_net
 SCHEMA_VERSION_KEY = b"infogan.analysis.schema_version"
 TABLE_KIND_KEY = b"infogan.analysis.table"
 TRIALS = "trials"
@@ -111,6 +111,9 @@ CURVES_SCHEMA = pa.schema(
         pa.field("step", pa.int64(), nullable=False),
         pa.field("value", pa.float64()),
         pa.field("timestamp", _TS),
+        # The network an FID-like point was measured with (null for other metrics): points from
+        # different feature networks are never drawn or compared together.
+        pa.field("fid_feature_net", pa.string()),
     ]
 )
 
@@ -248,6 +251,21 @@ class SchemaVersionError(ValueError):
     """A table was written with a schema version this code does not know."""
 
 
+def write_tables(tables: dict[Path, pa.Table]) -> dict[Path, Path]:
+    """Write several tables as one: every file to a temporary name first, then all renamed.
+
+    A failure while writing any of them (an unwritable folder, a full disk) leaves every older
+    file as it was, so a trials/curves pair is never left mismatched.
+    """
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        for path, table in tables.items():
+            tmp = stack.enter_context(atomic_path(path))
+            pq.write_table(table, tmp, compression="zstd")
+    return {p: p for p in tables}
+
+
 def write_table(table: pa.Table, path: str | os.PathLike[str]) -> Path:
     """Write a Parquet table atomically: a temp file in the same folder, then ``os.replace``.
 
@@ -305,8 +323,27 @@ def check_version(schema: pa.Schema, path: str | os.PathLike[str], expected_kind
         raise SchemaVersionError(f"{path}: expected a {expected_kind!r} table, found {kind or 'no kind'!r}")
 
 
+def check_columns(schema: pa.Schema, path: str | os.PathLike[str], kind: str) -> None:
+    """Refuse a table whose fixed columns are missing or of another type (a right version number
+    on a wrong file would otherwise fail later as a bare KeyError).
+
+    Raises:
+        SchemaVersionError: naming every missing or mistyped column.
+    """
+    expected = TRIALS_BASE_FIELDS if kind == TRIALS else tuple(CURVES_SCHEMA)
+    problems = []
+    for f in expected:
+        if f.name not in schema.names:
+            problems.append(f"{f.name} missing")
+        elif not schema.field(f.name).type.equals(f.type):
+            problems.append(f"{f.name} is {schema.field(f.name).type}, expected {f.type}")
+    if problems:
+        raise SchemaVersionError(f"{path}: not a valid {kind} table ({'; '.join(problems)}); re-collect the sweep "
+                                 "with `python -m analysis collect`")
+
+
 def read_arrow(path: str | os.PathLike[str], kind: str | None = None) -> pa.Table:
-    """Read one table file after checking its version.
+    """Read one table file after checking its version and its fixed columns.
 
     Args:
         path: a trials.parquet or curves.parquet file.
@@ -317,6 +354,7 @@ def read_arrow(path: str | os.PathLike[str], kind: str | None = None) -> pa.Tabl
     """
     schema = pq.read_schema(path)
     check_version(schema, path, kind)
+    check_columns(schema, path, kind or (schema.metadata or {}).get(TABLE_KIND_KEY, b"").decode())
     return pq.read_table(path)
 
 

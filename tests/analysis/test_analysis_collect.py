@@ -224,3 +224,62 @@ def test_read_tune_dir_survives_a_truncated_line(tmp_path: Path) -> None:
     row = trials.to_pylist()[0]
     assert row["status"] == "failed" and row["seed"] == 3 and row["final/eval/mig"] == 0.3 and row["run_id"] is None
     assert curves.num_rows == 1
+
+
+def test_collect_never_creates_or_initialises_a_store(tmp_path: Path, capsys) -> None:
+    from analysis.__main__ import main
+
+    missing = tmp_path / "nope" / "mlflow.db"
+    assert main(["collect", "--tracking-uri", f"sqlite:///{missing}", "--sweep", "s", "--out", str(tmp_path / "t")]) == 2
+    assert "no MLflow store at" in capsys.readouterr().err and not missing.exists() and not missing.parent.exists()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    assert main(["collect", "--tracking-uri", f"sqlite:///{empty}", "--sweep", "s", "--out", str(tmp_path / "t")]) == 2
+    assert "holds no MLflow tables" in capsys.readouterr().err and empty.stat().st_size == 0
+    assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.slow
+def test_collect_into_an_unwritable_folder_is_one_line(mlflow_store, tmp_path: Path, capsys) -> None:
+    import os
+
+    from analysis.__main__ import main
+
+    if os.geteuid() == 0:
+        out = tmp_path / "file-not-folder"
+        out.write_text("a file where the folder should be")  # root ignores permission bits
+    else:
+        out = tmp_path / "locked"
+        out.mkdir(mode=0o500)
+    assert main(["collect", "--tracking-uri", mlflow_store.uri, "--sweep", "demo", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0]
+
+
+@pytest.mark.slow
+def test_curves_carry_each_fid_points_feature_network(mlflow_store) -> None:
+    curves = C.collect(mlflow_store.uri, sweep="demo", progress=False).curves.to_pandas()
+    fid = curves[curves["metric"] == "eval/fid"]
+    assert len(fid) and (fid["fid_feature_net"] == "lenet_dsprites@abc123").all()
+    assert curves.loc[curves["metric"] != "eval/fid", "fid_feature_net"].isna().all()
+
+
+@pytest.mark.slow
+def test_report_with_two_fid_networks_drops_only_the_fid_parts(mlflow_store, tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from analysis.report import write_report
+
+    res = C.collect(mlflow_store.uri, sweep="demo", progress=False)
+    trials, curves = res.trials.to_pandas(), res.curves.to_pandas()
+    other = trials["trial_id"].iloc[0]
+    trials.loc[trials["trial_id"] == other, "fid_feature_net"] = "inception@xyz"
+    curves.loc[(curves["trial_id"] == other) & (curves["metric"] == "eval/fid"), "fid_feature_net"] = "inception@xyz"
+    folder = tmp_path / "tables" / "demo"
+    S.write_table(pa.Table.from_pandas(trials, schema=res.trials.schema, preserve_index=False), folder / S.TRIALS_FILE)
+    S.write_table(pa.Table.from_pandas(curves, schema=res.curves.schema, preserve_index=False), folder / S.CURVES_FILE)
+    text = write_report(tmp_path / "tables", tmp_path / "rep", sweep="demo", statuses=None).read_text()
+    board = text.split("## Leaderboard by eval/mig")[1].split("## ")[0]
+    assert "| trial_id |" in board and "eval/fid is left out" in board  # the leaderboard stays, without FID
+    figures = text.split("## Figures")[1]
+    assert "learning_curves.png" in figures and "_Skipped" not in figures

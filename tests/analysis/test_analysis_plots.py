@@ -74,3 +74,13 @@ def test_heatmap_defaults_to_quality_metrics(tables) -> None:
     trials = trials.assign(**{"final/eval/seconds": np.arange(len(trials), dtype=float), "final/train/loss_d": 1.0})
     labels = [t.get_text() for t in plots.correlation_heatmap(trials).axes[0].get_xticklabels()]
     assert labels == ["fid", "mig", "sap"]
+
+
+def test_learning_curves_refuse_fids_of_two_networks_from_the_curves_alone(tables) -> None:
+    _, curves = tables
+    fid = curves[curves["metric"] == "eval/mig"].assign(metric="eval/fid")
+    fid = fid.assign(fid_feature_net=["lenet@1" if t != "t8" else "inception@2" for t in fid["trial_id"]])
+    mixed = pd.concat([curves.assign(fid_feature_net=None), fid], ignore_index=True)
+    with pytest.raises(ValueError, match="2 feature networks"):
+        plots.learning_curves(mixed, ["eval/fid"])  # no trials table needed to notice
+    plots.learning_curves(mixed[mixed["trial_id"] != "t8"], ["eval/fid"])

@@ -67,11 +67,12 @@ def _with_metadata(table: pa.Table, meta: dict[bytes, bytes] | None) -> pa.Table
 @pytest.mark.parametrize(
     ("meta", "message"),
     [
-        ({S.SCHEMA_VERSION_KEY: b"99", S.TABLE_KIND_KEY: b"trials"}, "version 99 is newer than the version 1"),
+        ({S.SCHEMA_VERSION_KEY: b"99", S.TABLE_KIND_KEY: b"trials"}, f"version 99 is newer than the version {S.SCHEMA_VERSION}"),
+        ({S.SCHEMA_VERSION_KEY: b"1", S.TABLE_KIND_KEY: b"trials"}, "version 1 is not supported"),
         ({S.SCHEMA_VERSION_KEY: b"banana", S.TABLE_KIND_KEY: b"trials"}, "unknown schema version"),
         ({S.SCHEMA_VERSION_KEY: b"0", S.TABLE_KIND_KEY: b"trials"}, "unknown schema version"),
         (None, "not a table written by"),
-        ({S.SCHEMA_VERSION_KEY: b"1", S.TABLE_KIND_KEY: b"curves"}, "expected a 'trials' table"),
+        ({S.SCHEMA_VERSION_KEY: str(S.SCHEMA_VERSION).encode(), S.TABLE_KIND_KEY: b"curves"}, "expected a 'trials' table"),
     ],
 )
 def test_bad_versions_are_refused(tmp_path: Path, meta: dict | None, message: str) -> None:
@@ -118,3 +119,45 @@ def test_quality_metrics_get_best_columns_and_bookkeeping_does_not() -> None:
     assert S.quality_columns(df) == ["final/eval/factor_vae", "final/eval/fid", "final/eval/mig"]
     assert S.quality_columns(df, fid=False) == ["final/eval/factor_vae", "final/eval/mig"]
     assert S.is_quality("best/eval/mig") and not S.is_quality("final/eval/seconds")
+
+
+@pytest.mark.parametrize(("drop", "retype", "message"), [
+    ("sweep", None, "sweep missing"),
+    ("status", None, "status missing"),
+    (None, ("seed", pa.string()), "seed is string, expected int64"),
+])
+def test_right_version_wrong_columns_is_refused_by_name(tmp_path: Path, drop: str | None,
+                                                         retype: tuple[str, pa.DataType] | None, message: str) -> None:
+    table = _trials_table("s", ["eval/mig"])
+    meta = table.schema.metadata
+    if drop:
+        table = table.drop_columns([drop])
+    if retype:
+        i = table.schema.get_field_index(retype[0])
+        table = table.set_column(i, pa.field(retype[0], retype[1]), table.column(i).cast(retype[1]))
+    path = tmp_path / S.TRIALS_FILE
+    pq.write_table(table.replace_schema_metadata(meta), path)
+    with pytest.raises(S.SchemaVersionError, match=message):
+        S.read_trials(path)
+
+
+def test_a_pair_of_tables_is_written_together_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trials = _trials_table("s", ["eval/mig"])
+    old = {tmp_path / "a.parquet": trials, tmp_path / "b.parquet": trials}
+    S.write_tables(old)
+    before = {p: p.read_bytes() for p in old}
+    real_write = pq.write_table
+    calls = {"n": 0}
+
+    def full_disk(table: pa.Table, where: object, **kwargs: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        real_write(table, where, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", full_disk)
+    new = _trials_table("s", ["eval/mig", "eval/sap"])
+    with pytest.raises(OSError, match="No space left"):
+        S.write_tables({p: new for p in old})
+    assert {p: p.read_bytes() for p in old} == before  # the first file was not replaced alone
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["a.parquet", "b.parquet"]  # no temp files left
