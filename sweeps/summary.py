@@ -61,12 +61,19 @@ def dashboard_command(storage_url: str | None) -> str | None:
     return f"optuna-dashboard {storage_url}" if storage_url else None
 
 
+def ensure_storage_dir(storage_url: str | None) -> None:
+    """Create the folder of a sqlite storage file (sqlite creates the file, not its folder)."""
+    if storage_url and storage_url.startswith("sqlite:///"):
+        Path(storage_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+
+
 def load_study(storage_url: str | None, name: str) -> Any:
     """The sweep's Optuna study from its storage, or None (in-memory storage, not created yet)."""
     if not storage_url:
         return None
     import optuna
 
+    ensure_storage_dir(storage_url)
     try:
         return optuna.load_study(study_name=name, storage=storage_url)
     except KeyError:  # no such study yet

@@ -105,3 +105,12 @@ def test_study_figures_need_two_completed_trials(n: int) -> None:
     study = optuna.create_study()
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=n)
     assert summary.study_figures(study, False, ["m"]) == {}
+
+
+def test_a_sqlite_study_in_a_folder_that_does_not_exist_yet(tmp_path: Path) -> None:
+    # With a tracking server the default study file sits in the sweep's Tune folder, which Tune
+    # only creates later: looking the study up must create the folder, not fail.
+    url = summary.default_optuna_storage("http://h:5000", str(tmp_path / "tune"), "s")
+    assert summary.load_study(url, "s") is None
+    optuna.create_study(study_name="s", storage=url)
+    assert summary.load_study(url, "s") is not None
