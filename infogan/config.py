@@ -350,6 +350,8 @@ class Config:
 
 def _coerce(key: str, raw: Any, kind: type | str) -> Any:
     """Turn a CLI/MLflow string (or a typed value) into the field's type; leave checks to the dataclass."""
+    if type(raw).__module__ == "numpy" and hasattr(raw, "item"):  # a value from pandas or Tune's frames
+        raw = raw.item()
     if not isinstance(raw, str):
         if kind == "int_tuple" and _is_int(raw):
             return (raw,)
@@ -381,6 +383,18 @@ def _coerce(key: str, raw: Any, kind: type | str) -> Any:
 def _field_meta(key: str) -> Mapping[str, Any]:
     section, _, name = key.partition(".")
     return {f.name: f for f in fields(_SECTIONS[section])}[name].metadata
+
+
+def parse_assignment(text: str, flag: str = "--set") -> tuple[str, str]:
+    """``"loss.lambda_cont=0.1"`` -> ``("loss.lambda_cont", "0.1")``: the one override syntax of
+    every CLI (``--set KEY=VALUE``); the value is typed and checked by ``Config.from_flat``."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"{flag} expects KEY=VALUE with a config key, got {text!r}")
+    key = key.strip()
+    if key not in KEYS:
+        raise ValueError(f"{flag}: {unknown_key_message(key)}")
+    return key, raw
 
 
 def unknown_key_message(key: str, where: str = "", flag: bool = False) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from infogan import checkpoint as ckpt
-from infogan.config import KEYS, Config, describe
+from infogan.config import KEYS, Config, describe, parse_assignment
 from infogan.data import load_dataset
 from infogan.metrics.evaluate import Evaluator
 from infogan.model import build
@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="an evaluation protocol, repeatable: " + ", ".join(
                             f"{k} ({PRESETS[k]['description']})" for k in eval_presets))
     parser.add_argument("--force", action="store_true", help="evaluate again checkpoints already in eval_final.jsonl")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="set an evaluation key, repeatable (the same as --KEY VALUE)")
     defaults = Config().to_flat()
     for key in KEYS:
         if is_eval_only(key):
@@ -155,8 +157,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides: dict[str, Any] = {}
     for name in args.preset or []:
         overrides.update(PRESETS[name]["overrides"])
-    overrides.update({k: getattr(args, k) for k in KEYS if is_eval_only(k) and getattr(args, k) is not None})
     try:
+        overrides.update(parse_assignment(text) for text in args.set)
+        refused = [k for k in overrides if not is_eval_only(k)]
+        if refused:
+            raise ValueError(f"--set {refused[0]}: only evaluation settings may change on a saved run (eval.*, "
+                             f"{', '.join(sorted(EVAL_ONLY_KEYS))})")
+        overrides.update({k: getattr(args, k) for k in KEYS if is_eval_only(k) and getattr(args, k) is not None})
         Config.from_flat(overrides)  # bad values fail before any checkpoint is read
         t0 = time.perf_counter()
         n = 0

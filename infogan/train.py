@@ -26,7 +26,7 @@ from infogan import checkpoint as ckpt
 from infogan import codes as latent_codes
 from infogan import figures, losses
 from infogan.atomic import write_json
-from infogan.config import KEYS, Config, describe, unknown_key_message
+from infogan.config import KEYS, Config, describe, parse_assignment, unknown_key_message
 from infogan.data import load_dataset
 from infogan.metrics.evaluate import Evaluator
 from infogan.presets import PRESETS
@@ -340,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  python -m infogan.train                                  # InfoGAN-CR's dSprites recipe, 2,000 steps\n"
             "  python -m infogan.train --preset digits --train.seed 1   # official MNIST recipe on sklearn digits\n"
+            "  python -m infogan.train --preset dsprites-32 --set loss.lambda_cr=2 --set loss.cr_start=10000\n"
             "  python -m infogan.train --preset mnist --data.root ~/data  # the same on MNIST IDX files\n"
             "  python -m infogan.train --preset dsprites-32 --preset eval-infogan-cr  # published metric protocol\n"
             "  python -m infogan.train --resume runs/x/checkpoints/step_00000500 --train.steps 2000\n"
@@ -351,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a named set of overrides applied before the flags, repeatable (later "
                              "presets override earlier ones): " + ", ".join(
                             f"{k} ({v['description']})" for k, v in sorted(PRESETS.items())))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="set a config key, repeatable (the sweep's syntax; the same as --KEY VALUE)")
     parser.add_argument("--out", default=None, help="run directory (default: runs/<dataset>-<time>)")
     parser.add_argument("--resume", default=None,
                         help="checkpoint file or directory to continue from, with the config saved in it (flags "
@@ -365,11 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
-    """``base`` (default ``Config()``), then the presets in order, then the explicit flags."""
+    """``base`` (default ``Config()``), then the presets in order, then ``--set`` and the key flags."""
     base = base or Config()
     for name in args.preset or []:
         base = Config.from_flat(PRESETS[name]["overrides"], base=base)
-    flags = {k: getattr(args, k) for k in KEYS if getattr(args, k) is not None}
+    flags = dict(parse_assignment(text) for text in getattr(args, "set", []) or [])
+    flags.update({k: getattr(args, k) for k in KEYS if getattr(args, k) is not None})
     return Config.from_flat(flags, base=base)
 
 

@@ -112,3 +112,25 @@ def test_resume_takes_the_checkpoints_config_and_names_forbidden_changes(
     assert main(["--resume", str(ckpt), "--codes.n_continuous", "3", "--out", str(tmp_path / "c")]) == 2
     line = _one_line_error(capsys)
     assert "codes.n_continuous: 2 -> 3" in line and "may change" in line
+
+
+def test_set_is_the_same_override_as_a_key_flag(tmp_path: Path) -> None:
+    from infogan.train import build_parser, config_from_args, parse_args
+
+    by_set = config_from_args(parse_args(build_parser(), ["--set", "loss.lambda_cr=2", "--set", "train.g_steps=1"]))
+    by_flag = config_from_args(parse_args(build_parser(), ["--loss.lambda_cr", "2", "--train.g_steps", "1"]))
+    assert by_set == by_flag and by_set.loss.lambda_cr == 2.0
+    with pytest.raises(ValueError, match="did you mean 'loss.lambda_cr'"):
+        config_from_args(parse_args(build_parser(), ["--set", "loss.lambda_crr=2"]))
+
+
+def test_console_scripts_point_at_the_clis() -> None:
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    import importlib
+
+    for name, target in scripts.items():
+        module, _, func = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), func)), name
+    assert set(scripts) == {"infogan-train", "infogan-evaluate", "infogan-sweep", "infogan-analysis"}

@@ -108,3 +108,12 @@ def test_latent_dim_and_arch() -> None:
 
 def test_describe_gives_allowed_text() -> None:
     assert "one of" in describe("model.image_size")
+
+
+def test_numpy_scalars_from_pandas_frames_are_plain_values() -> None:
+    import numpy as np
+
+    cfg = Config.from_flat({"codes.n_continuous": np.int64(6), "loss.lambda_cont": np.float64(0.5)})
+    flat = cfg.to_flat()
+    assert flat["codes.n_continuous"] == 6 and type(flat["codes.n_continuous"]) is int
+    assert type(flat["loss.lambda_cont"]) is float

@@ -91,3 +91,13 @@ def test_eval_presets_set_only_eval_keys_and_name_the_published_protocol() -> No
     assert (dlib.num_points, dlib.num_votes_train, dlib.num_votes_eval, dlib.vote_batch) == (10_000, 10_000, 5_000, 64)
     for name in PRESETS:  # every preset is a valid config on its own
         Config.from_flat(PRESETS[name]["overrides"])
+
+
+def test_evaluate_set_accepts_only_evaluation_keys(tmp_path: Path, cfg: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    train(cfg.replace(**{"train.steps": 2}), run_dir=run)
+    assert main([str(run), "--set", "loss.lambda_cont=3"]) == 2
+    assert "only evaluation settings may change" in capsys.readouterr().err
+    assert main([str(run), "--set", "eval.final=mig", "--set", "eval.fid=false"]) == 0
+    rows = [json.loads(line) for line in (run / RESULTS).read_text().splitlines()]
+    assert [k for k in rows[-1] if k.startswith("eval/") and k != "eval/seconds"] == ["eval/mig"]

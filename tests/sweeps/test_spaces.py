@@ -98,7 +98,7 @@ def test_cli_overrides_fix_search_and_untie() -> None:
 
 
 @pytest.mark.parametrize("text, match", [
-    ("optim.lr_d", "key=value"),
+    ("optim.lr_d", "KEY=VALUE"),
     ("optim.nope=1", "unknown config key"),
     ("loss.lambda_cat=-1", "loss.lambda_cat"),
 ])
