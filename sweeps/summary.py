@@ -164,6 +164,7 @@ def study_figures(study: Any, multi_objective: bool, metric_names: Sequence[str]
                 axes = draw()
             fig = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
             fig.set_size_inches(8, 5)
+            fig.tight_layout()  # Optuna's rotated axis labels are cut off otherwise
             figures[name] = fig
         except (ValueError, RuntimeError, ZeroDivisionError, IndexError) as err:
             logger.info("sweep plot %s skipped: %s (%s)", name, err, target_name)
@@ -217,7 +218,7 @@ def publish(mlflow_client: Any, ref: SweepRef, trials: Sequence[Any], metrics: S
     best = board.iloc[0]
     if metrics[0] in board.columns and isinstance(best.get(metrics[0]), float):
         tracking.log_metrics(mlflow_client, ref.parent_run_id, {f"best/{metrics[0]}": best[metrics[0]]}, len(board))
-        mlflow_client.set_tag(ref.parent_run_id, tracking.TAG_PREFIX + "best_trial_id", best["trial_id"])
+        mlflow_client.set_tag(ref.parent_run_id, tracking.TAG_BEST_TRIAL_ID, best["trial_id"])
         run_id = tracking.find_child_run(mlflow_client, ref, best["trial_id"])
         if run_id is not None:
             with tempfile.TemporaryDirectory() as tmp:

@@ -106,19 +106,22 @@ def _wait_for_text(driver: Any, *texts: str, timeout: float = 60.0) -> str:
     raise AssertionError(f"page {driver.current_url} never showed {texts}; it shows: {body[:1500]!r}")
 
 
-def _loaded_images(driver: Any, fragment: str, timeout: float = 60.0) -> list[dict[str, Any]]:
-    """Images on the page whose source contains ``fragment`` and that decoded to a non-empty picture."""
+def _loaded_artifact_images(driver: Any, min_side: int = 100, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Artifact images the page decoded to a real picture: the artifact viewer fetches the file
+    and shows it from a ``blob:`` URL (or a get-artifact URL), at least ``min_side`` px a side."""
     deadline = time.monotonic() + timeout
     found: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         found = driver.execute_script(
-            "return Array.from(document.images).map(i => ({src: i.currentSrc || i.src, w: i.naturalWidth, "
-            "h: i.naturalHeight, done: i.complete}))") or []
-        loaded = [i for i in found if fragment in i["src"] and i["done"] and i["w"] > 0 and i["h"] > 0]
+            "return Array.from(document.images).map(i => ({src: (i.currentSrc || i.src).slice(0, 120), "
+            "w: i.naturalWidth, h: i.naturalHeight, done: i.complete}))") or []
+        loaded = [i for i in found if i["src"].startswith(("blob:", "http")) and "artifact" in i["src"] or
+                  i["src"].startswith("blob:")]
+        loaded = [i for i in loaded if i["done"] and i["w"] >= min_side and i["h"] >= min_side]
         if loaded:
             return loaded
         time.sleep(0.5)
-    raise AssertionError(f"no loaded image with {fragment!r} in its source on {driver.current_url}: {found}")
+    raise AssertionError(f"no decoded artifact image on {driver.current_url}: {found}")
 
 
 def _shoot(driver: Any, folder: Path, name: str) -> Path:
@@ -146,20 +149,21 @@ def test_mlflow_ui_shows_the_sweep_in_a_real_browser(server_sweep: ServerSweep, 
     _shoot(browser, shots, "1_experiment.png")
 
     browser.get(parent_url.replace("?", "/artifacts/sweep/parallel_coordinates.png?"))
-    _wait_for_text(browser, "leaderboard.md", "parallel_coordinates.png")
-    _loaded_images(browser, "parallel_coordinates")
+    _wait_for_text(browser, "leaderboard.md", "parallel_coordinates.png", "best_trial")
+    _loaded_artifact_images(browser, min_side=300)  # summary.study_figures draws 8 x 5 in at 100 dpi
     _shoot(browser, shots, "2_parent_run_sweep_plots.png")
 
     child_url = f"{server_sweep.uri}/#/experiments/{experiment_id}/runs/{child.info.run_id}"
     browser.get(child_url + "/model-metrics?workflowType=machine_learning")
-    _wait_for_text(browser, "eval/mig", "train/loss_d")
+    # Charts grouped by section ("eval", "train", "time"), each titled and with its legend.
+    _wait_for_text(browser, "Model metrics", "dci_disentanglement", f"{child.info.run_name} (eval/")
     charts = browser.execute_script("return document.querySelectorAll('canvas, svg.main-svg, .js-plotly-plot').length")
     assert charts > 0, "no metric chart rendered"
     _shoot(browser, shots, "3_child_run_metrics.png")
 
     browser.get(child_url + "/artifacts/figures/traversal.png?workflowType=machine_learning")
-    image = _loaded_images(browser, "traversal")[0]
-    assert image["w"] > 100 and image["h"] > 100
+    _wait_for_text(browser, "traversal.png", "samples.png")
+    _loaded_artifact_images(browser)
     _shoot(browser, shots, "4_child_run_traversal.png")
 
     keep = os.environ.get("INFOGAN_SCREENSHOTS")
