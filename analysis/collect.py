@@ -20,7 +20,6 @@ tracking server) we issue the per-run calls from a thread pool, since they are I
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -37,6 +36,7 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from analysis import schema as S
+from sweeps import record
 
 _PAGE = 1000  # runs per search_runs page: within every store's limit
 _BULK_CHUNK = 200  # run ids per metric query: well under SQLite's bound-variable limit
@@ -87,61 +87,6 @@ def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
-
-
-def _coerce(value: Any, kind: str) -> Any:
-    """An MLflow param string (or a Tune config value) to the column's Python type; None if absent.
-
-    A value that does not parse is kept as None rather than failing the whole collection: the
-    raw text stays visible in MLflow, and the column type stays honest.
-    """
-    if value is None:
-        return None
-    if kind == "string":
-        if isinstance(value, (list, tuple)):
-            return ",".join(str(int(v)) for v in value)
-        text = str(value)
-        # Tuples logged as "[10, 3]" or "(10,)" become the canonical "10,3".
-        if text[:1] in "[(" and text[-1:] in "])":
-            text = ",".join(p for p in text.strip("[]() ").replace(" ", "").split(",") if p)
-        return text
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if kind == "bool":
-                low = text.lower()
-                if low in ("true", "1", "yes", "on"):
-                    return True
-                if low in ("false", "0", "no", "off"):
-                    return False
-                return None
-            if kind == "int":
-                return int(float(text)) if text.lower() not in ("", "none", "null") else None
-            if kind == "float":
-                return float(text) if text.lower() not in ("", "none", "null") else None
-        except ValueError:
-            return None
-    if kind == "bool":
-        return bool(value)
-    if kind == "int":
-        return int(value)
-    if kind == "float":
-        return float(value)
-    return value
-
-
-def config_id(config: Mapping[str, Any]) -> str:
-    """A short stable hash of the semantic part of a typed config (everything but seed & machine).
-
-    Args:
-        config: dotted key → typed value (None where unknown).
-
-    Returns:
-        12 hex characters; trials sharing it differ only in ``schema.NON_SEMANTIC_KEYS``.
-    """
-    semantic = {k: config[k] for k in sorted(config) if k not in S.NON_SEMANTIC_KEYS}
-    blob = json.dumps(semantic, sort_keys=True, default=str).encode()
-    return hashlib.sha1(blob).hexdigest()[:12]
 
 
 def _ms_to_ts(ms: Any) -> Any:
@@ -394,31 +339,6 @@ def summarise_curves(curves: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, axis=1)
 
 
-def _status(tag: str | None, mlflow_status: str | None, tune: TuneTrial | None, diverged: bool, steps_done: int | None, cfg_steps: int | None) -> str:
-    """One status per trial, preferring the sweep's own tag, then Tune's and MLflow's evidence."""
-    if tag in S.STATUSES and tag != "running":
-        # The trial's own verdict wins over Tune's error.txt: Ray keeps that file after a retry
-        # that went on to finish (the retry reopens the run and tags it again).
-        return tag  # type: ignore[return-value]
-    if tune is not None and tune.errored:
-        return "failed"  # no verdict (or still "running"): the process died without settling it
-    if mlflow_status == "FAILED":
-        return "failed"
-    if diverged:
-        return "diverged"
-    # Collected mid-sweep, a live trial is running; a run whose driver died before settling it
-    # also stays "running" — Tune's folder cannot tell the two apart, so neither do we.
-    if tag == "running" or mlflow_status == "RUNNING":
-        return "running"
-    if steps_done is not None and cfg_steps is not None and steps_done >= cfg_steps:
-        return "finished"
-    if mlflow_status == "FINISHED" and tune is None and tag is None:
-        return "finished"
-    if mlflow_status == "KILLED" or tune is not None:
-        return "stopped_early"
-    return tag or "running"
-
-
 def build_tables(
     sweep: str,
     parents: list[Any],
@@ -478,7 +398,7 @@ def build_tables(
         raw_cfg: dict[str, Any] = dict(tt.config) if tt else {}
         if run is not None:
             raw_cfg.update(run.data.params)  # MLflow wins: it is what the trial itself logged
-        cfg = {k: _coerce(raw_cfg.get(k), kind) for k, kind in kinds.items()}
+        cfg = {k: record.value_from_param(k, raw_cfg.get(k)) for k in kinds}
         extras = {k: str(v) for k, v in raw_cfg.items() if k not in kinds and "." in k and not k.startswith(S.SWEEP_PARAM_PREFIX)}
         extra_params |= set(extras)
         metrics = summary.loc[tid].to_dict() if tid in summary.index else {}
@@ -492,10 +412,10 @@ def build_tables(
         if wall is None and run is not None and run.info.end_time and run.info.start_time:
             wall = (run.info.end_time - run.info.start_time) / 1000.0
         tags = run.data.tags if run is not None else {}
-        status = _status(
+        status = record.recorded_status(
             tags.get(S.TAG_STATUS),
             run.info.status if run is not None else None,
-            tt,
+            None if tt is None else tt.errored,
             # The sweep also reports train/diverged = 1.0 on the last result of a diverged trial.
             diverged_step is not None or metrics.get(S.FINAL_PREFIX + S.METRIC_DIVERGED) == 1.0,
             steps_done,
@@ -510,7 +430,7 @@ def build_tables(
             "experiment_id": run.info.experiment_id if run is not None else None,
             "status": status,
             "seed": cfg.get("train.seed"),
-            "config_id": config_id({**cfg, **extras}),
+            "config_id": record.config_id({**cfg, **extras}),
             "steps_done": steps_done,
             "wall_seconds": wall,
             "diverged_step": diverged_step,

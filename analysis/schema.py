@@ -8,8 +8,8 @@ Owns the two Parquet tables that ``analysis collect`` writes and everything else
   ``best/<metric>`` (best value over steps; lower is better only for FID-like metrics).
 - ``curves.parquet``: long format, one row per trial × metric × logged step.
 
-It also holds the MLflow/Tune record contract the sweep writes (tag and param names), mirrored
-here as plain strings so that reading tables never imports MLflow or Ray. The schema version lives
+The names of the MLflow/Tune record come from ``sweeps.record``, the one module that defines
+them (it imports neither MLflow nor Ray, so reading tables stays light). The schema version lives
 in the Parquet file's key/value metadata; reading a file with a newer or unknown version is
 refused rather than silently misread. Reading needs only pandas + pyarrow.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
@@ -27,41 +26,31 @@ import pyarrow.parquet as pq
 
 from infogan.atomic import atomic_path
 
-# --------------------------------------------------------------------------------------------
-# The MLflow record contract (sweeps/tracking.py writes these names).
+# The run record's names come from the one module that defines them (sweeps.record: no MLflow,
+# no Ray); they are re-exported here for the table code.
+from sweeps.record import ARTIFACTS as ARTIFACTS
+from sweeps.record import METRIC_DIVERGED as METRIC_DIVERGED
+from sweeps.record import METRIC_DIVERGED_STEP as METRIC_DIVERGED_STEP
+from sweeps.record import METRIC_PREFIXES as METRIC_PREFIXES
+from sweeps.record import METRIC_WALL_SECONDS as METRIC_WALL_SECONDS
+from sweeps.record import ROLE_PARENT as ROLE_PARENT
+from sweeps.record import ROLE_TRIAL as ROLE_TRIAL
+from sweeps.record import STATUSES as STATUSES
+from sweeps.record import SWEEP_PARAM_PREFIX as SWEEP_PARAM_PREFIX
+from sweeps.record import TAG_FID_FEATURE_NET as TAG_FID_FEATURE_NET
+from sweeps.record import TAG_GIT_COMMIT as TAG_GIT_COMMIT
+from sweeps.record import TAG_PARENT_RUN_ID as TAG_PARENT_RUN_ID
+from sweeps.record import TAG_ROLE as TAG_ROLE
+from sweeps.record import TAG_STATUS as TAG_STATUS
+from sweeps.record import TAG_SWEEP as TAG_SWEEP
+from sweeps.record import TAG_TRIAL_ID as TAG_TRIAL_ID
+from sweeps.record import TAG_VERSION_PREFIX as TAG_VERSION_PREFIX
 
-TAG_ROLE = "infogan.role"
-ROLE_PARENT = "parent"
-ROLE_TRIAL = "trial"
-TAG_SWEEP = "infogan.sweep"
-TAG_TRIAL_ID = "infogan.trial_id"
-TAG_STATUS = "infogan.status"
-TAG_GIT_COMMIT = "infogan.git_commit"
-TAG_VERSION_PREFIX = "infogan.version."
-TAG_FID_FEATURE_NET = "infogan.fid_feature_net"
-TAG_PARENT_RUN_ID = "mlflow.parentRunId"
-SWEEP_PARAM_PREFIX = "sweep."
-
-STATUSES = ("running", "finished", "stopped_early", "diverged", "failed")
-# Metric families that become columns without code changes when new metrics appear.
-METRIC_PREFIXES = ("eval/", "train/", "time/")
-METRIC_WALL_SECONDS = "time/wall_seconds"
-METRIC_DIVERGED_STEP = "train/diverged_step"
-METRIC_DIVERGED = "train/diverged"  # 1.0 on a diverged trial's last report, else 0.0
 METRIC_FID = "eval/fid"
 # eval/* keys that describe the evaluation, not the model: how long it took, and how many codes
 # FactorVAE's pruning kept. Probes' training accuracies (``*_train``) are excluded by suffix:
 # they measure the probe's fit; the matching test accuracy is the score.
 NON_QUALITY_EVAL = frozenset({"eval/seconds", "eval/factor_vae_num_active"})
-
-# Artifact paths inside a child run, and the trials columns that hold their URIs.
-ARTIFACTS = {
-    "artifact/samples": "figures/samples.png",
-    "artifact/traversal": "figures/traversal.png",
-    "artifact/checkpoint": "checkpoint/checkpoint.pt",
-    "artifact/config": "config.json",
-    "artifact/metrics": "metrics.json",
-}
 
 # --------------------------------------------------------------------------------------------
 # Table schemas.
@@ -117,22 +106,6 @@ CURVES_SCHEMA = pa.schema(
     ]
 )
 
-# Config keys that do not change what is learned: rows differing only in these are "the same
-# config" for seed-robustness analyses.
-NON_SEMANTIC_KEYS = frozenset(
-    {
-        "train.seed",
-        "train.device",
-        "train.threads",
-        "train.precision",
-        "train.checkpoint_every",
-        "train.log_every",
-        "data.root",
-        "data.download",
-    }
-)
-
-
 def config_kinds() -> dict[str, str]:
     """Kind of every dotted config key: ``"int"``, ``"float"``, ``"bool"`` or ``"string"``.
 
@@ -142,17 +115,9 @@ def config_kinds() -> dict[str, str]:
     Returns:
         Mapping of dotted key to kind, in ``infogan.config.KEYS`` order.
     """
-    # Imported here, not at module level: reading tables must need only pandas + pyarrow.
-    from infogan.config import KEYS, Config
+    from infogan.config import KEYS, value_kind
 
-    cfg = Config()
-    kinds: dict[str, str] = {}
-    for key in KEYS:
-        section, _, name = key.partition(".")
-        meta = {f.name: f for f in fields(getattr(cfg, section))}[name].metadata
-        kind = meta.get("kind")
-        kinds[key] = {int: "int", float: "float", bool: "bool"}.get(kind, "string")  # type: ignore[arg-type]
-    return kinds
+    return {key: value_kind(key) for key in KEYS}
 
 
 _ARROW_OF_KIND = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "string": pa.string()}

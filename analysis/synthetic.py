@@ -1,7 +1,7 @@
 """Synthetic sweeps logged to MLflow by the record contract, for tests, benchmarks and demos.
 
 Owns ``log_synthetic_sweep``: a parent run and one child run per trial with every config key as
-a param, the contract's tags, and metric curves whose final values depend on λ and the seed in a
+a param (written by ``sweeps.record.param_value``, as the sweep writes them), the contract's tags, and metric curves whose final values depend on λ and the seed in a
 known way (MIG rises with ``loss.lambda_cont`` up to a point, FID rises with it), so analyses of the
 collected tables have something real to find. Logging uses ``MlflowClient.log_batch`` (one call per
 1,000 metric points) because per-point ``log_metric`` calls would dominate a 1,000-trial benchmark.
@@ -22,6 +22,7 @@ import numpy as np
 from analysis import schema as S
 from infogan.config import Config
 from infogan.train import is_evaluation_step
+from sweeps import record
 
 DEFAULT_LAMBDAS = (0.01, 0.05, 0.2, 1.0)
 _BATCH = 1000  # MLflow's per-call limit on metrics in log_batch
@@ -36,12 +37,6 @@ class SyntheticSweep:
     parent_run_id: str
     run_ids: tuple[str, ...]
     trial_ids: tuple[str, ...]
-
-
-def _param_str(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return str(value)
 
 
 def log_synthetic_sweep(
@@ -123,7 +118,7 @@ def log_synthetic_sweep(
         start = t0 + i * 1000
         run = client.create_run(exp_id, start_time=start, tags=tags, run_name=tid)
         rid = run.info.run_id
-        client.log_batch(rid, params=[Param(k, _param_str(v)) for k, v in flat.items()])
+        client.log_batch(rid, params=[Param(k, record.param_value(v)) for k, v in flat.items()])
 
         # Known shape: MIG peaks near λ = 0.2, FID grows with λ, seeds shift both a little.
         seed_shift = 0.03 * (seed - np.mean(seeds))
@@ -155,7 +150,7 @@ def log_synthetic_sweep(
         points.append(Metric(S.METRIC_WALL_SECONDS, run_steps * 0.5, start + run_steps * 10 + 1, run_steps))
         for j in range(0, len(points), _BATCH):
             client.log_batch(rid, metrics=points[j : j + _BATCH])
-        mlflow_status = {"failed": "FAILED", "running": "RUNNING"}.get(status, "FINISHED")
+        mlflow_status = record.MLFLOW_STATUS.get(status, "RUNNING")
         if mlflow_status != "RUNNING":
             client.set_terminated(rid, mlflow_status, end_time=start + run_steps * 10 + 500)
         if tune_root is not None:

@@ -417,9 +417,67 @@ def unknown_key_message(key: str, where: str = "", flag: bool = False) -> str:
     return f"unknown {'flag' if flag else 'config key'} {name(key)}{where}; {hint}"
 
 
+def value_kind(key: str) -> str:
+    """The column kind of a dotted key: ``"int"``, ``"float"``, ``"bool"`` or ``"string"`` (code
+    tuples are their comma-joined text, ``"10,3"``; optional paths are text)."""
+    kind = _field_meta(key)["kind"]
+    return {int: "int", float: "float", bool: "bool"}.get(kind, "string")  # type: ignore[call-overload]
+
+
+def coerce_value(key: str, raw: Any) -> Any:
+    """One key's value from text or a typed value, checked against the key's spec alone (no
+    cross-field checks, no ``Config`` built): the fast path for reading many records back.
+
+    Raises:
+        ValueError: an unknown key, or a value that does not parse or is not allowed.
+    """
+    if key not in KEYS:
+        raise ValueError(unknown_key_message(key))
+    meta = _field_meta(key)
+    value = _coerce(key, raw, meta["kind"])
+    if meta["kind"] is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if meta["kind"] == "int_tuple" and isinstance(value, list):
+        value = tuple(value)
+    if not meta["check"](value):
+        raise ValueError(f"invalid config value {key}={raw!r}: allowed is {meta['allowed']}")
+    return value
+
+
 def describe(key: str) -> str:
     """What values a dotted key allows, for ``--help`` texts."""
     return str(_field_meta(key)["allowed"])
 
 
 KEYS: tuple[str, ...] = tuple(Config().to_flat())
+
+# What changing a key does to an experiment, written once: the resume check (infogan.train) and
+# the analysis's config identity (sweeps.record.config_id) both read it.
+#   seed        the training seed: same experiment, another draw
+#   machine     where it runs, no effect on a number (threads, data folder, download)
+#   numerics    how it computes: same experiment, other rounding (device, precision)
+#   bookkeeping when it logs, checkpoints and evaluates
+#   budget      how long it trains
+#   evaluation  what is measured and how (eval.*, the labelled evaluation set's size)
+#   model       everything else: the networks, codes, losses, optimiser, data
+_ROLES = {
+    "train.seed": "seed",
+    "train.threads": "machine", "data.root": "machine", "data.download": "machine",
+    "train.device": "numerics", "train.precision": "numerics",
+    "train.eval_every": "bookkeeping", "train.checkpoint_every": "bookkeeping", "train.log_every": "bookkeeping",
+    "train.steps": "budget",
+    "data.eval_size": "evaluation",
+}
+
+
+def key_role(key: str) -> str:
+    """The role of a dotted config key (see ``_ROLES``)."""
+    if key.startswith("eval."):
+        return "evaluation"
+    return _ROLES.get(key, "model")
+
+
+# Keys two runs may differ in and still be "the same config" (seed spread groups them).
+NON_SEMANTIC_KEYS = frozenset(k for k in KEYS if key_role(k) in ("seed", "machine", "numerics", "bookkeeping"))
+# Keys a resumed run may change: they do not alter the trajectory so far.
+RESUMABLE_KEYS = frozenset(k for k in KEYS if key_role(k) in ("machine", "bookkeeping", "budget", "evaluation"))

@@ -26,18 +26,11 @@ from infogan import checkpoint as ckpt
 from infogan import codes as latent_codes
 from infogan import figures, losses
 from infogan.atomic import write_json
-from infogan.config import KEYS, Config, describe, parse_assignment, unknown_key_message
+from infogan.config import KEYS, RESUMABLE_KEYS, Config, describe, parse_assignment, unknown_key_message
 from infogan.data import load_dataset
 from infogan.metrics.evaluate import Evaluator
 from infogan.presets import PRESETS
 from infogan.step import LOSS_NAMES, InfoGANStep
-
-# Config keys that may differ between a checkpoint and the run resuming it: they change the
-# budget, the bookkeeping or what is measured, not the trajectory (plus every eval.* key).
-RESUMABLE_CHANGES = frozenset(
-    {"train.steps", "train.eval_every", "train.checkpoint_every", "train.log_every", "train.threads",
-     "data.root", "data.download", "data.eval_size"}
-)
 
 
 @dataclass
@@ -117,12 +110,11 @@ def evaluation_steps(steps: int, every: int) -> list[int]:
 
 def _check_resume(saved: dict[str, Any], cfg: Config) -> None:
     current = cfg.to_flat()
-    changed = sorted(k for k in current if k not in RESUMABLE_CHANGES and not k.startswith("eval.")
-                     and saved.get(k, current[k]) != current[k])
+    changed = sorted(k for k in current if k not in RESUMABLE_KEYS and saved.get(k, current[k]) != current[k])
     if changed:
         diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
-        raise ValueError(f"cannot resume: the checkpoint was made with another config ({diffs}); only "
-                         f"{', '.join(sorted(RESUMABLE_CHANGES))} and eval.* may change")
+        raise ValueError(f"cannot resume: the checkpoint was made with another config ({diffs}); only the "
+                         "budget, intervals, threads, data folder and evaluation settings (eval.*) may change")
 
 
 def train(

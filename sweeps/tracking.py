@@ -1,6 +1,7 @@
 """MLflow tracking for sweeps: the tag/param/artifact contract, the tracking URI, parent and child runs.
 
-The contract (the analysis package reads runs by these names, so they live here as constants):
+The contract's names and rules live in ``sweeps.record`` (which the analysis package reads
+through too); this module talks to MLflow with them:
 one experiment per sweep name; one parent run per sweep (reused on ``--resume``; its id is kept in
 ``<storage>/<name>/mlflow_parent.json``); one child run per Tune trial, found again after a retry
 through the tag ``infogan.trial_id`` (and ``mlflow_run.json`` inside every reported checkpoint).
@@ -29,54 +30,48 @@ from urllib.parse import urlparse
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-# ---- tags
-TAG_PARENT_RUN_ID = "mlflow.parentRunId"
-TAG_RUN_NAME = "mlflow.runName"
-TAG_ROLE = "infogan.role"
-TAG_SWEEP = "infogan.sweep"
-TAG_GIT_COMMIT = "infogan.git_commit"
-TAG_VERSION_PREFIX = "infogan.version."
-TAG_TRIAL_ID = "infogan.trial_id"
-TAG_STATUS = "infogan.status"
-TAG_ERROR = "infogan.error"
-TAG_PREFIX = "infogan."  # + a key of EvalReport.tags, e.g. infogan.fid_feature_net
-TAG_FID_FEATURE_NET = TAG_PREFIX + "fid_feature_net"
-TAG_NOTE = "mlflow.note.content"  # the run page's description (Markdown)
-ROLE_PARENT = "parent"
-ROLE_TRIAL = "trial"
-STATUS_RUNNING = "running"
-STATUS_FINISHED = "finished"
-STATUS_STOPPED_EARLY = "stopped_early"
-STATUS_DIVERGED = "diverged"
-STATUS_FAILED = "failed"
-STATUSES = (STATUS_RUNNING, STATUS_FINISHED, STATUS_STOPPED_EARLY, STATUS_DIVERGED, STATUS_FAILED)
+# The record's vocabulary is defined once, in sweeps.record; re-exported here for the writers.
+from sweeps.record import ARTIFACT_CHECKPOINT_DIR as ARTIFACT_CHECKPOINT_DIR  # noqa: E402
+from sweeps.record import ARTIFACT_CONFIG as ARTIFACT_CONFIG  # noqa: E402
+from sweeps.record import ARTIFACT_FIGURES_DIR as ARTIFACT_FIGURES_DIR  # noqa: E402
+from sweeps.record import ARTIFACT_METRICS as ARTIFACT_METRICS  # noqa: E402
+from sweeps.record import ARTIFACT_SEARCH_SPACE as ARTIFACT_SEARCH_SPACE  # noqa: E402
+from sweeps.record import ARTIFACT_SWEEP_CONFIG as ARTIFACT_SWEEP_CONFIG  # noqa: E402
+from sweeps.record import CHILD_FILE as CHILD_FILE  # noqa: E402
+from sweeps.record import FIGURES as FIGURES  # noqa: E402
+from sweeps.record import IMAGE_KEY_TRAVERSAL as IMAGE_KEY_TRAVERSAL  # noqa: E402
+from sweeps.record import METRIC_DIVERGED as METRIC_DIVERGED  # noqa: E402
+from sweeps.record import METRIC_DIVERGED_STEP as METRIC_DIVERGED_STEP  # noqa: E402
+from sweeps.record import METRIC_IMAGES_PER_SECOND as METRIC_IMAGES_PER_SECOND  # noqa: E402
+from sweeps.record import METRIC_WALL_SECONDS as METRIC_WALL_SECONDS  # noqa: E402
+from sweeps.record import MLFLOW_STATUS as MLFLOW_STATUS  # noqa: E402
+from sweeps.record import PARENT_FILE as PARENT_FILE  # noqa: E402
+from sweeps.record import ROLE_PARENT as ROLE_PARENT  # noqa: E402
+from sweeps.record import ROLE_TRIAL as ROLE_TRIAL  # noqa: E402
+from sweeps.record import STATUS_DIVERGED as STATUS_DIVERGED  # noqa: E402
+from sweeps.record import STATUS_FAILED as STATUS_FAILED  # noqa: E402
+from sweeps.record import STATUS_FINISHED as STATUS_FINISHED  # noqa: E402
+from sweeps.record import STATUS_RUNNING as STATUS_RUNNING  # noqa: E402
+from sweeps.record import STATUS_STOPPED_EARLY as STATUS_STOPPED_EARLY  # noqa: E402
+from sweeps.record import STATUSES as STATUSES  # noqa: E402
+from sweeps.record import SWEEP_PARAM_PREFIX as SWEEP_PARAM_PREFIX  # noqa: E402
+from sweeps.record import TAG_BEST_TRIAL_ID as TAG_BEST_TRIAL_ID  # noqa: E402
+from sweeps.record import TAG_ERROR as TAG_ERROR  # noqa: E402
+from sweeps.record import TAG_FID_FEATURE_NET as TAG_FID_FEATURE_NET  # noqa: E402
+from sweeps.record import TAG_GIT_COMMIT as TAG_GIT_COMMIT  # noqa: E402
+from sweeps.record import TAG_NOTE as TAG_NOTE  # noqa: E402
+from sweeps.record import TAG_PARENT_RUN_ID as TAG_PARENT_RUN_ID  # noqa: E402
+from sweeps.record import TAG_PREFIX as TAG_PREFIX  # noqa: E402
+from sweeps.record import TAG_ROLE as TAG_ROLE  # noqa: E402
+from sweeps.record import TAG_RUN_NAME as TAG_RUN_NAME  # noqa: E402
+from sweeps.record import TAG_STATUS as TAG_STATUS  # noqa: E402
+from sweeps.record import TAG_SWEEP as TAG_SWEEP  # noqa: E402
+from sweeps.record import TAG_TRIAL_ID as TAG_TRIAL_ID  # noqa: E402
+from sweeps.record import TAG_VERSION_PREFIX as TAG_VERSION_PREFIX  # noqa: E402
+from sweeps.record import keeps_own_status  # noqa: E402
+from sweeps.record import param_value as param_value  # noqa: E402
+
 VERSIONED_PACKAGES = ("torch", "ray", "optuna", "mlflow", "infogan-sweeps")
-
-# ---- params and metrics
-SWEEP_PARAM_PREFIX = "sweep."
-METRIC_WALL_SECONDS = "time/wall_seconds"
-METRIC_IMAGES_PER_SECOND = "time/images_per_second"
-METRIC_DIVERGED = "train/diverged"  # 1.0 when the trial diverged, else 0.0 (reported to Tune too)
-METRIC_DIVERGED_STEP = "train/diverged_step"  # set by infogan.train on divergence
-
-# ---- artifacts
-ARTIFACT_SEARCH_SPACE = "search_space.json"
-ARTIFACT_SWEEP_CONFIG = "sweep_config.json"
-ARTIFACT_FIGURES_DIR = "figures"  # figures/samples.png, figures/traversal.png
-ARTIFACT_CHECKPOINT_DIR = "checkpoint"  # checkpoint/checkpoint.pt
-ARTIFACT_CONFIG = "config.json"
-ARTIFACT_METRICS = "metrics.json"
-FIGURES = ("samples.png", "traversal.png")
-IMAGE_KEY_TRAVERSAL = "traversal"  # step images (one per evaluation) under the run's images/ artifacts
-
-# ---- files next to Tune's state
-PARENT_FILE = "mlflow_parent.json"  # in the Tune experiment directory
-CHILD_FILE = "mlflow_run.json"  # in every checkpoint directory a trial reports
-
-MLFLOW_STATUS = {  # our status -> MLflow's run status
-    STATUS_FINISHED: "FINISHED", STATUS_STOPPED_EARLY: "FINISHED", STATUS_DIVERGED: "FINISHED",
-    STATUS_FAILED: "FAILED",
-}
 
 
 class TrackingUnavailableError(RuntimeError):
@@ -273,22 +268,12 @@ def settle_child_run(mlflow_client: MlflowClient, run_id: str, status: str) -> N
     lag behind the trial's final report.
     """
     run = mlflow_client.get_run(run_id)
-    own = run.data.tags.get(TAG_STATUS)
-    if status == STATUS_STOPPED_EARLY and own in (STATUS_FINISHED, STATUS_DIVERGED) and run.info.status != "RUNNING":
-        return
-    if own != status or run.info.status == "RUNNING":
+    if not keeps_own_status(run.data.tags.get(TAG_STATUS), status, run_ended=run.info.status != "RUNNING"):
         finish_run(mlflow_client, run_id, status)
 
 
 # --------------------------------------------------------------------------------------------
 # Params and metrics
-
-
-def param_value(value: Any) -> str:
-    """MLflow param text: tuples/lists as comma-joined values (``10,3``; ``""`` when empty)."""
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return str(value)
 
 
 def log_params(mlflow_client: MlflowClient, run_id: str, params: Mapping[str, Any]) -> None:

@@ -24,10 +24,10 @@ from infogan.atomic import write_json
 from infogan.config import Config
 from infogan.train import EvalReport, TrainResult, train
 from sweeps import tracking
+from sweeps.record import STEP as STEP  # noqa: E402 - re-exported: the trainable's result keys
+from sweeps.record import WORK as WORK  # noqa: E402
+from sweeps.record import trial_status as trial_status  # noqa: E402 - the driver's verdict, defined once
 from sweeps.tracking import SweepRef
-
-STEP = "step"  # the training step, reported with every result
-WORK = "train/images"  # training work in images (infogan's TrainConfig.images_per_step); ASHA's clock
 
 
 class TrialConfigError(ValueError):
@@ -245,27 +245,6 @@ def make_trainable(settings: TrialSettings, cpus: float = 1.0, gpus: float = 0.0
 
 # --------------------------------------------------------------------------------------------
 # Driver side
-
-
-def trial_status(trial_status_name: str, last_result: Mapping[str, Any] | None, steps: int | None) -> str:
-    """Our status of a trial Tune has ended.
-
-    Args:
-        trial_status_name: Tune's status (``TERMINATED``, ``ERROR``, ...).
-        last_result: the trial's last reported result.
-        steps: the trial's configured ``train.steps``.
-    Returns:
-        One of ``failed``, ``diverged``, ``stopped_early`` (ended before its last step without
-        diverging: the scheduler stopped it) or ``finished``.
-    """
-    last_result = last_result or {}
-    if trial_status_name == "ERROR":
-        return tracking.STATUS_FAILED
-    if last_result.get(tracking.METRIC_DIVERGED) == 1.0:
-        return tracking.STATUS_DIVERGED
-    if steps is not None and int(last_result.get(STEP, 0)) < steps:
-        return tracking.STATUS_STOPPED_EARLY
-    return tracking.STATUS_FINISHED
 
 
 def trial_steps(config: Mapping[str, Any]) -> int:

@@ -65,24 +65,6 @@ def test_restarted_trial_keeps_the_run_that_got_furthest() -> None:
     assert set(curves.column("run_id").to_pylist()) == {"old"}
 
 
-def test_status_rules() -> None:
-    tt = C.TuneTrial("a", {}, [], errored=False, wall_seconds=1.0)
-    err = C.TuneTrial("a", {}, [], errored=True, wall_seconds=1.0)
-    # Ray keeps error.txt after a retry that went on to settle the trial: the trial's tag wins.
-    for tag in ("finished", "diverged", "stopped_early"):
-        assert C._status(tag, "FINISHED", err, False, 10, 10) == tag
-    # Without a verdict, error.txt means the trial died.
-    assert C._status("running", "RUNNING", err, False, 5, 10) == "failed"
-    assert C._status(None, None, err, False, None, 10) == "failed"
-    assert C._status("stopped_early", "FINISHED", None, False, 5, 10) == "stopped_early"
-    assert C._status(None, "FINISHED", None, True, 5, 10) == "diverged"
-    assert C._status("running", "RUNNING", None, False, 5, 10) == "running"
-    assert C._status("running", "RUNNING", tt, False, 5, 10) == "running"
-    assert C._status(None, "FINISHED", tt, False, 5, 10) == "stopped_early"
-    assert C._status(None, "FINISHED", tt, False, 10, 10) == "finished"
-    assert C._status(None, "KILLED", None, False, 5, 10) == "stopped_early"
-
-
 def test_points_logged_twice_by_a_retry_keep_the_last() -> None:
     # The retry resumed from the step-2 checkpoint and logged steps 3 and 4 again, later.
     h = history([
