@@ -17,9 +17,10 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,6 @@ DEFAULT_METRICS = {"dsprites": "eval/mig", "digits": "eval/cat_accuracy", "mnist
                    "fashion_mnist": "eval/cat_accuracy"}
 DEFAULT_METRIC, DEFAULT_MODE = DEFAULT_METRICS["dsprites"], "max"
 DEFAULT_MULTI_OBJECTIVE = "eval/fid:min,eval/mig:max"
-# Shown in Tune's progress table next to the objectives (when a trial reports them).
-PROGRESS_COLUMNS = ("step", "train/loss_d", "train/loss_g", "train/l_info_cat", "train/l_info_cont", "eval/mig",
-                    "eval/cat_accuracy", "eval/fid", "train/diverged")
 EXIT_INTERRUPTED = 130
 
 
@@ -69,6 +67,7 @@ class SweepSettings:
     storage_path: str = ""
     tracking_uri: str = ""
     optuna_storage: str = ""  # the study's RDB storage URL ("" = in memory)
+    wait_for_resources: bool = False
     address: str = ""
     points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
 
@@ -147,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial; fractions like 0.5 share a GPU")
     add("--max-failures", type=int, default=2, help="retries of a failed trial from its last checkpoint")
     add("--address", default=None, help="Ray cluster to join ('auto' or ray://host:10001); default a local Ray")
+    add("--wait-for-resources", action="store_true",
+        help="start even if the cluster cannot place a trial now (an autoscaling cluster adds nodes on demand); "
+             "without it such a request is an error, not an endless wait")
     add("--storage-path", default=None,
         help="Tune storage: shared storage (NFS path or s3://...) on clusters (default ./runs/sweeps)")
     add("--tracking-uri", default=None,
@@ -255,6 +257,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
         grace_period=args.grace_period, storage_path=args.storage_path or "", address=args.address or "",
         tracking_uri=tracking.resolve_tracking_uri(args.tracking_uri),
         optuna_storage=args.optuna_storage or os.environ.get("OPTUNA_STORAGE", ""),
+        wait_for_resources=args.wait_for_resources,
         points_to_evaluate=_parse_points(args.points_to_evaluate),
     )
     if settings.num_samples < 1 or settings.max_concurrent < 1:
@@ -307,25 +310,39 @@ def startup_trials(num_samples: int) -> int:
     return min(10, max(3, num_samples // 3))
 
 
+def sampler_options(settings: SweepSettings) -> dict[str, Any]:
+    """The options of the sweep's sampler (seeded; TPE multivariate with a short start-up)."""
+    if settings.search == "tpe":
+        # Multivariate TPE models the lambdas and learning rates jointly (they interact). Its
+        # random start-up phase (Optuna's default: 10 trials) is shortened for small sweeps, or a
+        # 12-trial CPU sweep would be random search with TPE guiding the last two trials only.
+        return {"seed": settings.seed, "multivariate": True, "n_startup_trials": startup_trials(settings.num_samples)}
+    return {"seed": settings.seed}
+
+
+def make_sampler(settings: SweepSettings, space: spaces.SearchSpace | None = None) -> Any:
+    """The Optuna sampler ``--search`` names, with ``sampler_options``."""
+    import optuna
+
+    options = sampler_options(settings)
+    if settings.search == "random":
+        return optuna.samplers.RandomSampler(**options)
+    if settings.search == "grid":
+        if space is None:
+            raise ValueError("a grid sampler needs the search space")
+        return optuna.samplers.GridSampler({k: list(p.choices or ()) for k, p in space.params.items()}, **options)
+    if settings.search == "nsga2":
+        return optuna.samplers.NSGAIISampler(**options)
+    return optuna.samplers.TPESampler(**options)
+
+
 def build_searcher(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
     """OptunaSearch over the define-by-run space, with a seeded sampler and a concurrency limit."""
     import optuna
     from ray.tune.search import ConcurrencyLimiter, Repeater
     from ray.tune.search.optuna import OptunaSearch
 
-    if settings.search == "random":
-        sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=settings.seed)
-    elif settings.search == "grid":
-        sampler = optuna.samplers.GridSampler({k: list(p.choices or ()) for k, p in space.params.items()},
-                                              seed=settings.seed)
-    elif settings.search == "nsga2":
-        sampler = optuna.samplers.NSGAIISampler(seed=settings.seed)
-    else:
-        # Multivariate TPE models the lambdas and learning rates jointly (they interact). Its
-        # random start-up phase (Optuna's default: 10 trials) is shortened for small sweeps, or a
-        # 12-trial CPU sweep would be random search with TPE guiding the last two trials only.
-        sampler = optuna.samplers.TPESampler(seed=settings.seed, multivariate=True,
-                                             n_startup_trials=startup_trials(settings.num_samples))
+    sampler = make_sampler(settings, space)
     metric: str | list[str] = settings.metrics if settings.multi_objective else settings.metrics[0]
     mode: str | list[str] = settings.modes if settings.multi_objective else settings.modes[0]
     # In a database the study outlives the process: optuna-dashboard can watch it and the
@@ -365,17 +382,6 @@ def build_scheduler(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
     max_t = (settings.steps + 1) * space.max_images_per_step()
     return ASHAScheduler(time_attr=WORK, metric=settings.metrics[0], mode=settings.modes[0], max_t=max_t,
                          grace_period=min(grace, settings.steps) * per_step, reduction_factor=settings.reduction_factor)
-
-
-def build_reporter(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
-    """Tune's table limited to the key metrics and the searched parameters."""
-    from ray.tune import CLIReporter
-
-    columns = list(dict.fromkeys([*settings.metrics, *PROGRESS_COLUMNS]))
-    # An empty parameter list would make Tune show every config key.
-    return CLIReporter(metric_columns=columns, parameter_columns=list(space.params) or ["train.seed"],
-                       max_report_frequency=30,
-                       sort_by_metric=True, metric=settings.metrics[0], mode=settings.modes[0])
 
 
 def _summary(settings: SweepSettings, results: Any, searched: Sequence[str], parent_run_id: str) -> dict[str, Any]:
@@ -421,10 +427,11 @@ def reconcile_statuses(trials: Sequence[Any], ref: tracking.SweepRef) -> dict[st
     """Final ``infogan.status`` of every ended trial's child run, from Tune's view of the trial.
 
     Covers trials whose callback never ran (a driver killed mid-sweep, a restore). Trials that
-    have not ended (an interrupted sweep) keep their status.
+    have not ended (an interrupted sweep) keep their status; they are counted as ``interrupted``
+    (they had reported) or ``not started``, never as stopped early.
 
     Returns:
-        ``{trial_id: status}`` with ``running`` for trials that have not ended.
+        ``{trial_id: status}``.
     """
     from sweeps.trainable import trial_status, trial_steps
 
@@ -432,7 +439,7 @@ def reconcile_statuses(trials: Sequence[Any], ref: tracking.SweepRef) -> dict[st
     statuses: dict[str, str] = {}
     for trial in trials:
         if trial.status not in ("TERMINATED", "ERROR"):
-            statuses[trial.trial_id] = tracking.STATUS_RUNNING
+            statuses[trial.trial_id] = INTERRUPTED if trial.last_result else NOT_STARTED
             continue
         status = trial_status(trial.status, trial.last_result, trial_steps(trial.config))
         statuses[trial.trial_id] = status
@@ -440,6 +447,71 @@ def reconcile_statuses(trials: Sequence[Any], ref: tracking.SweepRef) -> dict[st
         if run_id is not None:
             tracking.settle_child_run(mlflow_client, run_id, status)
     return statuses
+
+
+# How an interrupted sweep's unfinished trials are counted in its summary (not record statuses:
+# their runs keep "running" and are reopened when --resume trains them on).
+INTERRUPTED, NOT_STARTED = "interrupted", "not started"
+
+
+def kill_open_child_runs(mlflow_client: Any, ref: tracking.SweepRef, trials: Sequence[Any]) -> None:
+    """Mark the child runs of trials that have not ended KILLED (an interrupted sweep)."""
+    for trial in trials:
+        if trial.status in ("TERMINATED", "ERROR"):
+            continue
+        run_id = tracking.find_child_run(mlflow_client, ref, trial.trial_id)
+        if run_id is not None and mlflow_client.get_run(run_id).info.status == "RUNNING":
+            mlflow_client.set_terminated(run_id, "KILLED")
+
+
+ADDRESS_TIMEOUT_S = 15.0  # how long joining a cluster may take before it is an error
+
+
+def check_address(address: str, timeout: float = ADDRESS_TIMEOUT_S) -> None:
+    """Fail fast when ``--address`` names a host:port nothing answers on (Ray would retry for minutes).
+
+    Raises:
+        ValueError: naming the address and what was tried.
+    """
+    import socket
+
+    if not address or address in ("auto", "local"):
+        return
+    target = address.removeprefix("ray://").rstrip("/")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"--address {address!r}: expected 'auto', HOST:PORT or ray://HOST:PORT")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as err:
+        raise ValueError(f"--address {address}: no Ray cluster answers at {host}:{port} within {timeout:g} s ({err}); "
+                         "start it (ray start --head / ray up cluster.yaml) or fix the address") from None
+
+
+def unplaceable(settings: SweepSettings, resources: Mapping[str, float]) -> str | None:
+    """Why no trial could ever be placed on the cluster as it is, or None.
+
+    Args:
+        settings: the sweep's per-trial request.
+        resources: ``ray.cluster_resources()``.
+    """
+    have_cpu, have_gpu = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
+    if settings.gpus_per_trial > have_gpu:
+        return (f"a trial asks for {settings.gpus_per_trial:g} GPU but the cluster has {have_gpu:g}: it would wait "
+                "forever. Use --gpus-per-trial 0 on CPUs, or pass --wait-for-resources if GPU nodes join on demand")
+    if settings.cpus_per_trial > have_cpu:
+        return (f"a trial asks for {settings.cpus_per_trial:g} CPUs but the cluster has {have_cpu:g}: lower "
+                "--cpus-per-trial, or pass --wait-for-resources if nodes join on demand")
+    return None
+
+
+def resume_command(settings: SweepSettings, storage: str) -> str:
+    """The exact command that continues this sweep (its settings and space are saved with it)."""
+    parts = ["python sweeps/lambda_search.py", "--resume", "--name", settings.name, "--storage-path", storage]
+    if settings.address:
+        parts += ["--address", settings.address]
+    return " ".join(parts)
 
 
 def local_store_on_cluster(tracking_uri: str, hosts: set[str], joined: bool) -> str | None:
@@ -496,21 +568,30 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
     from sweeps import summary as summary_mod
     from sweeps.trainable import TrialSettings, TrialStatusCallback, make_trainable, trial_dirname
 
-    # The classic table reporter honours metric_columns; the newer default output ignores it.
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Tune warns whenever checkpoints come faster than its state snapshots; expected with short trials.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # The parent run's refresh downloads the best traversal after every trial: no progress bars.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    mlflow_client = tracking.client(uri)
     started_ray = not ray.is_initialized()
     if started_ray:
         # "local" starts a fresh Ray; None would silently join any cluster already running on this
         # machine (ray start, another test), which --address auto makes explicit instead. A driver
         # that `ray job submit` started gets the cluster's address in RAY_ADDRESS.
         address = settings.address or os.environ.get("RAY_ADDRESS") or "local"
+        try:
+            check_address(address)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         ray.init(address=address, include_dashboard=False, logging_level="WARNING")
     try:
+        # Pre-flight, before the tracking store is touched: a request the cluster can never place.
+        problem = None if settings.wait_for_resources else unplaceable(settings, ray.cluster_resources())
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        tracking.initialise_store(uri)  # serialised: two sweeps may start together on a new store
+        mlflow_client = tracking.client(uri)
         hosts = {node["NodeManagerAddress"] for node in ray.nodes() if node.get("Alive")}
         problem = local_store_on_cluster(uri, hosts, joined=bool(settings.address or os.environ.get("RAY_ADDRESS")))
         if problem and len(hosts) > 1:
@@ -550,7 +631,9 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
         updater = summary_mod.ParentRunUpdater(ref, settings.metrics, settings.modes, searched, settings.optuna_storage)
         trainable = make_trainable(trial_settings, settings.cpus_per_trial, settings.gpus_per_trial)
         if resume:
-            tuner = tune.Tuner.restore(experiment_path, trainable, resume_unfinished=True, resume_errored=False)
+            # Errored trials are retried too: a trial that failed on a tracking outage or a lost
+            # node trains on from its last checkpoint.
+            tuner = tune.Tuner.restore(experiment_path, trainable, resume_unfinished=True, resume_errored=True)
         else:
             tuner = tune.Tuner(
                 trainable,
@@ -564,15 +647,26 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
                     name=settings.name, storage_path=storage,
                     failure_config=tune.FailureConfig(max_failures=settings.max_failures),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                    callbacks=[TrialStatusCallback(ref), updater], progress_reporter=build_reporter(settings, space),
-                    verbose=1,
+                    callbacks=[TrialStatusCallback(ref), updater,
+                               summary_mod.ProgressPrinter(settings.num_samples * settings.seeds, settings.metrics,
+                                                           searched)],
+                    verbose=0,  # progress comes from ProgressPrinter, the answer from the closing table
                 ),
             )
-        results = tuner.fit()
+        # SIGTERM ends the sweep like Ctrl-C: Tune stops the trials and saves its state.
+        previous_term = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+        try:
+            results = tuner.fit()
+        except KeyboardInterrupt:  # a second Ctrl-C: Tune gave up its graceful stop
+            results = None
+        finally:
+            signal.signal(signal.SIGTERM, previous_term)
         trials = tune_trials(experiment_path)
         statuses = reconcile_statuses(trials, ref)
-        interrupted = len(statuses) < settings.num_samples * settings.seeds or tracking.STATUS_RUNNING in statuses.values()
-        summary = _summary(settings, results, searched, ref.parent_run_id)
+        interrupted = len(statuses) < settings.num_samples * settings.seeds or \
+            bool({INTERRUPTED, NOT_STARTED} & set(statuses.values()))
+        summary = _summary(settings, results, searched, ref.parent_run_id) if results is not None else \
+            {"parent_run_id": ref.parent_run_id}
         summary["name"] = settings.name
         summary["statuses"] = {s: list(statuses.values()).count(s) for s in sorted(set(statuses.values()))}
         board = summary_mod.publish(mlflow_client, ref, trials, settings.metrics, settings.modes, searched,
@@ -591,12 +685,14 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
         write_storage_json(storage, settings.name, summary_mod.SUMMARY_FILE,
                            {**summary, "leaderboard": board.to_dict(orient="records") if not board.empty else []})
         if interrupted:
-            mlflow_client.set_terminated(ref.parent_run_id, "KILLED")  # reopened by --resume
+            # Reopened by --resume (the parent) or by the trial that trains on (its child run).
+            mlflow_client.set_terminated(ref.parent_run_id, "KILLED")
+            kill_open_child_runs(mlflow_client, ref, trials)
         else:
             tracking.finish_run(mlflow_client, ref.parent_run_id)
         print("\n" + summary_mod.closing_text(summary, board, settings.metrics, searched))
         if interrupted:
-            print(f"the sweep is incomplete: continue it with --resume --name {settings.name}", file=sys.stderr)
+            print(f"the sweep is incomplete: continue it with\n  {resume_command(settings, storage)}", file=sys.stderr)
             return EXIT_INTERRUPTED
         return 0
     finally:
@@ -616,6 +712,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parse_args(build_parser(), argv, config_flags=False)
     temp_storage = None
+    if args.smoke_test and args.resume and not args.storage_path:
+        print("error: --smoke-test keeps its state in a temporary folder that is gone when it ends: there is "
+              "nothing to resume (pass --storage-path to keep a smoke sweep)", file=sys.stderr)
+        return 2
     try:
         settings, space = settings_from_args(args)
         if not settings.storage_path:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -258,6 +259,43 @@ class ParentRunUpdater(ray.tune.Callback):
             publish(self._client, self.ref, trials, self.metrics, self.modes, self.searched, self.storage_url)
         except Exception as err:  # the sweep matters more than its dashboard
             logger.warning("could not refresh the parent run's leaderboard: %s", err)
+
+
+class ProgressPrinter(ray.tune.Callback):
+    """One line per reported evaluation and per ended trial, with the sweep's objectives and the
+    key metrics: the sweep's progress through Tune's public callback API (Tune's own console
+    output is switched off; its legacy table reporter needed ``RAY_AIR_NEW_OUTPUT=0``)."""
+
+    def __init__(self, total: int, metrics: Sequence[str], searched: Sequence[str]):
+        self.total, self.metrics, self.searched = total, list(metrics), list(searched)
+        self._ended = 0
+
+    def _line(self, text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        values = ", ".join(f"{k.split('.')[-1]}={_fmt(trial.config.get(k))}" for k in self.searched)
+        self._line(f"trial {trial.trial_id} started ({values})")
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+        shown = [m for m in dict.fromkeys([*self.metrics, *KEY_METRICS]) if m in result]
+        values = " ".join(f"{m.removeprefix('eval/')}={_fmt(result[m])}" for m in shown)
+        self._line(f"trial {trial.trial_id} step {result.get('step')}: {values}")
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._ended += 1
+        self._line(f"trial {trial.trial_id} ended ({self._ended}/{self.total} trials ended)")
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._ended += 1
+        self._line(f"trial {trial.trial_id} failed ({self._ended}/{self.total} trials ended; its error is in MLflow "
+                   "and Tune's trial folder)")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 # --------------------------------------------------------------------------------------------

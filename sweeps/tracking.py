@@ -13,6 +13,7 @@ Everything uses the plain ``MlflowClient`` with explicit run ids, never the flue
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import subprocess
@@ -72,6 +73,67 @@ from sweeps.record import keeps_own_status  # noqa: E402
 from sweeps.record import param_value as param_value  # noqa: E402
 
 VERSIONED_PACKAGES = ("torch", "ray", "optuna", "mlflow", "infogan-sweeps")
+logger = logging.getLogger(__name__)
+
+
+# How long a trial waits out a tracking outage (beyond MLflow's own retries) before it fails.
+OUTAGE_PATIENCE_S = float(os.environ.get("INFOGAN_TRACKING_OUTAGE_S", "900"))
+_TRANSIENT = ("max retries exceeded", "connection", "timed out", "timeout", "temporarily unavailable",
+              "database is locked", "502", "503", "504", "bad gateway", "service unavailable")
+
+
+def is_transient(err: BaseException) -> bool:
+    """Whether a tracking error looks like an outage (worth waiting out) rather than a refusal."""
+    if isinstance(err, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
+        return False  # a local file problem does not go away by waiting
+    if isinstance(err, (ConnectionError, TimeoutError, OSError)):  # requests' errors are OSErrors too
+        return True
+    text = f"{type(err).__name__}: {err}".lower()
+    return any(marker in text for marker in _TRANSIENT)
+
+
+class ResilientClient:
+    """An ``MlflowClient`` whose calls wait out tracking outages.
+
+    A call failing with a transient error (``is_transient``) is retried with backoff for up to
+    ``patience`` seconds; the outage is logged once when it starts and once when it ends, so a
+    trial's log says how long its records were delayed. Other errors (a refused request, a
+    missing run) are raised at once.
+    """
+
+    def __init__(self, mlflow_client: Any, patience: float = OUTAGE_PATIENCE_S, what: str = "MLflow"):
+        self._client, self._patience, self._what = mlflow_client, patience, what
+        self._down_since: float | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            delay = 1.0
+            while True:
+                try:
+                    result = method(*args, **kwargs)
+                except Exception as err:
+                    if not is_transient(err):
+                        raise
+                    now = time.monotonic()
+                    if self._down_since is None:
+                        self._down_since = now
+                        logger.warning("%s unreachable (%s: %s); retrying for up to %.0f s", self._what, name,
+                                       str(err)[:300], self._patience)
+                    if now - self._down_since > self._patience:
+                        raise
+                    time.sleep(delay)
+                    delay = min(2 * delay, 30.0)
+                    continue
+                if self._down_since is not None:
+                    logger.warning("%s reachable again after %.0f s", self._what, time.monotonic() - self._down_since)
+                    self._down_since = None
+                return result
+
+        return call
 
 
 class TrackingUnavailableError(RuntimeError):
@@ -181,6 +243,22 @@ def check_tracking(tracking_uri: str, timeout: float = 5.0) -> None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def initialise_store(tracking_uri: str, timeout: float = 300.0) -> None:
+    """Create a new local store's tables, one process at a time.
+
+    MLflow creates a sqlite store's tables on first use without a lock: two sweeps starting
+    together on a new store race (``table ... already exists``). A file lock beside the database
+    serialises that first use; later ones find the tables there.
+    """
+    if not tracking_uri.startswith("sqlite:///"):
+        return
+    from filelock import FileLock
+
+    db = Path(tracking_uri[len("sqlite:///"):])
+    with FileLock(str(db) + ".lock", timeout=timeout):
+        client(tracking_uri).search_experiments(max_results=1)
 
 
 def client(tracking_uri: str) -> MlflowClient:

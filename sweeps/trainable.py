@@ -98,11 +98,19 @@ def with_repeat_seed(config: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _prune_local_checkpoints(current: Path) -> None:
-    """Delete the loop's older local checkpoint directories: Tune has persisted its own copies."""
-    for sibling in current.parent.glob("step_*"):
-        if sibling.is_dir() and sibling.name < current.name:
-            shutil.rmtree(sibling, ignore_errors=True)
+KEEP_LOCAL_CHECKPOINTS = 2  # as Tune's CheckpointConfig(num_to_keep=2) keeps its copies
+
+
+def _prune_local_checkpoints(current: Path, keep: int = KEEP_LOCAL_CHECKPOINTS) -> None:
+    """Delete the loop's local checkpoint directories older than the last ``keep`` reported ones.
+
+    The one just reported may still be being copied by Tune (its persistence can lag the report),
+    so it and its predecessor stay: only checkpoints Tune finished with long ago are removed,
+    and the local copies never outnumber Tune's own.
+    """
+    reported = sorted(p for p in current.parent.glob("step_*") if p.is_dir() and p.name <= current.name)
+    for old in reported[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _log_files(mlflow_client: Any, run_id: str, run_dir: Path, names: Sequence[str], artifact_path: str | None) -> None:
@@ -135,7 +143,8 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     trial_id, trial_name = context.get_trial_id(), context.get_trial_name()
     config = with_repeat_seed(config)
     run_dir = Path(context.get_trial_dir()) / "run"
-    mlflow_client = tracking.client(settings.ref.tracking_uri)
+    # Every MLflow call of the trial waits out a tracking outage (logged when it starts and ends).
+    mlflow_client = tracking.ResilientClient(tracking.client(settings.ref.tracking_uri), what=f"MLflow (trial {trial_id})")
 
     checkpoint = ray.tune.get_checkpoint()
     known_run_id = None
@@ -143,9 +152,10 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
         with checkpoint.as_directory() as directory:
             saved = tracking.read_json(Path(directory) / tracking.CHILD_FILE) or {}
             known_run_id = saved.get("run_id")
-    run_id = tracking.open_child_run(mlflow_client, settings.ref, trial_id, trial_name, known_run_id)
-
+    run_id: str | None = None
     try:
+        # Opening the run is part of the trial's MLflow conversation, inside its error handling.
+        run_id = tracking.open_child_run(mlflow_client, settings.ref, trial_id, trial_name, known_run_id)
         try:
             cfg = Config.from_flat(config)
         except ValueError as err:
@@ -162,11 +172,13 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
         # Mark the run failed before Tune retries or gives up; a retry reopens it as running.
         # (A scheduler's stop arrives as SystemExit from ray.tune.report: not a failure; the
         # driver's TrialStatusCallback records it as stopped_early.)
-        try:
-            mlflow_client.set_tag(run_id, tracking.TAG_ERROR, f"{type(err).__name__}: {err}"[:4000])
-            tracking.finish_run(mlflow_client, run_id, tracking.STATUS_FAILED)
-        except Exception:  # the original error matters more than a tracking hiccup
-            pass
+        if run_id is not None:
+            try:
+                quick = tracking.ResilientClient(tracking.client(settings.ref.tracking_uri), patience=30.0)
+                quick.set_tag(run_id, tracking.TAG_ERROR, f"{type(err).__name__}: {err}"[:4000])
+                tracking.finish_run(quick, run_id, tracking.STATUS_FAILED)
+            except Exception:  # the original error matters more than a tracking hiccup
+                pass
         raise
 
 

@@ -41,40 +41,70 @@ def test_points_to_evaluate_come_first() -> None:
     assert config["optim.lr_d"] == 0.004 and config["codes.n_continuous"] == 6
 
 
-def test_multi_objective_tells_optuna_both_values() -> None:
-    settings, space = _settings("--multi-objective", "eval/fid:min,eval/mig:max", "--search", "nsga2")
+def test_multi_objective_tells_optuna_both_values(tmp_path) -> None:
+    import optuna
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    settings, space = _settings("--multi-objective", "eval/fid:min,eval/mig:max", "--search", "nsga2",
+                                "--optuna-storage", storage)
     searcher = lambda_search.build_searcher(settings, space)
     searcher.suggest("a")
     searcher.on_trial_complete("a", {"eval/fid": 120.0, "eval/mig": 0.2})
-    study = searcher.searcher._ot_study
+    study = optuna.load_study(study_name=settings.name, storage=storage)  # the study outlives the searcher
     assert [t.values for t in study.trials] == [[120.0, 0.2]]
     assert lambda_search.build_scheduler(settings, space).__class__.__name__ == "FIFOScheduler"
 
 
+def _decisions(scheduler, reports: list[tuple[str, float, float]]) -> list[str]:
+    """Drive the scheduler through its public Tune API: (trial, train/images, eval/mig) reports."""
+    from ray.tune.experiment import Trial
+
+    trials: dict[str, Trial] = {}
+    out = []
+    for name, images, mig in reports:
+        if name not in trials:
+            trials[name] = Trial("run_trial", trial_id=name, stub=True)
+            scheduler.on_trial_add(None, trials[name])
+        out.append(scheduler.on_trial_result(None, trials[name], {"train/images": images, "eval/mig": mig,
+                                                                  "step": 0}))
+    return out
+
+
 @pytest.mark.parametrize("g_steps", [1, 2])
-def test_asha_clock_is_training_work_and_never_cuts_the_last_report(g_steps: int) -> None:
+def test_asha_cuts_at_equal_training_work_on_report_steps(g_steps: int) -> None:
+    # 40 steps, reports every 10: the first rung is the first report at or after a quarter of the
+    # budget (step 10), measured in images = step x batch 32 x (1 + g_steps).
     settings, space = _settings("--steps", "40", "--set", f"train.g_steps={g_steps}")
     scheduler = lambda_search.build_scheduler(settings, space)
-    assert scheduler.__class__.__name__ == "AsyncHyperBandScheduler"
-    per_step = space.sample_config().train.images_per_step
-    assert per_step == 32 * (1 + g_steps)  # the smoke budget's batch of 32
-    assert scheduler._time_attr == "train/images" and scheduler._max_t == 41 * per_step
+    per_step = 32 * (1 + g_steps)
+    assert space.sample_config().train.images_per_step == per_step
+    decisions = _decisions(scheduler, [
+        ("good", 10 * per_step, 0.5),   # first at the rung: never cut
+        ("bad", 5 * per_step, 0.1),     # before the rung: not judged yet
+        ("bad", 10 * per_step, 0.1),    # at the rung, below the good one: cut
+        ("good", 40 * per_step, 0.6),   # its last report: never cut (max_t lies past the budget)
+    ])
+    assert decisions == ["CONTINUE", "CONTINUE", "STOP", "CONTINUE"]
 
 
 @pytest.mark.parametrize(("steps", "eval_every"), [(1500, 150), (600, 150), (20, 10), (450, 100)])
-def test_asha_rungs_fall_on_report_steps(steps: int, eval_every: int) -> None:
+def test_asha_first_rung_falls_on_a_report_step(steps: int, eval_every: int) -> None:
     settings, space = _settings("--steps", str(steps), "--set", f"train.eval_every={eval_every}",
                                 "--set", f"train.checkpoint_every={eval_every}")
-    scheduler = lambda_search.build_scheduler(settings, space)
     per_step = space.sample_config().train.images_per_step
-    rungs = [milestone / per_step for milestone, _ in scheduler._brackets[0]._rungs]
-    assert rungs and all(r % eval_every == 0 and r <= steps for r in rungs), rungs
+    first = -(-max(eval_every, steps // 4) // eval_every) * eval_every  # a quarter, rounded up to a report
+    before = _decisions(lambda_search.build_scheduler(settings, space),
+                        [("a", first * per_step, 0.5), ("b", (first - eval_every) * per_step, 0.0)])
+    at = _decisions(lambda_search.build_scheduler(settings, space),
+                    [("a", first * per_step, 0.5), ("b", first * per_step, 0.0)])
+    assert before == ["CONTINUE", "CONTINUE"] and at == ["CONTINUE", "STOP"]
 
 
 def test_max_t_covers_the_most_work_per_step_in_the_space() -> None:
     settings, space = _settings("--steps", "40", "--range", "train.batch_size=16,48", "--range", "train.g_steps=1,3")
     assert space.max_images_per_step() == 48 * 4
-    assert lambda_search.build_scheduler(settings, space)._max_t == 41 * 48 * 4
+    # The biggest trial's last report (40 steps of 48 x 4 images) is never cut by max_t.
+    assert _decisions(lambda_search.build_scheduler(settings, space), [("big", 40 * 48 * 4, 0.1)]) == ["CONTINUE"]
 
 
 def test_grid_search_with_seeds_runs_every_combination_on_every_seed() -> None:
@@ -101,7 +131,10 @@ def test_grid_and_seed_flags_refuse_what_cannot_work() -> None:
 
 
 def test_tpe_start_up_phase_scales_with_the_sweep() -> None:
+    import optuna
+
     assert [lambda_search.startup_trials(n) for n in (2, 12, 30, 64)] == [3, 4, 10, 10]
-    settings, space = _settings("--num-samples", "12")
-    sampler = lambda_search.build_searcher(settings, space).searcher._sampler
-    assert sampler._n_startup_trials == 4 and sampler._multivariate
+    settings, _ = _settings("--num-samples", "12")
+    sampler = lambda_search.make_sampler(settings)
+    assert isinstance(sampler, optuna.samplers.TPESampler)
+    assert lambda_search.sampler_options(settings) == {"seed": 0, "multivariate": True, "n_startup_trials": 4}

@@ -1,0 +1,174 @@
+"""Faults: tracking outages survived, checkpoints pruned safely, requests the cluster can never
+place refused, interrupts recorded truthfully, two sweeps starting together on one new store."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sweeps import lambda_search, tracking
+from sweeps.trainable import _prune_local_checkpoints
+from tests.sweeps.conftest import SCRIPT, free_port, subprocess_env
+from tests.sweeps.readback import sweep_runs
+
+
+class FlakyClient:
+    """Fails its first ``failures`` calls the way an unreachable server does, then answers."""
+
+    def __init__(self, failures: int, error: Exception | None = None):
+        self.failures, self.calls = failures, 0
+        self.error = error or Exception("API request to http://h:5000/api failed: Max retries exceeded with url")
+
+    def set_tag(self, *args: Any) -> str:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        return "ok"
+
+
+def test_a_tracking_outage_is_waited_out_and_logged_when_it_starts_and_ends(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(tracking.time, "sleep", lambda s: None)
+    flaky = FlakyClient(failures=3)
+    client = tracking.ResilientClient(flaky, patience=60)
+    with caplog.at_level("WARNING", logger="sweeps.tracking"):
+        assert client.set_tag("run", "k", "v") == "ok"
+    assert flaky.calls == 4
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and "unreachable" in messages[0] and "reachable again" in messages[1]
+
+
+def test_an_outage_longer_than_the_patience_fails_and_a_refusal_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter(range(0, 10_000, 10))
+    monkeypatch.setattr(tracking.time, "sleep", lambda s: None)
+    monkeypatch.setattr(tracking.time, "monotonic", lambda: float(next(clock)))
+    with pytest.raises(Exception, match="Max retries"):
+        tracking.ResilientClient(FlakyClient(failures=10**6), patience=50).set_tag("run", "k", "v")
+    refused = FlakyClient(failures=1, error=Exception("RESOURCE_DOES_NOT_EXIST: Run 'x' not found"))
+    with pytest.raises(Exception, match="RESOURCE_DOES_NOT_EXIST"):
+        tracking.ResilientClient(refused, patience=50).set_tag("run", "k", "v")
+    assert refused.calls == 1
+
+
+def test_local_checkpoints_keep_the_last_two_reported(tmp_path: Path) -> None:
+    for step in (10, 20, 30, 40):
+        (tmp_path / f"step_{step:08d}").mkdir()
+    _prune_local_checkpoints(tmp_path / "step_00000030")  # Tune may still be copying 30 (and 20 is its last)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_00000020", "step_00000030", "step_00000040"]
+
+
+def test_a_request_the_cluster_cannot_place_is_named() -> None:
+    settings = lambda_search.SweepSettings(gpus_per_trial=0.5)
+    assert "asks for 0.5 GPU but the cluster has 0" in lambda_search.unplaceable(settings, {"CPU": 2.0})
+    assert lambda_search.unplaceable(settings, {"CPU": 2.0, "GPU": 1.0}) is None
+    assert "CPUs" in lambda_search.unplaceable(lambda_search.SweepSettings(cpus_per_trial=4), {"CPU": 2.0})
+
+
+def test_an_address_nothing_answers_on_fails_fast() -> None:
+    port = free_port()
+    start = time.monotonic()
+    with pytest.raises(ValueError, match=f"no Ray cluster answers at 127.0.0.1:{port}"):
+        lambda_search.check_address(f"127.0.0.1:{port}", timeout=5)
+    assert time.monotonic() - start < 10
+    with pytest.raises(ValueError, match="expected 'auto', HOST:PORT"):
+        lambda_search.check_address("nonsense")
+    lambda_search.check_address("auto")  # resolved by Ray itself
+
+
+def test_resume_command_names_the_storage() -> None:
+    settings = lambda_search.SweepSettings(name="s", address="ray://head:10001")
+    assert lambda_search.resume_command(settings, "/shared/tune") == \
+        "python sweeps/lambda_search.py --resume --name s --storage-path /shared/tune --address ray://head:10001"
+
+
+def test_a_smoke_test_cannot_be_resumed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = set(Path("/tmp").glob("infogan-smoke-*"))
+    assert lambda_search.main(["--smoke-test", "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    assert set(Path("/tmp").glob("infogan-smoke-*")) == before  # no temporary folder left behind
+
+
+# --------------------------------------------------------------------------------------------
+# With real processes
+
+
+def _run(argv: list[str], tmp_path: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, timeout=timeout,
+                          env=subprocess_env(tmp_path), cwd=tmp_path)
+
+
+@pytest.mark.integration
+def test_gpus_the_cluster_lacks_and_an_unreachable_address_end_before_any_record(tmp_path: Path) -> None:
+    for argv, expected in ((["--gpus-per-trial", "0.5"], "asks for 0.5 GPU"),
+                           (["--address", f"127.0.0.1:{free_port()}"], "no Ray cluster answers")):
+        start = time.monotonic()
+        proc = _run(["--smoke-test", *argv, "--storage-path", str(tmp_path / "tune")], tmp_path, timeout=180)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and expected in errors[0], proc.stderr[-2000:]
+        assert time.monotonic() - start < 120
+        assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "tune").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_sigint_during_the_last_trial_is_an_interrupted_sweep_then_resumed(tmp_path: Path) -> None:
+    storage, uri, name = tmp_path / "tune", f"sqlite:///{tmp_path}/mlflow.db", "last_trial"
+    command = ["--smoke-test", "--name", name, "--storage-path", str(storage), "--tracking-uri", uri,
+               "--num-samples", "1", "--set", "train.steps=60", "--set", "train.eval_every=20",
+               "--set", "train.checkpoint_every=20"]
+    log = open(tmp_path / "first.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), *command], stdout=log, stderr=subprocess.STDOUT,
+                            env=subprocess_env(tmp_path), cwd=tmp_path, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(storage.glob(f"{name}/trial_*/checkpoint_*")):  # the only trial is training
+            assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the trial never reported"
+            time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    first = (tmp_path / "first.log").read_text()
+    assert code == 130, first[-3000:]
+    assert f"--resume --name {name} --storage-path {storage}" in first
+    assert "stopped_early" not in first.split("sweep 'last_trial'")[-1]
+    _, parent, children = sweep_runs(uri, name)
+    assert parent.info.status == "KILLED" and [c.info.status for c in children] == ["KILLED"]
+    resumed = _run(["--resume", "--name", name, "--storage-path", str(storage)], tmp_path, timeout=900)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    _, parent, children = sweep_runs(uri, name)
+    assert parent.info.status == "FINISHED"
+    assert [c.data.tags[tracking.TAG_STATUS] for c in children] == ["finished"]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_two_sweeps_start_together_on_one_new_store(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    procs = [subprocess.Popen([sys.executable, str(SCRIPT), "--smoke-test", "--num-samples", "1", "--name", f"twin{i}",
+                               "--storage-path", str(tmp_path / f"tune{i}"), "--tracking-uri", uri],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env=subprocess_env(tmp_path), cwd=tmp_path) for i in (0, 1)]
+    outputs = [p.communicate(timeout=900)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[-2000:] for o in outputs]
+    for i in (0, 1):
+        _, parent, children = sweep_runs(uri, f"twin{i}")
+        assert parent.info.status == "FINISHED" and len(children) == 1
+
+
+def test_local_file_errors_are_not_mistaken_for_an_outage() -> None:
+    assert not tracking.is_transient(FileNotFoundError("figures/traversal.png"))
+    assert tracking.is_transient(ConnectionRefusedError("[Errno 111] Connection refused"))
+    assert tracking.is_transient(Exception("sqlite3.OperationalError: database is locked"))
