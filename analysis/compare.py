@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.metrics import mutual_info_score
 
 from analysis import schema as S
 
@@ -419,29 +418,16 @@ CodeMetric = Callable[[np.ndarray, np.ndarray], float]
 
 
 def discretize(x: np.ndarray, num_bins: int = NUM_BINS) -> np.ndarray:
-    """Each column into ``num_bins`` equal-width bins over its own range (labels 0..num_bins-1).
+    """Each column into ``num_bins`` histogram bins over its own range: the disentanglement
+    metrics' own discretisation (``infogan.metrics``, as disentanglement_lib's), not a copy."""
+    from infogan.metrics._discrete import histogram_discretize  # torch comes with it: only when scoring
 
-    Args:
-        x: (N, D) real values.
-        num_bins: bins per column.
-
-    Returns:
-        (N, D) int64 labels; a constant column is all zeros.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    out = np.zeros(x.shape, dtype=np.int64)
-    for j in range(x.shape[1]):
-        lo, hi = x[:, j].min(), x[:, j].max()
-        if hi > lo:
-            out[:, j] = np.minimum(((x[:, j] - lo) / (hi - lo) * num_bins).astype(np.int64), num_bins - 1)
-    return out
+    return histogram_discretize(np.asarray(x, dtype=np.float64), num_bins)
 
 
 def mig_like(codes: np.ndarray, factors: np.ndarray, num_bins: int = NUM_BINS) -> float:
-    """MIG of ``codes`` against real-valued reference codes used as factors.
-
-    Both sides are cut into ``num_bins`` bins; MI via sklearn's ``mutual_info_score`` (nats); per
-    factor (top-1 − top-2 MI) / H(factor), averaged over factors with non-zero entropy.
+    """``infogan.metrics``' MIG of ``codes`` against another model's real-valued codes used as
+    factors (discretised into ``num_bins`` histogram bins first).
 
     Args:
         codes: (N, D) representation being scored.
@@ -449,18 +435,17 @@ def mig_like(codes: np.ndarray, factors: np.ndarray, num_bins: int = NUM_BINS) -
         num_bins: histogram bins.
 
     Returns:
-        Score in [0, 1]; 0 when every factor is constant.
+        Score in [0, 1]; 0 when every reference code is constant.
     """
-    c, f = discretize(codes, num_bins), discretize(factors, num_bins)
-    if c.shape[0] != f.shape[0]:
-        raise ValueError(f"codes have {c.shape[0]} rows but factors have {f.shape[0]}: use the same images")
-    mi = np.array([[mutual_info_score(f[:, k], c[:, j]) for k in range(f.shape[1])] for j in range(c.shape[1])])  # (D, F)
-    ent = np.array([mutual_info_score(f[:, k], f[:, k]) for k in range(f.shape[1])])  # H(f) = I(f; f)
-    top = np.sort(np.vstack([mi, np.zeros((1, mi.shape[1]))]), axis=0)[::-1]  # (D + 1, F) descending
-    keep = ent > 0
-    if not keep.any():
+    from infogan.metrics.mig import mig_score
+
+    codes, factors = np.asarray(codes), np.asarray(factors)
+    if codes.shape[0] != factors.shape[0]:
+        raise ValueError(f"codes have {codes.shape[0]} rows but factors have {factors.shape[0]}: use the same images")
+    try:
+        return mig_score(codes, discretize(factors, num_bins), num_bins)["mig"]
+    except ValueError:  # every reference code is constant: nothing to agree with
         return 0.0
-    return float(np.mean((top[0] - top[1])[keep] / ent[keep]))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,57 @@
+"""A sweep's settings: everything that defines it apart from its search space (logged as
+``sweep.*`` params, saved with the sweep for ``--resume``), and the default objectives."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# The default objective per dataset (all "max"): MIG where ground-truth factors exist (dSprites),
+# categorical accuracy on labelled datasets (it needs a categorical code).
+DEFAULT_METRICS = {"dsprites": "eval/mig", "digits": "eval/cat_accuracy", "mnist": "eval/cat_accuracy",
+                   "fashion_mnist": "eval/cat_accuracy"}
+DEFAULT_METRIC, DEFAULT_MODE = DEFAULT_METRICS["dsprites"], "max"
+DEFAULT_MULTI_OBJECTIVE = "eval/fid:min,eval/mig:max"
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class SweepSettings:
+    """Everything that defines a sweep apart from its search space (logged as ``sweep.*`` params)."""
+
+    name: str = "lambda_search"
+    dataset: str = "dsprites"
+    budget: str = "cpu"
+    steps: int = 600
+    num_samples: int = 12  # sampled configs; Tune runs num_samples * seeds trials
+    max_concurrent: int = 2
+    seeds: int = 1  # training seeds per sampled config (Tune's Repeater), for seed spread
+    metrics: list[str] = field(default_factory=lambda: [DEFAULT_METRIC])
+    modes: list[str] = field(default_factory=lambda: [DEFAULT_MODE])
+    search: str = "tpe"
+    scheduler: str = "asha"
+    seed: int = 0
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_failures: int = 2
+    grace_period: int = 0  # ASHA's first rung in steps; 0 = a quarter of the budget
+    reduction_factor: int = 3
+    storage_path: str = ""
+    tracking_uri: str = ""
+    optuna_storage: str = ""  # the study's RDB storage URL ("" = in memory)
+    wait_for_resources: bool = False
+    address: str = ""
+    points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.metrics) > 1
+
+    def params(self) -> dict[str, Any]:
+        """The settings as MLflow params (without the ``sweep.`` prefix)."""
+        out = {k: v for k, v in asdict(self).items() if k not in ("points_to_evaluate",)}
+        out["metric"] = ",".join(self.metrics)
+        out["mode"] = ",".join(self.modes)
+        del out["metrics"], out["modes"]
+        out["points_to_evaluate"] = len(self.points_to_evaluate)
+        return out

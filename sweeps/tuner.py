@@ -1,0 +1,389 @@
+"""Running a sweep: the searcher (Optuna inside Tune, with its study in a database), the
+scheduler (ASHA clocked by training work), the Tuner (or its restore), the parent MLflow run,
+reconciling trial statuses at the end, and the files kept beside Tune's state.
+
+The search space lives in ``sweeps.spaces``, the trial in ``sweeps.trainable``, the record in
+``sweeps.record`` / ``sweeps.tracking``, the sweep's answer in ``sweeps.summary``, the pre-flight
+checks in ``sweeps.checks`` and the command line in ``sweeps.cli``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sweeps import spaces, tracking
+from sweeps.checks import check_address, local_store_on_cluster, unplaceable
+from sweeps.settings import EXIT_INTERRUPTED, SweepSettings
+
+# ----------------------------------------------------------------------------------------------
+# Storage next to Tune's state (local paths or URIs such as s3://)
+
+
+def _storage_fs(storage_path: str) -> tuple[Any, str]:
+    import pyarrow.fs
+
+    if "://" in storage_path:
+        fs, root = pyarrow.fs.FileSystem.from_uri(storage_path)
+        return fs, root.rstrip("/")
+    return pyarrow.fs.LocalFileSystem(), str(Path(storage_path).resolve())
+
+
+def read_storage_json(storage_path: str, name: str, filename: str) -> dict[str, Any] | None:
+    """``<storage>/<name>/<filename>`` as JSON, or None when missing."""
+    import pyarrow.fs
+
+    fs, root = _storage_fs(storage_path)
+    path = f"{root}/{name}/{filename}"
+    if fs.get_file_info(path).type != pyarrow.fs.FileType.File:
+        return None
+    with fs.open_input_stream(path) as fh:
+        return json.loads(fh.read().decode())
+
+
+def write_storage_json(storage_path: str, name: str, filename: str, payload: dict[str, Any]) -> None:
+    """Write ``<storage>/<name>/<filename>`` (via a temporary name on local disks)."""
+    fs, root = _storage_fs(storage_path)
+    fs.create_dir(f"{root}/{name}", recursive=True)
+    data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
+    tmp = f"{root}/{name}/.{filename}.tmp"
+    with fs.open_output_stream(tmp) as fh:
+        fh.write(data)
+    fs.move(tmp, f"{root}/{name}/{filename}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Tune
+
+
+def startup_trials(num_samples: int) -> int:
+    """TPE's random start-up trials: a third of the sweep, between 3 and Optuna's default 10."""
+    return min(10, max(3, num_samples // 3))
+
+
+def sampler_options(settings: SweepSettings) -> dict[str, Any]:
+    """The options of the sweep's sampler (seeded; TPE multivariate with a short start-up)."""
+    if settings.search == "tpe":
+        # Multivariate TPE models the lambdas and learning rates jointly (they interact). Its
+        # random start-up phase (Optuna's default: 10 trials) is shortened for small sweeps, or a
+        # 12-trial CPU sweep would be random search with TPE guiding the last two trials only.
+        return {"seed": settings.seed, "multivariate": True, "n_startup_trials": startup_trials(settings.num_samples)}
+    return {"seed": settings.seed}
+
+
+def make_sampler(settings: SweepSettings, space: spaces.SearchSpace | None = None) -> Any:
+    """The Optuna sampler ``--search`` names, with ``sampler_options``."""
+    import optuna
+
+    options = sampler_options(settings)
+    if settings.search == "random":
+        return optuna.samplers.RandomSampler(**options)
+    if settings.search == "grid":
+        if space is None:
+            raise ValueError("a grid sampler needs the search space")
+        return optuna.samplers.GridSampler({k: list(p.choices or ()) for k, p in space.params.items()}, **options)
+    if settings.search == "nsga2":
+        return optuna.samplers.NSGAIISampler(**options)
+    return optuna.samplers.TPESampler(**options)
+
+
+def build_searcher(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
+    """OptunaSearch over the define-by-run space, with a seeded sampler and a concurrency limit."""
+    import optuna
+    from ray.tune.search import ConcurrencyLimiter, Repeater
+    from ray.tune.search.optuna import OptunaSearch
+
+    sampler = make_sampler(settings, space)
+    metric: str | list[str] = settings.metrics if settings.multi_objective else settings.metrics[0]
+    mode: str | list[str] = settings.modes if settings.multi_objective else settings.modes[0]
+    # In a database the study outlives the process: optuna-dashboard can watch it and the
+    # parent run's importance plot reads it.
+    storage = optuna.storages.RDBStorage(settings.optuna_storage) if settings.optuna_storage else None
+    searcher = OptunaSearch(space=space, metric=metric, mode=mode, sampler=sampler, study_name=settings.name,
+                            storage=storage, points_to_evaluate=settings.points_to_evaluate or None)
+    if settings.seeds > 1:
+        # Each suggestion runs `seeds` times (train.seed + index, see trainable.with_repeat_seed);
+        # the sampler is told the mean over them.
+        searcher = Repeater(searcher, repeat=settings.seeds, set_index=True)
+    # Without a limit, TPE would propose every trial before seeing any result (random search).
+    return ConcurrencyLimiter(searcher, max_concurrent=settings.max_concurrent)
+
+
+def build_scheduler(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
+    """ASHA on the objective with training work (images) as its clock, or FIFO (no early stopping).
+
+    The clock is ``train/images`` = step x batch x (1 + G steps per D step), not the step: a
+    recipe with two G steps per D step is compared with a one-step recipe at equal work.
+    """
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from sweeps.trainable import WORK
+
+    if settings.scheduler == "fifo":
+        return FIFOScheduler()
+    sample = space.sample_config().train
+    eval_every, per_step = sample.eval_every, sample.images_per_step
+    grace = settings.grace_period or max(eval_every, settings.steps // 4)
+    # Trials report every eval_every steps: a rung between two reports would compare trials at
+    # the next report instead, so rungs sit on report steps (exactly so when every trial does the
+    # same work per step; otherwise each is compared at its first report past the rung).
+    grace = math.ceil(grace / eval_every) * eval_every
+    # max_t past every trial's budget: trials end at train.steps by themselves, so ASHA's max_t
+    # stop never fires (a rung may still fall on the last step: the trainable reports that one last).
+    max_t = (settings.steps + 1) * space.max_images_per_step()
+    return ASHAScheduler(time_attr=WORK, metric=settings.metrics[0], mode=settings.modes[0], max_t=max_t,
+                         grace_period=min(grace, settings.steps) * per_step, reduction_factor=settings.reduction_factor)
+
+
+def _summary(settings: SweepSettings, results: Any, searched: Sequence[str], parent_run_id: str) -> dict[str, Any]:
+    import pandas as pd
+
+    frame: pd.DataFrame = results.get_dataframe()
+    out: dict[str, Any] = {"trials": len(results), "errors": results.num_errors, "parent_run_id": parent_run_id}
+    present = [m for m in settings.metrics if m in frame.columns]
+    if len(present) != len(settings.metrics) or frame.empty:
+        return out
+    finite = frame[[math.isfinite(v) if isinstance(v, float) else False for v in frame[present[0]]]]
+    if settings.multi_objective:
+        signs = [1 if m == "min" else -1 for m in settings.modes]
+        values = finite[settings.metrics].to_numpy() * signs
+        front = [i for i in range(len(values))
+                 if not any((values[j] <= values[i]).all() and (values[j] < values[i]).any() for j in range(len(values)))]
+        out["pareto_front"] = [{"trial_id": finite.iloc[i]["trial_id"], **{m: finite.iloc[i][m] for m in settings.metrics}}
+                               for i in front]
+        return out
+    if finite.empty:
+        return out
+    best = finite.sort_values(settings.metrics[0], ascending=settings.modes[0] == "min").iloc[0]
+    config = {k.removeprefix("config/"): best[k] for k in frame.columns if k.startswith("config/")}
+    out["best"] = {
+        "trial_id": best["trial_id"], "step": int(best.get("step", 0)),
+        "metrics": {k: float(best[k]) for k in frame.columns
+                    if k.startswith(("eval/", "train/")) and isinstance(best[k], (int, float)) and math.isfinite(best[k])},
+        # Tune's frame holds some values as text ("6"): typed again through the config.
+        "config": {k: spaces.typed_value(k, v) for k, v in config.items() if k in searched},
+    }
+    return out
+
+
+def tune_trials(experiment_path: str) -> list[Any]:
+    """Tune's ``Trial`` objects of an experiment (their status is not on a ``ResultGrid``'s
+    ``Result``), through the public ``tune.ExperimentAnalysis``."""
+    from ray.tune import ExperimentAnalysis
+
+    return list(ExperimentAnalysis(experiment_path).trials)
+
+
+def reconcile_statuses(trials: Sequence[Any], ref: tracking.SweepRef) -> dict[str, str]:
+    """Final ``infogan.status`` of every ended trial's child run, from Tune's view of the trial.
+
+    Covers trials whose callback never ran (a driver killed mid-sweep, a restore). Trials that
+    have not ended (an interrupted sweep) keep their status; they are counted as ``interrupted``
+    (they had reported) or ``not started``, never as stopped early.
+
+    Returns:
+        ``{trial_id: status}``.
+    """
+    from sweeps.trainable import trial_status, trial_steps
+
+    mlflow_client = tracking.client(ref.tracking_uri)
+    statuses: dict[str, str] = {}
+    for trial in trials:
+        if trial.status not in ("TERMINATED", "ERROR"):
+            statuses[trial.trial_id] = INTERRUPTED if trial.last_result else NOT_STARTED
+            continue
+        status = trial_status(trial.status, trial.last_result, trial_steps(trial.config))
+        statuses[trial.trial_id] = status
+        run_id = tracking.find_child_run(mlflow_client, ref, trial.trial_id)
+        if run_id is not None:
+            tracking.settle_child_run(mlflow_client, run_id, status)
+    return statuses
+
+
+# How an interrupted sweep's unfinished trials are counted in its summary (not record statuses:
+# their runs keep "running" and are reopened when --resume trains them on).
+INTERRUPTED, NOT_STARTED = "interrupted", "not started"
+
+
+def kill_open_child_runs(mlflow_client: Any, ref: tracking.SweepRef, trials: Sequence[Any]) -> None:
+    """Mark the child runs of trials that have not ended KILLED (an interrupted sweep)."""
+    for trial in trials:
+        if trial.status in ("TERMINATED", "ERROR"):
+            continue
+        run_id = tracking.find_child_run(mlflow_client, ref, trial.trial_id)
+        if run_id is not None and mlflow_client.get_run(run_id).info.status == "RUNNING":
+            mlflow_client.set_terminated(run_id, "KILLED")
+
+
+def resume_command(settings: SweepSettings, storage: str) -> str:
+    """The exact command that continues this sweep (its settings and space are saved with it)."""
+    parts = ["python sweeps/lambda_search.py", "--resume", "--name", settings.name, "--storage-path", storage]
+    if settings.address:
+        parts += ["--address", settings.address]
+    return " ".join(parts)
+
+
+def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool = False) -> int:
+    """Check tracking, start or restore the Tune experiment, run it and print the summary.
+
+    Args:
+        settings: the sweep's settings (on resume, those saved with the sweep).
+        space: the validated search space.
+        resume: continue ``<storage>/<name>`` with ``Tuner.restore``.
+    Returns:
+        The exit code: 0 done, 2 a usage/tracking error, 130 interrupted (resume it later).
+    """
+    uri = settings.tracking_uri
+    try:
+        tracking.check_tracking(uri)  # before Ray starts or any trial runs
+    except tracking.TrackingUnavailableError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    storage = settings.storage_path
+    if not storage.startswith(("s3://", "gs://", "abfs://", "hdfs://")):
+        storage = str(Path(storage).resolve())
+    experiment_path = f"{storage.rstrip('/')}/{settings.name}"
+
+    import ray
+    from ray import tune
+
+    from sweeps import summary as summary_mod
+    from sweeps.trainable import TrialSettings, TrialStatusCallback, make_trainable, trial_dirname
+
+    # Tune warns whenever checkpoints come faster than its state snapshots; expected with short trials.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # The parent run's refresh downloads the best traversal after every trial: no progress bars.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        # "local" starts a fresh Ray; None would silently join any cluster already running on this
+        # machine (ray start, another test), which --address auto makes explicit instead. A driver
+        # that `ray job submit` started gets the cluster's address in RAY_ADDRESS.
+        address = settings.address or os.environ.get("RAY_ADDRESS") or "local"
+        try:
+            check_address(address)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        ray.init(address=address, include_dashboard=False, logging_level="WARNING")
+    try:
+        # Pre-flight, before the tracking store is touched: a request the cluster can never place.
+        problem = None if settings.wait_for_resources else unplaceable(settings, ray.cluster_resources())
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        tracking.initialise_store(uri)  # serialised: two sweeps may start together on a new store
+        mlflow_client = tracking.client(uri)
+        hosts = {node["NodeManagerAddress"] for node in ray.nodes() if node.get("Alive")}
+        problem = local_store_on_cluster(uri, hosts, joined=bool(settings.address or os.environ.get("RAY_ADDRESS")))
+        if problem and len(hosts) > 1:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        if problem:
+            print(f"warning: {problem}", file=sys.stderr)
+        if resume:
+            parent = read_storage_json(storage, settings.name, tracking.PARENT_FILE)
+            if parent is None or not tune.Tuner.can_restore(experiment_path):
+                print(f"error: no sweep to resume at {experiment_path}", file=sys.stderr)
+                return 2
+            ref = tracking.SweepRef(uri, parent["experiment_id"], parent["run_id"], settings.name)
+            tracking.reopen_run(mlflow_client, ref.parent_run_id)
+        else:
+            if tune.Tuner.can_restore(experiment_path):
+                print(f"error: sweep {settings.name!r} already exists at {experiment_path}: pass --resume to "
+                      "continue it, or choose another --name", file=sys.stderr)
+                return 2
+            if not settings.optuna_storage:
+                settings.optuna_storage = summary_mod.default_optuna_storage(uri, storage, settings.name) or ""
+            if summary_mod.load_study(settings.optuna_storage, settings.name) is not None:
+                print(f"error: the Optuna storage {settings.optuna_storage} already holds a study {settings.name!r}: "
+                      "pass --resume to continue that sweep, or choose another --name", file=sys.stderr)
+                return 2
+            experiment_id = tracking.get_or_create_experiment(mlflow_client, settings.name, uri)
+            sweep_config = {"settings": asdict(settings), "space": space.to_json()}
+            run_id = tracking.start_parent_run(mlflow_client, experiment_id, settings.name, settings.params(),
+                                               space.to_json(), sweep_config)
+            ref = tracking.SweepRef(uri, experiment_id, run_id, settings.name)
+            write_storage_json(storage, settings.name, tracking.PARENT_FILE,
+                               {"run_id": run_id, "experiment_id": experiment_id, "tracking_uri": uri})
+            write_storage_json(storage, settings.name, "sweep_config.json", sweep_config)
+
+        trial_settings = TrialSettings(ref=ref, objectives=tuple(zip(settings.metrics, settings.modes, strict=True)))
+        searched = list(space.params)
+        updater = summary_mod.ParentRunUpdater(ref, settings.metrics, settings.modes, searched, settings.optuna_storage)
+        trainable = make_trainable(trial_settings, settings.cpus_per_trial, settings.gpus_per_trial)
+        if resume:
+            # Errored trials are retried too: a trial that failed on a tracking outage or a lost
+            # node trains on from its last checkpoint.
+            tuner = tune.Tuner.restore(experiment_path, trainable, resume_unfinished=True, resume_errored=True)
+        else:
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(
+                    search_alg=build_searcher(settings, space), scheduler=build_scheduler(settings, space),
+                    # concurrency: the searcher's ConcurrencyLimiter
+                    num_samples=settings.num_samples * settings.seeds,
+                    trial_dirname_creator=trial_dirname,
+                ),
+                run_config=tune.RunConfig(
+                    name=settings.name, storage_path=storage,
+                    failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                    callbacks=[TrialStatusCallback(ref), updater,
+                               summary_mod.ProgressPrinter(settings.num_samples * settings.seeds, settings.metrics,
+                                                           searched)],
+                    verbose=0,  # progress comes from ProgressPrinter, the answer from the closing table
+                ),
+            )
+        # SIGTERM ends the sweep like Ctrl-C: Tune stops the trials and saves its state.
+        previous_term = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+        try:
+            results = tuner.fit()
+        except KeyboardInterrupt:  # a second Ctrl-C: Tune gave up its graceful stop
+            results = None
+        finally:
+            signal.signal(signal.SIGTERM, previous_term)
+        trials = tune_trials(experiment_path)
+        statuses = reconcile_statuses(trials, ref)
+        interrupted = len(statuses) < settings.num_samples * settings.seeds or \
+            bool({INTERRUPTED, NOT_STARTED} & set(statuses.values()))
+        summary = _summary(settings, results, searched, ref.parent_run_id) if results is not None else \
+            {"parent_run_id": ref.parent_run_id}
+        summary["name"] = settings.name
+        summary["statuses"] = {s: list(statuses.values()).count(s) for s in sorted(set(statuses.values()))}
+        board = summary_mod.publish(mlflow_client, ref, trials, settings.metrics, settings.modes, searched,
+                                    settings.optuna_storage)
+        experiment_url, run_url = summary_mod.ui_urls(uri, ref.experiment_id, ref.parent_run_id)
+        summary["where"] = {
+            "Tune state": experiment_path,
+            "MLflow UI": tracking.ui_command(uri),
+            "experiment": experiment_url,
+            "parent run": run_url,
+            "Optuna dashboard": summary_mod.dashboard_command(settings.optuna_storage),
+            "report": f"python -m analysis collect --tracking-uri {uri} --sweep {settings.name} --tune-dir "
+                      f"{experiment_path} --out tables && python -m analysis report --tables tables --sweep {settings.name}",
+            "full summary": f"{experiment_path}/{summary_mod.SUMMARY_FILE}",
+        }
+        write_storage_json(storage, settings.name, summary_mod.SUMMARY_FILE,
+                           {**summary, "leaderboard": board.to_dict(orient="records") if not board.empty else []})
+        if interrupted:
+            # Reopened by --resume (the parent) or by the trial that trains on (its child run).
+            mlflow_client.set_terminated(ref.parent_run_id, "KILLED")
+            kill_open_child_runs(mlflow_client, ref, trials)
+        else:
+            tracking.finish_run(mlflow_client, ref.parent_run_id)
+        print("\n" + summary_mod.closing_text(summary, board, settings.metrics, searched))
+        if interrupted:
+            print(f"the sweep is incomplete: continue it with\n  {resume_command(settings, storage)}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        return 0
+    finally:
+        if started_ray:
+            ray.shutdown()
