@@ -10,6 +10,7 @@ import pytest
 
 from analysis import collect as C
 from analysis import schema as S
+from analysis import sources
 from infogan.config import KEYS
 
 
@@ -184,7 +185,7 @@ def test_api_fallback_reads_the_same_histories(mlflow_store, monkeypatch: pytest
     def no_sql(*args, **kwargs):
         raise ImportError("pretend MLflow moved its table models")
 
-    monkeypatch.setattr(C, "_histories_sql", no_sql)
+    monkeypatch.setattr(sources, "_histories_sql", no_sql)
     slow = C.collect(mlflow_store.uri, sweep="demo", progress=False)
     pd.testing.assert_frame_equal(fast.trials.to_pandas(), slow.trials.to_pandas())
     pd.testing.assert_frame_equal(fast.curves.to_pandas(), slow.curves.to_pandas())
