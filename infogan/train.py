@@ -24,12 +24,12 @@ import torch
 
 from infogan import checkpoint as ckpt
 from infogan import codes as latent_codes
-from infogan import figures, losses
-from infogan.atomic import write_json
 from infogan.config import KEYS, RESUMABLE_KEYS, Config, describe, parse_assignment, unknown_key_message
 from infogan.data import load_dataset
 from infogan.metrics.evaluate import Evaluator
+from infogan.monitor import DivergedError, LossLog, check_finite_weights
 from infogan.presets import PRESETS
+from infogan.run_writer import RunWriter
 from infogan.step import LOSS_NAMES, InfoGANStep
 
 
@@ -59,14 +59,6 @@ class TrainResult:
     checkpoint: Path | None = None  # the last good checkpoint directory
     message: str = ""
     images_per_second: float = 0.0  # training only: evaluations and checkpoint writes excluded
-
-
-class DivergedError(RuntimeError):
-    """A loss became NaN, infinite, or larger than ``train.max_loss``, or a weight non-finite."""
-
-    def __init__(self, step: int, detail: str):
-        super().__init__(f"diverged at step {step}: {detail}")
-        self.step = step
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -147,7 +139,7 @@ def train(
     # several times slower (measured: a weight-gradient matmul 154 ms -> 36 ms); flushing them
     # to zero changes no result that matters and is what GPUs do by default. Process-wide.
     torch.set_flush_denormal(True)
-    run_path = Path(run_dir) if run_dir is not None else None
+    writer = RunWriter(run_dir, cfg)
 
     torch.manual_seed(tc.seed)
     dataset = load_dataset(cfg, device)
@@ -155,121 +147,31 @@ def train(
     if tuple(dataset.image_shape) != expected:
         raise ValueError(f"dataset {cfg.data.name!r} gives images {dataset.image_shape}, model expects {expected}")
     updater = InfoGANStep(cfg, device, amp_dtype)
-    g, d = updater.g, updater.d
-
     loop_rng = torch.Generator().manual_seed(tc.seed)
-    start = 0
-    if resume is not None:
-        state = ckpt.load(resume)
-        _check_resume(state.config, cfg)
-        updater.load_state_dict(state.__dict__)
-        loop_rng.set_state(state.loop_rng)
-        torch.set_rng_state(state.torch_rng)
-        if device.type == "cuda" and state.cuda_rng:
-            torch.cuda.set_rng_state_all(state.cuda_rng)
-        start = state.step
+    start = _restore(resume, cfg, updater, loop_rng, device) if resume is not None else 0
 
     entropy = latent_codes.entropies(cfg.codes)
+    log = LossLog(updater.loss_names, len(LOSS_NAMES), entropy, tc.max_loss)
     evaluator = Evaluator(cfg, dataset, device)
-    if run_path is not None:
-        write_json(run_path / "config.json", cfg.to_flat())
-
-    def save_checkpoint(step: int) -> Path | None:
-        if run_path is None:
-            return None
-        directory = run_path / "checkpoints" / f"step_{step:08d}"
-        ckpt.save(ckpt.TrainingState(
-            step=step, config=cfg.to_flat(), **updater.state_dict(),
-            loop_rng=loop_rng.get_state(), torch_rng=torch.get_rng_state(),
-            cuda_rng=torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
-        ), directory)
-        write_json(run_path / "checkpoints" / "latest.json", {"step": step, "path": str(directory)})
-        return directory
-
-    history: list[dict[str, float]] = []
-    reported = 0  # history rows already handed to on_eval
-    window: list[torch.Tensor] = []  # per-step loss vectors since the last log, still on device
-    names = updater.loss_names
-    last_metrics: dict[str, float] = {}
-    last_ckpt: Path | None = None
-    status, message = "finished", ""
-
-    def flush(step: int) -> dict[str, float]:
-        """Move the window's losses to the host; raise DivergedError at the first step that blew up.
-
-        A NaN in a CR column means "no CR step at this iteration" (before ``loss.cr_start``), not
-        a blow-up; the CR means are over the iterations that had one, and absent if none did.
-        """
-        if not window:
-            return history[-1] if history else {}
-        stacked = torch.stack(window).float().cpu()  # (steps, n_losses)
-        core = len(LOSS_NAMES)
-        bad_core = ~torch.isfinite(stacked[:, :core]) | (stacked[:, :core].abs() > tc.max_loss)
-        bad_cr = torch.isinf(stacked[:, core:]) | (stacked[:, core:].abs() > tc.max_loss)
-        bad = torch.cat([bad_core, bad_cr], dim=1).any(dim=1).nonzero()
-        if len(bad):
-            first = int(bad[0, 0])
-            values = dict(zip(names, stacked[first].tolist(), strict=True))
-            raise DivergedError(step - len(window) + first + 1,
-                                f"a loss is non-finite or above train.max_loss={tc.max_loss:g}: {values}")
-        row = {"step": float(step), **dict(zip(LOSS_NAMES, stacked[:, :core].mean(0).tolist(), strict=True))}
-        for i, name in enumerate(names[core:], start=core):
-            column = stacked[:, i]
-            if not torch.isnan(column).all():
-                row[name] = float(column.nanmean())
-        row["l_info_cat"] = losses.mi_lower_bound(row["nll_cat"], entropy["h_cat"])
-        row["l_info_cont"] = losses.mi_lower_bound(row["nll_cont"], entropy["h_cont"])
-        history.append(row)
-        window.clear()
-        return row
-
-    def check_weights(step: int) -> None:
-        """Raise DivergedError if a weight or buffer is NaN/inf after this step's update.
-
-        An infinite gradient leaves the step's loss finite but the updated weights NaN; the
-        losses only show it one step later, after this step's checkpoint and evaluation.
-        """
-        tensors = updater.weights()
-        finite = torch.stack([t.isfinite().all() for t in tensors.values()])  # one device sync below
-        if not bool(finite.all()):
-            bad = [name for name, ok in zip(tensors, finite.tolist(), strict=True) if not ok]
-            raise DivergedError(step, f"non-finite weights after the update: {', '.join(bad[:5])}"
-                                      + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""))
+    writer.config()
 
     def tags() -> dict[str, str]:
         return {"fid_feature_net": evaluator.feature_net_id} if evaluator.feature_net_id else {}
 
-    def losses_since_report(step: int) -> list[dict[str, float]]:
-        """The logged loss rows before ``step`` not yet handed to on_eval, as ``train/`` keys."""
-        nonlocal reported
-        rows = [{"step": r["step"], **{f"train/{k}": v for k, v in r.items() if k != "step"}}
-                for r in history[reported:] if r["step"] < step]
-        reported = len(history)
-        return rows
-
-    def run_eval(step: int, checkpoint_dir: Path | None) -> None:
-        nonlocal last_metrics
-        row = history[-1] if history else {}
-        metrics = {f"train/{k}": v for k, v in row.items() if k != "step"}
-        metrics.update({"train/h_cat": entropy["h_cat"], "train/h_cont": entropy["h_cont"],
-                        "train/images": float(step * tc.images_per_step)})
-        metrics.update(evaluator(g, d, final=step == tc.steps))
-        last_metrics = metrics
-        if run_path is not None:
-            figures.sample_grid(g, cfg.codes, run_path / "figures" / "samples.png", device)
-            figures.traversal_grid(g, cfg.codes, run_path / "figures" / "traversal.png", device)
-            with open(run_path / "eval.jsonl", "a") as fh:
-                # The FID's feature-net id sits next to the FID so no reader mixes extractors.
-                fh.write(json.dumps({"step": step, **metrics, **tags()}) + "\n")
+    def evaluate(step: int, checkpoint_dir: Path | None) -> dict[str, float]:
+        metrics = {**log.last(), "train/h_cat": entropy["h_cat"], "train/h_cont": entropy["h_cont"],
+                   "train/images": float(step * tc.images_per_step)}
+        metrics.update(evaluator(updater.g, updater.d, final=step == tc.steps))
+        writer.evaluation(step, metrics, tags(), updater.g, device)
         if on_eval is not None:
-            on_eval(EvalReport(step, dict(metrics), checkpoint_dir, tags(), losses_since_report(step)))
+            on_eval(EvalReport(step, dict(metrics), checkpoint_dir, tags(), log.rows_since_report(step)))
+        return metrics
 
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=tc.steps, initial=start, desc="infogan", unit="step", dynamic_ncols=True)
+    bar = _progress_bar(tc.steps, start) if progress else None
     updater.train()
+    last_metrics: dict[str, float] = {}
+    last_ckpt: Path | None = None
+    status, message = "finished", ""
     t0, step = time.perf_counter(), start
     overhead = 0.0  # seconds spent evaluating and writing checkpoints: not training
     try:
@@ -282,20 +184,20 @@ def train(
                 pair = (first.to(device), second.to(device), shared.to(device))
             if device.type == "cuda":
                 real = real.contiguous(memory_format=torch.channels_last)
-            window.append(updater(real, latent.to(device), pair))
+            log.append(updater(real, latent.to(device), pair))
             is_eval = is_evaluation_step(step, tc.steps, tc.eval_every)
             is_ckpt = is_evaluation_step(step, tc.steps, tc.checkpoint_every)
             if step % tc.log_every == 0 or is_eval or is_ckpt:
-                row = flush(step)
+                row = log.flush(step)
                 if bar is not None:
                     bar.set_postfix({k: f"{row[k]:.3f}" for k in ("loss_d", "loss_g", "l_info_cat", "l_info_cont")})
             if is_ckpt or is_eval:
-                check_weights(step)  # never checkpoint or evaluate NaN weights
+                check_finite_weights(updater.weights(), step)  # never checkpoint or evaluate NaN weights
             t_side = time.perf_counter()
-            ckpt_dir = save_checkpoint(step) if is_ckpt else None
+            ckpt_dir = writer.checkpoint(step, _state(step, cfg, updater, loop_rng, device)) if is_ckpt else None
             last_ckpt = ckpt_dir or last_ckpt
             if is_eval:
-                run_eval(step, ckpt_dir)
+                last_metrics = evaluate(step, ckpt_dir)
             overhead += time.perf_counter() - t_side
             if bar is not None:
                 bar.update(1)
@@ -304,20 +206,47 @@ def train(
         last_metrics = {**last_metrics, "train/diverged_step": float(err.step),
                         "train/images": float(err.step * tc.images_per_step)}
         if on_eval is not None:
-            on_eval(EvalReport(err.step, dict(last_metrics), None, tags(), losses_since_report(err.step)))
+            on_eval(EvalReport(err.step, dict(last_metrics), None, tags(), log.rows_since_report(err.step)))
     finally:
         if bar is not None:
             bar.close()
     train_seconds = time.perf_counter() - t0 - overhead
     ips = (step - start) * tc.batch_size / train_seconds if train_seconds > 0 else 0.0
-    result = TrainResult(status, step, last_metrics, history, run_path, last_ckpt, message, ips)
-    if run_path is not None:
-        write_json(run_path / "metrics.json", {
-            "status": status, "step": step, "message": message, "images_per_second": ips,
-            "start_step": start, "train_seconds": train_seconds,
-            "checkpoint": str(last_ckpt) if last_ckpt else None, "metrics": last_metrics, "tags": tags(),
-        })
-    return result
+    writer.ending({
+        "status": status, "step": step, "message": message, "images_per_second": ips,
+        "start_step": start, "train_seconds": train_seconds,
+        "checkpoint": str(last_ckpt) if last_ckpt else None, "metrics": last_metrics, "tags": tags(),
+    })
+    return TrainResult(status, step, last_metrics, log.history, writer.path, last_ckpt, message, ips)
+
+
+def _restore(resume: str | os.PathLike[str], cfg: Config, updater: InfoGANStep, loop_rng: torch.Generator,
+             device: torch.device) -> int:
+    """Load a checkpoint into the networks, optimisers and RNGs; returns its step."""
+    state = ckpt.load(resume)
+    _check_resume(state.config, cfg)
+    updater.load_state_dict(state.__dict__)
+    loop_rng.set_state(state.loop_rng)
+    torch.set_rng_state(state.torch_rng)
+    if device.type == "cuda" and state.cuda_rng:
+        torch.cuda.set_rng_state_all(state.cuda_rng)
+    return state.step
+
+
+def _state(step: int, cfg: Config, updater: InfoGANStep, loop_rng: torch.Generator,
+           device: torch.device) -> ckpt.TrainingState:
+    """Everything a checkpoint holds: weights, optimisers, step, config, RNG states."""
+    return ckpt.TrainingState(
+        step=step, config=cfg.to_flat(), **updater.state_dict(),
+        loop_rng=loop_rng.get_state(), torch_rng=torch.get_rng_state(),
+        cuda_rng=torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
+    )
+
+
+def _progress_bar(total: int, initial: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc="infogan", unit="step", dynamic_ncols=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,59 @@
+"""A run directory: what a standalone or swept run leaves on disk, every file written atomically.
+
+``<run>/config.json`` (the flat config), ``checkpoints/step_N/checkpoint.pt`` + ``latest.json``,
+``figures/samples.png`` and ``figures/traversal.png`` (refreshed at every evaluation),
+``eval.jsonl`` (one line per evaluation, the FID's feature network beside the FID) and
+``metrics.json`` (how the run ended, its training speed). A writer without a directory writes
+nothing, so ``train(cfg)`` alone leaves no trace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from infogan import checkpoint as ckpt
+from infogan import figures
+from infogan.atomic import write_json
+from infogan.config import Config
+
+
+class RunWriter:
+    """Writes one run's directory (or nothing, with ``run_dir=None``)."""
+
+    def __init__(self, run_dir: str | os.PathLike[str] | None, cfg: Config):
+        self.path = Path(run_dir) if run_dir is not None else None
+        self.cfg = cfg
+
+    def config(self) -> None:
+        if self.path is not None:
+            write_json(self.path / "config.json", self.cfg.to_flat())
+
+    def checkpoint(self, step: int, state: ckpt.TrainingState) -> Path | None:
+        """Save a checkpoint and point ``latest.json`` at it; returns its directory (None without a run)."""
+        if self.path is None:
+            return None
+        directory = self.path / "checkpoints" / f"step_{step:08d}"
+        ckpt.save(state, directory)
+        write_json(self.path / "checkpoints" / "latest.json", {"step": step, "path": str(directory)})
+        return directory
+
+    def evaluation(self, step: int, metrics: dict[str, float], tags: dict[str, str], g: torch.nn.Module,
+                   device: torch.device) -> None:
+        """The figures of this evaluation and its ``eval.jsonl`` line."""
+        if self.path is None:
+            return
+        figures.sample_grid(g, self.cfg.codes, self.path / "figures" / "samples.png", device)
+        figures.traversal_grid(g, self.cfg.codes, self.path / "figures" / "traversal.png", device)
+        with open(self.path / "eval.jsonl", "a") as fh:
+            # The FID's feature-net id sits next to the FID so no reader mixes extractors.
+            fh.write(json.dumps({"step": step, **metrics, **tags}) + "\n")
+
+    def ending(self, summary: dict[str, Any]) -> None:
+        """``metrics.json``: how the run ended (status, step, speed, last metrics, checkpoint)."""
+        if self.path is not None:
+            write_json(self.path / "metrics.json", summary)
