@@ -1,85 +1,79 @@
-"""Configuration: one frozen, validated dataclass per concern, and the flat dotted-key view.
+"""Configuration: one frozen, validated pydantic model per concern, and the flat dotted-key view.
 
 Every knob has one name everywhere: ``loss.lambda_cont`` is the Optuna parameter, the Tune
 config key, the MLflow param, the Parquet column and the CLI flag ``--loss.lambda_cont``.
-``Config.from_flat`` accepts exactly those keys (unknown keys are errors) and coerces strings
-(from a CLI or MLflow) to the field's type; every field is checked in ``__post_init__`` and a bad
-value raises ``ValueError`` naming the key, the value and what is allowed.
+``Config.from_flat`` accepts exactly those keys (unknown keys are errors, with the closest keys
+named) and coerces strings (from a CLI or MLflow) to the field's type through pydantic; bounds and
+choices are declared on the fields, and a bad value raises ``ValueError`` naming the key, the value
+and what is allowed (derived from the same declarations).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-# --------------------------------------------------------------------------------------------
-# Field specs: every field carries a check and a human-readable description of what is allowed.
-
-
-def _spec(default: Any, check: Callable[[Any], bool], allowed: str, kind: type | str) -> Any:
-    """A dataclass field whose metadata says how to coerce and validate it."""
-    return field(default=default, metadata={"check": check, "allowed": allowed, "kind": kind})
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
-
-
-def _int(lo: int, hi: int | None = None, default: int = 0) -> Any:
-    allowed = f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
-    return _spec(default, lambda v: _is_int(v) and v >= lo and (hi is None or v <= hi), allowed, int)
-
-
-def _float(lo: float, hi: float | None = None, default: float = 0.0, lo_open: bool = False) -> Any:
-    lo_txt = f"> {lo}" if lo_open else f">= {lo}"
-    allowed = f"a finite number {lo_txt}" + ("" if hi is None else f" and <= {hi}")
-
-    def check(v: Any) -> bool:
-        return (
-            _is_num(v)
-            and (v > lo if lo_open else v >= lo)
-            and (hi is None or v <= hi)
-        )
-
-    return _spec(default, check, allowed, float)
-
-
-def _choice(default: str, *choices: str) -> Any:
-    return _spec(default, lambda v: v in choices, "one of " + ", ".join(map(repr, choices)), str)
-
-
-def _bool(default: bool) -> Any:
-    return _spec(default, lambda v: isinstance(v, bool), "true or false", bool)
-
-
-def _int_tuple(default: tuple[int, ...], lo: int, max_len: int) -> Any:
-    return _spec(
-        default,
-        lambda v: isinstance(v, tuple) and len(v) <= max_len and all(_is_int(x) and x >= lo for x in v),
-        f"a list of at most {max_len} integers >= {lo} (e.g. '10' or '10,3'; '' for none)",
-        "int_tuple",
-    )
-
+import annotated_types as at
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 
 # The evaluation suite's metric families, as named in ``eval.intermediate`` / ``eval.final``.
 METRIC_FAMILIES = ("categorical", "mig", "dci", "sap", "modularity", "factor_vae", "beta_vae", "fid")
 
 
-def _metric_set(default: str) -> Any:
-    def check(v: Any) -> bool:
-        if not isinstance(v, str):
-            return False
-        parts = [p.strip() for p in v.split(",") if p.strip()]
-        return v.strip() in ("all", "none") or (bool(parts) and all(p in METRIC_FAMILIES for p in parts))
+def _not_bool(value: Any) -> Any:
+    """Numbers are not booleans: ``True`` is refused where a count or a rate is expected."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):  # a value from pandas or Tune
+        return value.item()
+    return value
 
-    return _spec(default, check, "'all', 'none' or a comma-separated list of " + ", ".join(METRIC_FAMILIES), str)
+
+def _optional_path(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
+        return None
+    return value
+
+
+def _int_tuple(value: Any) -> Any:
+    """``"10,3"``, ``"[10, 3]"``, ``[10, 3]``, ``10`` or ``""`` -> a tuple of ints."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a code size")
+    if isinstance(value, int):
+        return (value,)
+    if isinstance(value, str):
+        text = value.strip().strip("[]() ").replace(" ", "")
+        try:
+            return tuple(int(p) for p in text.split(",") if p)
+        except ValueError:
+            raise ValueError("not a list of integers") from None
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _metric_set_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("not text")
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if value.strip() in ("all", "none") or (parts and all(p in METRIC_FAMILIES for p in parts)):
+        return value
+    raise ValueError("unknown metric family")
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Float = Annotated[float, BeforeValidator(_not_bool)]
+Path = Annotated[str, Field(min_length=1), BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v)]
+MetricSet = Annotated[str, BeforeValidator(_metric_set_text),
+                      Field(json_schema_extra={"allowed": "'all', 'none' or a comma-separated list of "
+                                                          + ", ".join(METRIC_FAMILIES)})]
 
 
 def metric_set(value: str) -> frozenset[str]:
@@ -92,54 +86,34 @@ def metric_set(value: str) -> frozenset[str]:
     return frozenset(p.strip() for p in value.split(",") if p.strip())
 
 
-def _opt_str(default: str | None) -> Any:
-    return _spec(default, lambda v: v is None or (isinstance(v, str) and v != ""), "a non-empty path or none", "opt_str")
+class _Section(BaseModel):
+    """A frozen config section: unknown fields forbidden, NaN/inf refused, defaults checked too."""
 
-
-class _Validated:
-    """Mixin: validate every field against its spec after construction."""
-
-    def __post_init__(self) -> None:
-        section = _SECTION_OF.get(type(self), type(self).__name__)
-        for f in fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            # Lists are accepted for tuple fields; normalise so the frozen value is hashable.
-            if f.metadata.get("kind") == "int_tuple" and isinstance(value, list):
-                value = tuple(value)
-                object.__setattr__(self, f.name, value)
-            if f.metadata.get("kind") is float and _is_int(value):
-                value = float(value)
-                object.__setattr__(self, f.name, value)
-            if not f.metadata["check"](value):
-                raise ValueError(
-                    f"invalid config value {section}.{f.name}={value!r}: "
-                    f"allowed is {f.metadata['allowed']}"
-                )
-        self._check_cross_fields()
-
-    def _check_cross_fields(self) -> None:
-        """Hook for checks that involve several fields of the same section."""
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, validate_default=True)
 
 
 # --------------------------------------------------------------------------------------------
 # The sections.
 
 
-@dataclass(frozen=True)
-class CodesConfig(_Validated):
+class CodesConfig(_Section):
     """Latent layout: noise z, categorical codes and continuous codes (prior Unif(-1, 1))."""
 
-    noise_dim: int = _int(0, 1024, default=5)
-    categorical: tuple[int, ...] = _int_tuple((), lo=2, max_len=8)
-    n_continuous: int = _int(0, 64, default=5)
-    noise_dist: str = _choice("uniform", "uniform", "normal")
+    noise_dim: Annotated[Int, Field(ge=0, le=1024)] = 5
+    categorical: Annotated[tuple[Annotated[int, Field(ge=2)], ...], BeforeValidator(_int_tuple),
+                           Field(max_length=8, json_schema_extra={
+                               "allowed": "a list of at most 8 integers >= 2 (e.g. '10' or '10,3'; '' for none)"})] = ()
+    n_continuous: Annotated[Int, Field(ge=0, le=64)] = 5
+    noise_dist: Literal["uniform", "normal"] = "uniform"
 
-    def _check_cross_fields(self) -> None:
+    @model_validator(mode="after")
+    def _some_code(self) -> CodesConfig:
         if self.n_codes == 0:
             raise ValueError(
                 "invalid config: codes.categorical=() and codes.n_continuous=0 leave no latent "
                 "code to learn; allowed is at least one categorical or continuous code"
             )
+        return self
 
     @property
     def n_codes(self) -> int:
@@ -151,25 +125,31 @@ class CodesConfig(_Validated):
         return self.noise_dim + sum(self.categorical) + self.n_continuous
 
 
-@dataclass(frozen=True)
-class ModelConfig(_Validated):
+class ModelConfig(_Section):
     """Networks: image size, architecture family and a width multiplier for cheap runs."""
 
-    image_size: int = _spec(64, lambda v: v in (28, 32, 64), "one of 28, 32, 64", int)
-    channels: int = _int(1, 4, default=1)
-    arch: str = _choice("auto", "auto", "mnist", "conv")
-    width: float = _float(0.0, 8.0, default=1.0, lo_open=True)
+    image_size: Literal[28, 32, 64] = 64
+    channels: Annotated[Int, Field(ge=1, le=4)] = 1
+    arch: Literal["auto", "mnist", "conv"] = "auto"
+    width: Annotated[Float, Field(gt=0.0, le=8.0)] = 1.0
     # D/Q normalisation: batch norm where the paper has it, spectral norm on every D/Q layer and
     # no batch norm (InfoGAN-CR's "InfoGAN (modified)", the default), or neither.
-    d_norm: str = _choice("spectral", "batch", "spectral", "none")
-    leak: float = _float(0.0, 0.99, default=0.2)  # D's leaky-ReLU slope (paper MNIST 0.1, InfoGAN-CR 0.2)
+    d_norm: Literal["batch", "spectral", "none"] = "spectral"
+    leak: Annotated[Float, Field(ge=0.0, le=0.99)] = 0.2  # D's leaky-ReLU slope (paper MNIST 0.1, InfoGAN-CR 0.2)
 
-    def _check_cross_fields(self) -> None:
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _size_from_text(cls, value: Any) -> Any:
+        return int(value) if isinstance(value, str) and value.strip().isdigit() else _not_bool(value)
+
+    @model_validator(mode="after")
+    def _arch_fits_size(self) -> ModelConfig:
         if self.resolved_arch == "conv" and self.image_size not in (32, 64):
             raise ValueError(
                 f"invalid config value model.arch='conv' with model.image_size={self.image_size}: "
                 "the conv architecture needs image_size 32 or 64; use model.arch='mnist' for 28"
             )
+        return self
 
     @property
     def resolved_arch(self) -> str:
@@ -179,59 +159,55 @@ class ModelConfig(_Validated):
         return "mnist" if self.image_size == 28 else "conv"
 
 
-@dataclass(frozen=True)
-class LossConfig(_Validated):
+class LossConfig(_Section):
     """GAN loss and the weights of the mutual-information terms."""
 
-    gan: str = _choice("bce", "bce", "lsgan")
-    lambda_cat: float = _float(0.0, 100.0, default=1.0)
-    lambda_cont: float = _float(0.0, 100.0, default=0.05)
-    q_std: str = _choice("fixed", "fixed", "learned")
-    q_update: str = _choice("with_d", "with_d", "with_g")
+    gan: Literal["bce", "lsgan"] = "bce"
+    lambda_cat: Annotated[Float, Field(ge=0.0, le=100.0)] = 1.0
+    lambda_cont: Annotated[Float, Field(ge=0.0, le=100.0)] = 0.05
+    q_std: Literal["fixed", "learned"] = "fixed"
+    q_update: Literal["with_d", "with_g"] = "with_d"
     # InfoGAN-CR's contrastive regulariser: weight of the CR classifier's cross-entropy in G's
     # loss (0 = plain InfoGAN), applied, and its classifier trained, from step cr_start on.
-    lambda_cr: float = _float(0.0, 100.0, default=0.0)
-    cr_start: int = _int(0, 10_000_000, default=0)
+    lambda_cr: Annotated[Float, Field(ge=0.0, le=100.0)] = 0.0
+    cr_start: Annotated[Int, Field(ge=0, le=10_000_000)] = 0
 
 
-@dataclass(frozen=True)
-class OptimConfig(_Validated):
+class OptimConfig(_Section):
     """Adam for D (trunk + D head), G and Q's head."""
 
-    lr_d: float = _float(0.0, 1e4, default=2e-3, lo_open=True)
-    lr_g: float = _float(0.0, 1e4, default=1e-3, lo_open=True)
-    lr_q: float = _float(0.0, 1e4, default=2e-3, lo_open=True)
-    lr_cr: float = _float(0.0, 1e4, default=2e-3, lo_open=True)  # InfoGAN-CR's classifier
-    beta1: float = _float(0.0, 0.999, default=0.5)
-    beta2: float = _float(0.0, 0.99999, default=0.999)
+    lr_d: Annotated[Float, Field(gt=0.0, le=1e4)] = 2e-3
+    lr_g: Annotated[Float, Field(gt=0.0, le=1e4)] = 1e-3
+    lr_q: Annotated[Float, Field(gt=0.0, le=1e4)] = 2e-3
+    lr_cr: Annotated[Float, Field(gt=0.0, le=1e4)] = 2e-3  # InfoGAN-CR's classifier
+    beta1: Annotated[Float, Field(ge=0.0, le=0.999)] = 0.5
+    beta2: Annotated[Float, Field(ge=0.0, le=0.99999)] = 0.999
 
 
-@dataclass(frozen=True)
-class DataConfig(_Validated):
+class DataConfig(_Section):
     """Which dataset, and where its files are (MNIST-style datasets only)."""
 
-    name: str = _choice("dsprites", "dsprites", "digits", "mnist", "fashion_mnist")
-    root: str = _spec("data", lambda v: isinstance(v, str) and v != "", "a non-empty path", str)
-    download: bool = _bool(False)
-    eval_size: int = _int(16, 1_000_000, default=2000)
+    name: Literal["dsprites", "digits", "mnist", "fashion_mnist"] = "dsprites"
+    root: Path = "data"
+    download: bool = False
+    eval_size: Annotated[Int, Field(ge=16, le=1_000_000)] = 2000
 
 
-@dataclass(frozen=True)
-class TrainConfig(_Validated):
+class TrainConfig(_Section):
     """The loop: budget, batch, seed, device, precision and intervals."""
 
-    steps: int = _int(1, 10_000_000, default=2000)
-    batch_size: int = _int(2, 65536, default=64)
-    g_steps: int = _int(1, 16, default=2)  # G updates per D update, on the same latent batch (InfoGAN-CR: 2)
-    seed: int = _int(0, 2**31 - 1, default=0)
-    device: str = _choice("auto", "auto", "cpu", "cuda")
-    precision: str = _choice("auto", "auto", "fp32", "bf16", "fp16")
-    eval_every: int = _int(1, 10_000_000, default=500)
-    checkpoint_every: int = _int(1, 10_000_000, default=500)
-    log_every: int = _int(1, 10_000_000, default=50)
-    threads: int = _int(0, 1024, default=0)
+    steps: Annotated[Int, Field(ge=1, le=10_000_000)] = 2000
+    batch_size: Annotated[Int, Field(ge=2, le=65536)] = 64
+    g_steps: Annotated[Int, Field(ge=1, le=16)] = 2  # G updates per D update, on the same latent batch (InfoGAN-CR: 2)
+    seed: Annotated[Int, Field(ge=0, le=2**31 - 1)] = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    eval_every: Annotated[Int, Field(ge=1, le=10_000_000)] = 500
+    checkpoint_every: Annotated[Int, Field(ge=1, le=10_000_000)] = 500
+    log_every: Annotated[Int, Field(ge=1, le=10_000_000)] = 50
+    threads: Annotated[Int, Field(ge=0, le=1024)] = 0
     # A GAN whose losses reach this size has blown up long before they overflow to inf.
-    max_loss: float = _float(0.0, 1e30, default=1e6, lo_open=True)
+    max_loss: Annotated[Float, Field(gt=0.0, le=1e30)] = 1e6
 
     @property
     def images_per_step(self) -> int:
@@ -244,8 +220,7 @@ class TrainConfig(_Validated):
         return self.batch_size * (1 + self.g_steps)
 
 
-@dataclass(frozen=True)
-class EvalConfig(_Validated):
+class EvalConfig(_Section):
     """Evaluation suite: which metrics when, their sample sizes (standard = disentanglement_lib's), FID.
 
     Staged evaluation: evaluations before a run's last step compute only the ``intermediate``
@@ -254,29 +229,30 @@ class EvalConfig(_Validated):
     families at the full sizes. ``disentanglement`` and ``fid`` switch whole families off.
     """
 
-    disentanglement: bool = _bool(True)  # MIG, FactorVAE, BetaVAE, DCI, SAP, modularity (factor datasets)
-    fid: bool = _bool(True)
-    intermediate: str = _metric_set("categorical,mig,fid")
-    final: str = _metric_set("all")
-    intermediate_points: int = _int(100, 10_000_000, default=10_000)
-    intermediate_fid_samples: int = _int(16, 10_000_000, default=1_000)
+    disentanglement: bool = True  # MIG, FactorVAE, BetaVAE, DCI, SAP, modularity (factor datasets)
+    fid: bool = True
+    intermediate: MetricSet = "categorical,mig,fid"
+    final: MetricSet = "all"
+    intermediate_points: Annotated[Int, Field(ge=100, le=10_000_000)] = 10_000
+    intermediate_fid_samples: Annotated[Int, Field(ge=16, le=10_000_000)] = 1_000
     # DCI's per-factor importance model: a random forest (fast, the default) or scikit-learn's
     # GradientBoostingClassifier as disentanglement_lib uses (slow; for published comparisons).
-    dci_model: str = _choice("forest", "forest", "gradient_boosting")
-    num_points: int = _int(100, 10_000_000, default=10_000)  # MIG/DCI/SAP/modularity training points
-    mig_points: int = _int(0, 10_000_000, default=0)  # MIG's own sample size; 0 = num_points
-    num_test: int = _int(50, 10_000_000, default=5_000)  # DCI/SAP/explicitness held-out points
-    num_votes_train: int = _int(10, 10_000_000, default=10_000)  # FactorVAE / BetaVAE
-    num_votes_eval: int = _int(10, 10_000_000, default=5_000)
-    vote_batch: int = _int(2, 4096, default=64)
-    fid_samples: int = _int(16, 10_000_000, default=10_000)
-    fid_net_steps: int = _int(1, 1_000_000, default=400)  # training steps of the FID feature net
-    feature_net: str = _choice("lenet", "lenet", "inception")
-    inception_weights: str | None = _opt_str(None)
-    cache_dir: str = _spec("~/.cache/infogan-sweeps", lambda v: isinstance(v, str) and v != "",
-                           "a non-empty path", str)
+    dci_model: Literal["forest", "gradient_boosting"] = "forest"
+    num_points: Annotated[Int, Field(ge=100, le=10_000_000)] = 10_000  # MIG/DCI/SAP/modularity training points
+    mig_points: Annotated[Int, Field(ge=0, le=10_000_000)] = 0  # MIG's own sample size; 0 = num_points
+    num_test: Annotated[Int, Field(ge=50, le=10_000_000)] = 5_000  # DCI/SAP/explicitness held-out points
+    num_votes_train: Annotated[Int, Field(ge=10, le=10_000_000)] = 10_000  # FactorVAE / BetaVAE
+    num_votes_eval: Annotated[Int, Field(ge=10, le=10_000_000)] = 5_000
+    vote_batch: Annotated[Int, Field(ge=2, le=4096)] = 64
+    fid_samples: Annotated[Int, Field(ge=16, le=10_000_000)] = 10_000
+    fid_net_steps: Annotated[Int, Field(ge=1, le=1_000_000)] = 400  # training steps of the FID feature net
+    feature_net: Literal["lenet", "inception"] = "lenet"
+    inception_weights: Annotated[Annotated[str, Field(min_length=1)] | None, BeforeValidator(_optional_path),
+                                 Field(json_schema_extra={"allowed": "a non-empty path or none"})] = None
+    cache_dir: Path = "~/.cache/infogan-sweeps"
 
-    def _check_cross_fields(self) -> None:
+    @model_validator(mode="after")
+    def _inception_needs_weights(self) -> EvalConfig:
         # Inception weights are never downloaded: without a local file the run would only
         # fail at its first evaluation, after training for eval_every steps.
         if self.fid and self.feature_net == "inception" and self.inception_weights is None:
@@ -286,103 +262,103 @@ class EvalConfig(_Validated):
                 "(torch-fidelity's 'weights-inception-2015-12-05-6726825d.pth'; nothing is downloaded), "
                 "or use eval.feature_net='lenet' or eval.fid=false"
             )
+        return self
 
 
-_SECTIONS: dict[str, type] = {
-    "codes": CodesConfig,
-    "model": ModelConfig,
-    "loss": LossConfig,
-    "optim": OptimConfig,
-    "data": DataConfig,
-    "train": TrainConfig,
-    "eval": EvalConfig,
+_SECTIONS: dict[str, type[_Section]] = {
+    "codes": CodesConfig, "model": ModelConfig, "loss": LossConfig, "optim": OptimConfig,
+    "data": DataConfig, "train": TrainConfig, "eval": EvalConfig,
 }
-_SECTION_OF = {cls: name for name, cls in _SECTIONS.items()}
 
 
-@dataclass(frozen=True)
-class Config:
+# --------------------------------------------------------------------------------------------
+# What a field allows, in words (from its declaration), and the one error message format
+
+
+def _allowed(info: FieldInfo) -> str:
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    if "allowed" in extra:
+        return str(extra["allowed"])
+    annotation = info.annotation
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(repr(c) for c in get_args(annotation))
+    if annotation is bool:
+        return "true or false"
+    if annotation is str:
+        return "a non-empty path"
+    lo = next((m.ge for m in info.metadata if isinstance(m, at.Ge)), None)
+    gt = next((m.gt for m in info.metadata if isinstance(m, at.Gt)), None)
+    hi = next((m.le for m in info.metadata if isinstance(m, at.Le)), None)
+    if annotation is int:
+        return f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+    low = f"> {gt}" if gt is not None else f">= {lo}"
+    return f"a finite number {low}" + ("" if hi is None else f" and <= {hi}")
+
+
+def _field(key: str) -> FieldInfo:
+    section, _, name = key.partition(".")
+    return _SECTIONS[section].model_fields[name]
+
+
+def _section(name: str, values: Mapping[str, Any]) -> _Section:
+    """Build one section, turning pydantic's errors into the project's one-line message."""
+    try:
+        return _SECTIONS[name](**values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        if first["loc"]:  # a field's own value (or an item of it: the whole value is named)
+            field_name = first["loc"][0]
+            key = f"{name}.{field_name}"
+            value = values.get(field_name, first["input"])
+            raise ValueError(f"invalid config value {key}={value!r}: allowed is {_allowed(_field(key))}") from None
+        context = first.get("ctx", {}).get("error")  # a cross-field check: its own message
+        raise ValueError(str(context) if context is not None else first["msg"]) from None
+
+
+class Config(BaseModel):
     """The whole experiment: one section per concern. ``Config()`` is the embedded default."""
 
-    codes: CodesConfig = field(default_factory=CodesConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    codes: CodesConfig = Field(default_factory=CodesConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
 
     def to_flat(self) -> dict[str, Any]:
         """Dotted flat dict, e.g. ``{"loss.lambda_cont": 0.05, ...}``; tuples become lists."""
         out: dict[str, Any] = {}
         for name in _SECTIONS:
-            section = getattr(self, name)
-            for f in fields(section):
-                value = getattr(section, f.name)
-                out[f"{name}.{f.name}"] = list(value) if isinstance(value, tuple) else value
+            for field_name, value in getattr(self, name).model_dump().items():
+                out[f"{name}.{field_name}"] = list(value) if isinstance(value, tuple) else value
         return out
 
     @classmethod
     def from_flat(cls, flat: Mapping[str, Any], base: Config | None = None) -> Config:
         """Build a config from dotted keys on top of ``base`` (default: ``Config()``).
 
-        Values may be typed or strings (CLI, MLflow); unknown keys raise ``ValueError``.
+        Values may be typed or strings (CLI, MLflow); unknown keys raise ``ValueError`` naming
+        the closest keys; a bad value one naming the key, the value and what is allowed.
         """
         base = base or cls()
         updates: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
         for key, raw in flat.items():
             section_name, _, field_name = key.partition(".")
-            section_cls = _SECTIONS.get(section_name)
-            field_map = {f.name: f for f in fields(section_cls)} if section_cls else {}
-            if field_name not in field_map:
+            if section_name not in _SECTIONS or field_name not in _SECTIONS[section_name].model_fields:
                 raise ValueError(unknown_key_message(key))
-            updates[section_name][field_name] = _coerce(key, raw, field_map[field_name].metadata["kind"])
-        sections = {
-            name: dataclasses.replace(getattr(base, name), **updates[name]) if updates[name] else getattr(base, name)
-            for name in _SECTIONS
-        }
+            updates[section_name][field_name] = raw
+        sections = {name: _section(name, {**getattr(base, name).model_dump(), **updates[name]}) if updates[name]
+                    else getattr(base, name) for name in _SECTIONS}
         return cls(**sections)
 
     def replace(self, **flat: Any) -> Config:
         """Convenience: ``cfg.replace(**{"train.steps": 10})``."""
         return Config.from_flat(flat, base=self)
-
-
-def _coerce(key: str, raw: Any, kind: type | str) -> Any:
-    """Turn a CLI/MLflow string (or a typed value) into the field's type; leave checks to the dataclass."""
-    if type(raw).__module__ == "numpy" and hasattr(raw, "item"):  # a value from pandas or Tune's frames
-        raw = raw.item()
-    if not isinstance(raw, str):
-        if kind == "int_tuple" and _is_int(raw):
-            return (raw,)
-        return raw
-    text = raw.strip()
-    try:
-        if kind is bool:
-            lowered = text.lower()
-            if lowered in ("true", "1", "yes", "on"):
-                return True
-            if lowered in ("false", "0", "no", "off"):
-                return False
-            return text
-        if kind is int:
-            return int(text)
-        if kind is float:
-            return float(text)
-        if kind == "int_tuple":
-            text = text.strip("[]() ")
-            return tuple(int(p) for p in text.replace(" ", "").split(",") if p)
-        if kind == "opt_str":
-            return None if text.lower() in ("", "none", "null") else text
-    except ValueError:
-        meta = _field_meta(key)
-        raise ValueError(f"invalid config value {key}={raw!r}: allowed is {meta['allowed']}") from None
-    return text
-
-
-def _field_meta(key: str) -> Mapping[str, Any]:
-    section, _, name = key.partition(".")
-    return {f.name: f for f in fields(_SECTIONS[section])}[name].metadata
 
 
 def parse_assignment(text: str, flag: str = "--set") -> tuple[str, str]:
@@ -419,37 +395,53 @@ def unknown_key_message(key: str, where: str = "", flag: bool = False) -> str:
 
 def value_kind(key: str) -> str:
     """The column kind of a dotted key: ``"int"``, ``"float"``, ``"bool"`` or ``"string"`` (code
-    tuples are their comma-joined text, ``"10,3"``; optional paths are text)."""
-    kind = _field_meta(key)["kind"]
-    return {int: "int", float: "float", bool: "bool"}.get(kind, "string")  # type: ignore[call-overload]
+    tuples are their comma-joined text, ``"10,3"``; optional paths and choices are text)."""
+    value = Config().to_flat()[key] if key in KEYS else None
+    annotation = _field(key).annotation
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if annotation is bool:
+        return "bool"
+    if annotation is int or (get_origin(annotation) is Literal and isinstance(value, int)):
+        return "int"
+    if annotation is float:
+        return "float"
+    return "string"
 
 
 def coerce_value(key: str, raw: Any) -> Any:
-    """One key's value from text or a typed value, checked against the key's spec alone (no
-    cross-field checks, no ``Config`` built): the fast path for reading many records back.
+    """One key's value from text or a typed value, checked against the key's declaration alone
+    (no cross-field checks): the fast path for reading many records back.
 
     Raises:
         ValueError: an unknown key, or a value that does not parse or is not allowed.
     """
     if key not in KEYS:
         raise ValueError(unknown_key_message(key))
-    meta = _field_meta(key)
-    value = _coerce(key, raw, meta["kind"])
-    if meta["kind"] is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if meta["kind"] == "int_tuple" and isinstance(value, list):
-        value = tuple(value)
-    if not meta["check"](value):
-        raise ValueError(f"invalid config value {key}={raw!r}: allowed is {meta['allowed']}")
-    return value
+    section, _, name = key.partition(".")
+    try:
+        return _VALUE_ADAPTERS[key].validate_python(raw)
+    except ValidationError:
+        raise ValueError(f"invalid config value {key}={raw!r}: allowed is {_allowed(_field(key))}") from None
 
 
 def describe(key: str) -> str:
     """What values a dotted key allows, for ``--help`` texts."""
-    return str(_field_meta(key)["allowed"])
+    return _allowed(_field(key))
 
 
 KEYS: tuple[str, ...] = tuple(Config().to_flat())
+
+
+def _adapter(key: str) -> Any:
+    from pydantic import TypeAdapter
+
+    info = _field(key)
+    annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return TypeAdapter(annotation, config=ConfigDict(allow_inf_nan=False))
+
+
+_VALUE_ADAPTERS = {key: _adapter(key) for key in KEYS}
 
 # What changing a key does to an experiment, written once: the resume check (infogan.train) and
 # the analysis's config identity (sweeps.record.config_id) both read it.

@@ -19,13 +19,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from infogan.config import KEYS, Config, parse_assignment, unknown_key_message
+from infogan.config import KEYS, Config, coerce_value, parse_assignment, unknown_key_message, value_kind
 
 # The defaults' Python types decide whether a range is searched with suggest_int or suggest_float.
-_DEFAULTS = Config().to_flat()
-# Single values are checked on top of a base that has both code kinds, so that fixing one code
-# kind to zero (codes.n_continuous=0 or codes.categorical='') is not refused for leaving no code.
-_CHECK_BASE = {"codes.categorical": (10,), "codes.n_continuous": 2}
 
 
 class SuggestTrial(Protocol):
@@ -74,7 +70,7 @@ class SearchSpace:
         for key, p in self.params.items():
             if p.choices is not None:
                 suggested[key] = trial.suggest_categorical(key, list(p.choices))
-            elif isinstance(_DEFAULTS[key], int) and not isinstance(_DEFAULTS[key], bool):
+            elif value_kind(key) == "int":
                 suggested[key] = trial.suggest_int(key, int(p.low), int(p.high), log=p.log)  # type: ignore[arg-type]
             else:
                 suggested[key] = trial.suggest_float(key, float(p.low), float(p.high), log=p.log)  # type: ignore[arg-type]
@@ -170,7 +166,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def typed_value(key: str, raw: Any) -> Any:
-    """Coerce a CLI/file value to the key's type through ``Config`` (which also validates it).
+    """Coerce a CLI/file value to the key's type and check it against the key's declaration.
 
     Args:
         key: a dotted config key.
@@ -180,8 +176,8 @@ def typed_value(key: str, raw: Any) -> Any:
     Raises:
         ValueError: unknown key or invalid value.
     """
-    base = Config.from_flat({k: v for k, v in _CHECK_BASE.items() if k != key})
-    return Config.from_flat({key: raw}, base=base).to_flat()[key]
+    value = coerce_value(key, raw)  # the key's own declaration; cross-key checks come in validate()
+    return list(value) if isinstance(value, tuple) else value
 
 
 def parse_set(text: str) -> tuple[str, Any]:
@@ -217,13 +213,13 @@ def typed_choice(key: str, raw: Any) -> Any:
 
 
 def _number(key: str, raw: str) -> float | int:
-    if isinstance(_DEFAULTS[key], bool) or not isinstance(_DEFAULTS[key], (int, float)):
+    if value_kind(key) not in ("int", "float"):
         raise ValueError(f"--range {key}: {key} is not numeric; use choices KEY=a,b,c")
     try:
         number = float(raw)
     except ValueError:
         raise ValueError(f"--range {key}: {raw!r} is not a number") from None
-    if isinstance(_DEFAULTS[key], int) and not isinstance(_DEFAULTS[key], bool):
+    if value_kind(key) == "int":
         if not number.is_integer():
             raise ValueError(f"--range {key}: {key} is an integer, got {raw!r}")
         return int(number)
