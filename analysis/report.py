@@ -162,6 +162,15 @@ def write_report(
                 + (f", by {', '.join(by)}" if by else "") + ").", "", markdown_table(table), "",
                 f"![study]({path.relative_to(out).as_posix()})"]
 
+    def importance() -> list[str]:
+        from analysis.importance import param_importances
+        from infogan.config import KEYS, key_role
+
+        knobs = [k for k in KEYS if k in trials.columns and key_role(k) in ("model", "budget")]
+        table = param_importances(trials, knobs, metric)
+        return [f"Optuna's fANOVA importance of each knob that varied, for {compare.resolve(trials, metric)} "
+                f"(from the {len(trials)} trials in this report).", "", markdown_table(table)]
+
     def seeds() -> list[str]:
         col = compare.resolve(trials, metric)
         sr = compare.seed_robustness(trials, [col])
@@ -207,6 +216,7 @@ def write_report(
     _section(lines, f"Pareto front: {fid} (lower) vs {metric} (higher)", front)
     _section(lines, f"Effect of {param} on {metric}", knob)
     _section(lines, f"Study: metrics by {' x '.join([param, *by])}, with seed spread", study)
+    _section(lines, "Hyperparameter importance", importance)
     _section(lines, "Seed robustness", seeds)
     _section(lines, "Unsupervised model selection (ModelCentrality)", centrality)
     _section(lines, "Figures", figures)

@@ -143,6 +143,7 @@ def test_sweeps_concatenate_and_cli(mlflow_store, tmp_path: Path, capsys) -> Non
     # The synthetic sweep repeats every lambda over two seeds: the study table has their spread.
     assert "## Study: metrics by loss.lambda_cont, with seed spread" in text and "(figures/study.png)" in text
     assert "| loss.lambda_cont | n | n_seeds | eval/mig mean | eval/mig std |" in text
+    assert "## Hyperparameter importance" in text and "| loss.lambda_cont |" in text.split("## Hyperparameter importance")[1]
     assert "python -m analysis codes" in text  # no codes.npz yet: the report says how to get ModelCentrality
     assert (tmp_path / "rep" / "figures" / "pareto.png").stat().st_size > 1000
 

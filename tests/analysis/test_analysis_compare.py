@@ -213,3 +213,18 @@ def test_study_table_means_and_seed_spread_per_cell() -> None:
     mixed = t.assign(fid_feature_net=["a", "b"] * 4)
     with pytest.raises(ValueError, match="feature net"):
         compare.study_table(mixed, ["loss.lambda_cont"], ["eval/fid"])
+
+
+def test_importance_finds_the_knob_that_drives_the_metric() -> None:
+    from analysis.importance import param_importances
+
+    rng = np.random.default_rng(0)
+    lam = 10 ** rng.uniform(-2, 0, 40)
+    lr = 10 ** rng.uniform(-4, -2, 40)
+    t = make_trials(**{"loss.lambda_cont": lam, "optim.lr_g": lr, "codes.n_continuous": rng.integers(3, 7, 40),
+                       "final/eval/mig": np.log10(lam) + rng.normal(0, 0.01, 40)})
+    table = param_importances(t, ["loss.lambda_cont", "optim.lr_g", "codes.n_continuous", "model.width"], "eval/mig")
+    assert table["param"].iloc[0] == "loss.lambda_cont" and table["importance"].iloc[0] > 0.8
+    assert set(table["param"]) == {"loss.lambda_cont", "optim.lr_g", "codes.n_continuous"}  # width is absent
+    with pytest.raises(ValueError, match="at least 3 trials"):
+        param_importances(t.head(2), ["loss.lambda_cont"], "eval/mig")
