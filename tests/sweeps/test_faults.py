@@ -3,6 +3,7 @@ place refused, interrupts recorded truthfully, two sweeps starting together on o
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -172,3 +173,101 @@ def test_local_file_errors_are_not_mistaken_for_an_outage() -> None:
     assert not tracking.is_transient(FileNotFoundError("figures/traversal.png"))
     assert tracking.is_transient(ConnectionRefusedError("[Errno 111] Connection refused"))
     assert tracking.is_transient(Exception("sqlite3.OperationalError: database is locked"))
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_sigkill_of_the_driver_then_resume_leaves_nothing_running(tmp_path: Path) -> None:
+    import os
+
+    storage, uri, name = tmp_path / "tune", f"sqlite:///{tmp_path}/mlflow.db", "killed"
+    command = ["--smoke-test", "--name", name, "--storage-path", str(storage), "--tracking-uri", uri,
+               "--num-samples", "2", "--max-concurrent", "1", "--scheduler", "fifo"]
+    log = open(tmp_path / "first.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), *command], stdout=log, stderr=subprocess.STDOUT,
+                            env=subprocess_env(tmp_path), cwd=tmp_path, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(storage.glob(f"{name}/trial_*/checkpoint_*")):
+            assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no trial reported"
+            time.sleep(1)
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started, as a crash would
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    resumed = _run(["--resume", "--name", name, "--storage-path", str(storage)], tmp_path, timeout=900)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    client, parent, children = sweep_runs(uri, name)
+    assert parent.info.status == "FINISHED" and len(children) == 2
+    assert all(c.info.status == "FINISHED" and c.data.tags[tracking.TAG_STATUS] == "finished" for c in children)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_tracking_server_killed_mid_trial_and_restarted_is_waited_out(tmp_path: Path) -> None:
+    """The server dies while a trial logs; it comes back 20 s later on the same port and store.
+    MLflow's own retries are switched off, so the trial's ResilientClient has to wait it out."""
+    import os
+    import urllib.request
+
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server_env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server_env.pop("MLFLOW_TRACKING_URI", None)
+
+    def start_server() -> subprocess.Popen:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+             "--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+             "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=server_env, cwd=tmp_path,
+            start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(uri + "/health", timeout=2):
+                    return server
+            except OSError:
+                time.sleep(1)
+        raise RuntimeError("mlflow server did not start")
+
+    server = start_server()
+    env = {**subprocess_env(tmp_path), "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+    sweep = subprocess.Popen([sys.executable, str(SCRIPT), "--smoke-test", "--num-samples", "1", "--name", "outage",
+                              "--tracking-uri", uri, "--set", "train.steps=600", "--set", "train.eval_every=20",
+                              "--set", "train.checkpoint_every=20"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+    try:
+        time.sleep(5)
+        deadline = time.monotonic() + 400
+        client = tracking.client(uri)
+        while True:  # wait until the trial has logged a few evaluations
+            assert sweep.poll() is None, sweep.communicate()[0][-3000:]
+            assert time.monotonic() < deadline, "the trial never logged"
+            try:
+                runs = client.search_runs([client.get_experiment_by_name("outage").experiment_id],
+                                          filter_string="tags.`infogan.role` = 'trial'")
+                if runs and "eval/mig" in runs[0].data.metrics:
+                    break
+            except Exception:
+                pass
+            time.sleep(2)
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+        time.sleep(20)
+        server = start_server()
+        output = sweep.communicate(timeout=900)[0]
+    finally:
+        for proc in (sweep, server):
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL) if proc is server else proc.kill()
+                proc.wait()
+    assert sweep.returncode == 0, output[-3000:]
+    assert "unreachable" in output and "reachable again after" in output, output[-3000:]  # logged, both ends
+    client, parent, children = sweep_runs(uri, "outage")
+    assert [c.data.tags[tracking.TAG_STATUS] for c in children] == ["finished"]
+    assert parent.info.status == "FINISHED"
