@@ -255,7 +255,8 @@ class ParentRunUpdater(ray.tune.Callback):
     def _update(self, trials: list[Any]) -> None:
         try:
             if self._client is None:
-                self._client = tracking.client(self.ref.tracking_uri)
+                self._client = tracking.ResilientClient(tracking.client(self.ref.tracking_uri), patience=60.0,
+                                                        what="MLflow (parent run refresh)")
             publish(self._client, self.ref, trials, self.metrics, self.modes, self.searched, self.storage_url)
         except Exception as err:  # the sweep matters more than its dashboard
             logger.warning("could not refresh the parent run's leaderboard: %s", err)

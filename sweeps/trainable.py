@@ -285,7 +285,7 @@ class TrialStatusCallback(ray.tune.Callback):
 
     def _mark(self, trial: Any) -> None:
         if self._client is None:
-            self._client = tracking.client(self.ref.tracking_uri)
+            self._client = tracking.ResilientClient(tracking.client(self.ref.tracking_uri), what="MLflow (driver)")
         run_id = tracking.find_child_run(self._client, self.ref, trial.trial_id)
         if run_id is None:
             return
@@ -298,7 +298,7 @@ class TrialStatusCallback(ray.tune.Callback):
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         if self._client is None:
-            self._client = tracking.client(self.ref.tracking_uri)
+            self._client = tracking.ResilientClient(tracking.client(self.ref.tracking_uri), what="MLflow (driver)")
         run_id = tracking.find_child_run(self._client, self.ref, trial.trial_id)
         if run_id is not None:
             tracking.finish_run(self._client, run_id, tracking.STATUS_FAILED)
