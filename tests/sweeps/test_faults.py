@@ -123,8 +123,8 @@ def test_gpus_the_cluster_lacks_and_an_unreachable_address_end_before_any_record
 def test_sigint_during_the_last_trial_is_an_interrupted_sweep_then_resumed(tmp_path: Path) -> None:
     storage, uri, name = tmp_path / "tune", f"sqlite:///{tmp_path}/mlflow.db", "last_trial"
     command = ["--smoke-test", "--name", name, "--storage-path", str(storage), "--tracking-uri", uri,
-               "--num-samples", "1", "--set", "train.steps=60", "--set", "train.eval_every=20",
-               "--set", "train.checkpoint_every=20"]
+               "--num-samples", "1", "--set", "train.steps=3000", "--set", "train.eval_every=100",
+               "--set", "train.checkpoint_every=100"]  # long enough that the SIGINT lands mid-training
     log = open(tmp_path / "first.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, str(SCRIPT), *command], stdout=log, stderr=subprocess.STDOUT,
                             env=subprocess_env(tmp_path), cwd=tmp_path, start_new_session=True)
@@ -260,14 +260,14 @@ def test_a_tracking_server_killed_mid_trial_and_restarted_is_waited_out(tmp_path
         time.sleep(20)
         server = start_server()
         output = sweep.communicate(timeout=900)[0]
+        assert sweep.returncode == 0, output[-3000:]
+        assert "unreachable" in output and "reachable again after" in output, output[-3000:]  # logged, both ends
+        client, parent, children = sweep_runs(uri, "outage")  # read back while the server still runs
+        assert [c.data.tags[tracking.TAG_STATUS] for c in children] == ["finished"]
+        assert parent.info.status == "FINISHED"
     finally:
         for proc in (sweep, server):
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL) if proc is server else proc.kill()
                 proc.wait()
-    assert sweep.returncode == 0, output[-3000:]
-    assert "unreachable" in output and "reachable again after" in output, output[-3000:]  # logged, both ends
-    client, parent, children = sweep_runs(uri, "outage")
-    assert [c.data.tags[tracking.TAG_STATUS] for c in children] == ["finished"]
-    assert parent.info.status == "FINISHED"
