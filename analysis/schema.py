@@ -332,6 +332,8 @@ def _files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], na
             if not found:
                 raise FileNotFoundError(f"no {name} under {p}; run `python -m analysis collect` first")
             return found
+        if not p.exists():
+            raise FileNotFoundError(f"no tables at {p}; run `python -m analysis collect --out {p}` first")
         return [p]
     return [Path(s) for s in source]
 

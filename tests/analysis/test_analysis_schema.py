@@ -161,3 +161,12 @@ def test_a_pair_of_tables_is_written_together_or_not_at_all(tmp_path: Path, monk
         S.write_tables({p: new for p in old})
     assert {p: p.read_bytes() for p in old} == before  # the first file was not replaced alone
     assert sorted(f.name for f in tmp_path.iterdir()) == ["a.parquet", "b.parquet"]  # no temp files left
+
+
+def test_tables_that_do_not_exist_say_to_collect_first(tmp_path: Path) -> None:
+    for missing in (tmp_path / "notables", tmp_path / "notables" / "trials.parquet"):
+        with pytest.raises(FileNotFoundError, match=f"no tables at {missing}; run `python -m analysis collect"):
+            S.read_trials(missing)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no trials.parquet under"):
+        S.read_trials(tmp_path / "empty")
