@@ -26,8 +26,8 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from analysis import schema as S
+from sweeps.tracking import search_all
 
-_PAGE = 1000  # runs per search_runs page: within every store's limit
 _BULK_CHUNK = 200  # run ids per metric query: well under SQLite's bound-variable limit
 _THREADS = 8  # concurrent per-run history calls against an HTTP tracking server
 
@@ -69,20 +69,6 @@ def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 # MLflow
 
 
-def _search_all(client: Any, experiment_ids: list[str], filter_string: str) -> list[Any]:
-    """Every run matching a filter, across pages."""
-    runs: list[Any] = []
-    token = None
-    while True:
-        page = client.search_runs(
-            experiment_ids, filter_string=filter_string, max_results=_PAGE, page_token=token
-        )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
 def find_trial_runs(
     client: Any,
     *,
@@ -111,7 +97,7 @@ def find_trial_runs(
             raise ValueError(
                 f"parent run {parent_run_id} has no {S.TAG_SWEEP!r} tag; pass --sweep to name the sweep"
             )
-        children = _search_all(
+        children = search_all(
             client, [parent.info.experiment_id], f"tags.{S.TAG_PARENT_RUN_ID} = {_quote(parent_run_id)}"
         )
         return name, [parent], children
@@ -123,7 +109,7 @@ def find_trial_runs(
         known = sorted(e.name for e in client.search_experiments())
         raise ValueError(f"no MLflow experiment named {exp_name!r}; experiments here: {', '.join(known) or 'none'}")
     sweep_filter = f"tags.`{S.TAG_SWEEP}` = {_quote(sweep)}"
-    parents = _search_all(client, [exp.experiment_id], f"{sweep_filter} and tags.`{S.TAG_ROLE}` = '{S.ROLE_PARENT}'")
+    parents = search_all(client, [exp.experiment_id], f"{sweep_filter} and tags.`{S.TAG_ROLE}` = '{S.ROLE_PARENT}'")
     if len(parents) > 1:
         # Two sweeps launched under one name (without --resume) are different experiments of the
         # researcher's: merging their trials would mix configs, budgets and code versions.
@@ -135,7 +121,7 @@ def find_trial_runs(
             f"sweep {sweep!r} has {len(parents)} parent runs in experiment {exp_name!r}: {listing}. "
             "They are separate sweeps that share a name; collect one at a time with --parent-run-id ID"
         )
-    children = _search_all(client, [exp.experiment_id], f"{sweep_filter} and tags.`{S.TAG_ROLE}` = '{S.ROLE_TRIAL}'")
+    children = search_all(client, [exp.experiment_id], f"{sweep_filter} and tags.`{S.TAG_ROLE}` = '{S.ROLE_TRIAL}'")
     return sweep, parents, children
 
 

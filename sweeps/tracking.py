@@ -403,11 +403,25 @@ def find_child_run(mlflow_client: MlflowClient, ref: SweepRef, trial_id: str) ->
     return runs[0].info.run_id if runs else None
 
 
+SEARCH_PAGE = 1000  # runs per search_runs page: within every store's limit
+
+
+def search_all(mlflow_client: Any, experiment_ids: list[str], filter_string: str) -> list[Any]:
+    """Every run matching a filter, across pages (one search is capped by the store)."""
+    runs: list[Any] = []
+    token = None
+    while True:
+        page = mlflow_client.search_runs(experiment_ids, filter_string=filter_string, max_results=SEARCH_PAGE,
+                                         page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
 def child_runs(mlflow_client: MlflowClient, ref: SweepRef) -> list[Any]:
     """Every child run of the sweep's parent run."""
-    return mlflow_client.search_runs(
-        [ref.experiment_id], filter_string=f"tags.`{TAG_PARENT_RUN_ID}` = '{ref.parent_run_id}'", max_results=10000,
-    )
+    return search_all(mlflow_client, [ref.experiment_id], f"tags.`{TAG_PARENT_RUN_ID}` = '{ref.parent_run_id}'")
 
 
 def open_child_run(mlflow_client: MlflowClient, ref: SweepRef, trial_id: str, trial_name: str,

@@ -108,3 +108,23 @@ def test_parent_and_child_runs_follow_the_contract(tmp_path: Path) -> None:
     assert other != child and len(tracking.child_runs(client, ref)) == 2
     tracking.finish_run(client, other, tracking.STATUS_STOPPED_EARLY)
     assert client.get_run(other).info.status == "FINISHED"
+
+
+def test_search_all_follows_page_tokens_past_one_page() -> None:
+    class Page(list):
+        token: str | None = None
+
+    class Pager:
+        def __init__(self) -> None:
+            self.calls: list[tuple[int, str | None]] = []
+
+        def search_runs(self, ids: list[str], filter_string: str, max_results: int, page_token: str | None) -> Page:
+            self.calls.append((max_results, page_token))
+            start = int(page_token or 0)
+            page = Page(range(start, min(start + max_results, 2500)))
+            page.token = str(start + max_results) if start + max_results < 2500 else None
+            return page
+
+    pager = Pager()
+    assert tracking.search_all(pager, ["1"], "x") == list(range(2500))
+    assert pager.calls == [(tracking.SEARCH_PAGE, None), (tracking.SEARCH_PAGE, "1000"), (tracking.SEARCH_PAGE, "2000")]
