@@ -45,6 +45,17 @@ def fixtures(work: Path, env: dict[str, str]) -> None:
     (work / "empty.db").write_bytes(b"")
     subprocess.run([PY, "-m", "infogan.train", *TINY, "--out", "tinyrun"], env=env, capture_output=True, check=True,
                    cwd=work)
+    # A real (synthetic) sweep store, its tables, and a copy of them with a column dropped.
+    uri = f"sqlite:///{work}/store/mlflow.db"
+    (work / "store").mkdir()
+    subprocess.run([PY, "-c", f"from analysis import synthetic; synthetic.log_synthetic_sweep({uri!r}, 's')"],
+                   env=env, capture_output=True, check=True, cwd=work)
+    subprocess.run([PY, "-m", "analysis", "collect", "--tracking-uri", uri, "--sweep", "s", "--out", "tables",
+                    "--no-progress"], env=env, capture_output=True, check=True, cwd=work)
+    trials = work / "tables" / "s" / "trials.parquet"
+    subprocess.run([PY, "-c", f"import pyarrow.parquet as pq; t = pq.read_table({str(trials)!r}); "
+                    f"pq.write_table(t.drop_columns(['status']), {str(trials)!r})"], env=env, check=True, cwd=work)
+    (work / "a-file").write_text("a file where the output folder should be")
 
 
 TINY = ["--set", "data.name=digits", "--set", "model.image_size=28", "--set", "model.width=0.125",
@@ -89,6 +100,11 @@ def cases(work: Path) -> list[tuple[str, list[str]]]:
         ("analysis collect on an empty mlflow.db",
          analysis + ["collect", "--tracking-uri", f"sqlite:///{work}/empty.db", "--sweep", "s"]),
         ("analysis report on tables that do not exist", analysis + ["report", "--tables", "notables", "--sweep", "s"]),
+        ("analysis report on a table missing a column (right schema version)",
+         analysis + ["report", "--tables", "tables", "--sweep", "s", "--out", "report"]),
+        ("analysis collect --out where a file is (unwritable folder)",
+         analysis + ["collect", "--tracking-uri", f"sqlite:///{work}/store/mlflow.db", "--sweep", "s", "--out",
+                     "a-file", "--no-progress"]),
     ]
 
 

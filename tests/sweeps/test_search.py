@@ -87,6 +87,14 @@ def test_asha_cuts_at_equal_training_work_on_report_steps(g_steps: int) -> None:
     assert decisions == ["CONTINUE", "CONTINUE", "STOP", "CONTINUE"]
 
 
+def test_a_searched_report_interval_is_refused_under_asha_and_allowed_under_fifo() -> None:
+    with pytest.raises(ValueError, match="searching train.eval_every would put ASHA's rungs off"):
+        _settings("--scheduler", "asha", "--range", "train.eval_every=10,20", "--set", "train.checkpoint_every=10")
+    settings, space = _settings("--scheduler", "fifo", "--range", "train.eval_every=10,20",
+                                "--set", "train.checkpoint_every=10")
+    assert settings.scheduler == "fifo" and "train.eval_every" in space.params
+
+
 @pytest.mark.parametrize(("steps", "eval_every"), [(1500, 150), (600, 150), (20, 10), (450, 100)])
 def test_asha_first_rung_falls_on_a_report_step(steps: int, eval_every: int) -> None:
     settings, space = _settings("--steps", str(steps), "--set", f"train.eval_every={eval_every}",
