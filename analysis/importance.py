@@ -51,7 +51,13 @@ def param_importances(trials: pd.DataFrame, params: Sequence[str], metric: str,
     col = resolve(trials, metric)
     df = trials[trials[col].notna()]
     check_fid_comparable(df, [col])
-    varying = [p for p in params if p in df.columns and df[p].nunique(dropna=True) > 1 and df[p].notna().all()]
+    varying: list[str] = []
+    for p in params:
+        if p not in df.columns or df[p].nunique(dropna=True) < 2 or not df[p].notna().all():
+            continue
+        if any(df[p].equals(df[q]) for q in varying):
+            continue  # a tied knob (optim.lr_q = optim.lr_d): one column, or they split its importance
+        varying.append(p)
     if len(df) < 3 or not varying:
         raise ValueError(f"importance needs at least 3 trials with {col} and a knob that varies "
                          f"(have {len(df)} trials, varying: {', '.join(varying) or 'none'})")

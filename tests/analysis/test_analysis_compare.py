@@ -228,3 +228,14 @@ def test_importance_finds_the_knob_that_drives_the_metric() -> None:
     assert set(table["param"]) == {"loss.lambda_cont", "optim.lr_g", "codes.n_continuous"}  # width is absent
     with pytest.raises(ValueError, match="at least 3 trials"):
         param_importances(t.head(2), ["loss.lambda_cont"], "eval/mig")
+
+
+def test_a_tied_knob_is_counted_once_in_the_importance() -> None:
+    from analysis.importance import param_importances
+
+    rng = np.random.default_rng(1)
+    lr_d = 10 ** rng.uniform(-4, -2, 30)
+    t = make_trials(**{"optim.lr_d": lr_d, "optim.lr_q": lr_d, "loss.lambda_cont": 10 ** rng.uniform(-2, 0, 30),
+                       "final/eval/mig": np.log10(lr_d) + rng.normal(0, 0.01, 30)})
+    table = param_importances(t, ["optim.lr_d", "optim.lr_q", "loss.lambda_cont"], "eval/mig")
+    assert list(table["param"]) == ["optim.lr_d", "loss.lambda_cont"] and table["importance"].iloc[0] > 0.8
