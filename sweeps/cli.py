@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--dataset", default="dsprites", choices=["dsprites", "digits", "mnist", "fashion_mnist"],
         help="dataset whose base space is searched (mnist needs --set data.root=DIR)")
     add("--budget", default=None, choices=sorted(spaces.BUDGETS),
-        help="training budget preset: smoke (CI), cpu (default, ~10-15 min on 2 cores), gpu (a cluster)")
+        help="training budget preset: smoke (CI), cpu (default, 26 min measured on 2 cores), gpu (a cluster)")
     add("--steps", type=int, default=None, help="training steps per trial (overrides the budget's)")
     add("--num-samples", type=int, default=None, help="number of trials (default from the budget)")
     add("--max-concurrent", type=int, default=None, help="trials running at once (default from the budget)")

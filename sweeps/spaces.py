@@ -353,7 +353,7 @@ def base_space(dataset: str) -> SearchSpace:
 
 
 # Budgets: fixed training-length and evaluation settings plus the sweep size; the networks, batch
-# and optimiser stay the recipe's. "cpu" is the no-flag default (about 20 minutes on 2 cores),
+# and optimiser stay the recipe's. "cpu" is the no-flag default (26 minutes measured on 2 cores),
 # "smoke" is CI's (two tiny trials), "gpu" is for a cluster (disentanglement_lib's standard
 # evaluation sizes). Checkpoints coincide with evaluations because only evaluations are reported
 # to Tune, and a checkpoint reaches Tune with a report. Evaluations before a trial's last step are
