@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"report: {path}")
     except (ValueError, KeyError, OSError) as exc:  # OSError: missing files, an unwritable --out
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        if isinstance(exc, OSError) and exc.filename and exc.strerror:  # name the path first, then why
+            message = f"cannot use {exc.filename}: {exc.strerror}"
         print(f"error: {message}", file=sys.stderr)
         return 2
     return 0

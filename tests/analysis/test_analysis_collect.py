@@ -237,7 +237,7 @@ def test_collect_into_an_unwritable_folder_is_one_line(mlflow_store, tmp_path: P
         out.mkdir(mode=0o500)
     assert main(["collect", "--tracking-uri", mlflow_store.uri, "--sweep", "demo", "--out", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0]
+    assert len(err) == 1 and err[0].startswith(f"error: cannot use {out}") and "Traceback" not in err[0]
 
 
 @pytest.mark.slow
