@@ -156,6 +156,41 @@ def test_sigint_during_the_last_trial_is_an_interrupted_sweep_then_resumed(tmp_p
 
 @pytest.mark.integration
 @pytest.mark.slow
+def test_a_second_ctrl_c_still_ends_truthfully(tmp_path: Path) -> None:
+    """Two SIGINTs a second apart: Tune gives up its graceful stop; the sweep still exits 130 with
+    no traceback, the parent run KILLED and nothing left RUNNING."""
+    storage, uri, name = tmp_path / "tune", f"sqlite:///{tmp_path}/mlflow.db", "twice"
+    command = ["--smoke-test", "--name", name, "--storage-path", str(storage), "--tracking-uri", uri,
+               "--num-samples", "1", "--set", "train.steps=3000", "--set", "train.eval_every=100",
+               "--set", "train.checkpoint_every=100"]
+    log = open(tmp_path / "first.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), *command], stdout=log, stderr=subprocess.STDOUT,
+                            env=subprocess_env(tmp_path), cwd=tmp_path, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(storage.glob(f"{name}/trial_*/checkpoint_*")):
+            assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the trial never reported"
+            time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    output = (tmp_path / "first.log").read_text()
+    assert code == 130, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert f"--resume --name {name} --storage-path {storage}" in output
+    _, parent, children = sweep_runs(uri, name)
+    assert parent.info.status == "KILLED" and all(c.info.status != "RUNNING" for c in children)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
 def test_two_sweeps_start_together_on_one_new_store(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     procs = [subprocess.Popen([sys.executable, str(SCRIPT), "--smoke-test", "--num-samples", "1", "--name", f"twin{i}",
