@@ -92,6 +92,16 @@ def _has_checkpoint(client: Any, run_id: str) -> bool:
     return any(a.path == CHECKPOINT_ARTIFACT for a in client.list_artifacts(run_id, folder))
 
 
+def _run_exists(client: Any, run_id: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        return False
+    return True
+
+
 def _skip_reason(row: pd.Series, client: Any) -> str | None:
     """Why a trial has no usable checkpoint, or None if it has one."""
     if pd.isna(row.get("run_id")):
@@ -150,6 +160,7 @@ def collect_codes(
     """
     from mlflow import MlflowClient
 
+    from analysis.sources import check_readable_store
     from sweeps.tracking import resolve_tracking_uri
 
     folder = S.sweep_dir(tables, sweep)
@@ -157,7 +168,13 @@ def collect_codes(
     if not trials_file.is_file():
         raise FileNotFoundError(f"no {trials_file}; run `python -m analysis collect --sweep {sweep} --out {tables}` first")
     trials = S.read_trials(trials_file).sort_values("trial_id", kind="mergesort").reset_index(drop=True)
-    client = MlflowClient(resolve_tracking_uri(tracking_uri))
+    uri = resolve_tracking_uri(tracking_uri)
+    check_readable_store(uri)  # a read-only command: never let MLflow create a store here
+    client = MlflowClient(uri)
+    run_ids = trials["run_id"].dropna()
+    if len(run_ids) and not _run_exists(client, str(run_ids.iloc[0])):
+        raise ValueError(f"none of sweep {sweep!r}'s runs is in the MLflow store {uri}; pass the store the sweep "
+                         "logged to with --tracking-uri (the one given to `analysis collect`)")
 
     skipped: dict[str, str] = {}
     usable = []

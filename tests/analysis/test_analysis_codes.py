@@ -81,3 +81,18 @@ def test_report_has_the_model_centrality_pick(smoke_sweep: SmokeSweep, tmp_path:
     picked = section.split("(chosen without labels): `")[1].split("`")[0]
     assert picked in finished
     assert "| final/eval/mig |" in section and "_Skipped" not in section
+
+
+def test_codes_never_creates_a_store_and_names_the_wrong_one(mlflow_store: Store, tmp_path: Path) -> None:
+    from analysis.collect import collect
+    from analysis.synthetic import log_synthetic_sweep
+
+    collect(mlflow_store.uri, sweep="demo", tune_dir=mlflow_store.tune_dir, out_dir=tmp_path, progress=False)
+    missing = tmp_path / "elsewhere" / "mlflow.db"
+    with pytest.raises(FileNotFoundError, match="no MLflow store at"):
+        K.collect_codes(f"sqlite:///{missing}", tmp_path, "demo", progress=False)
+    assert not missing.exists() and not missing.parent.exists()
+    other = tmp_path / "other.db"
+    log_synthetic_sweep(f"sqlite:///{other}", "unrelated", steps=5, eval_every=5)
+    with pytest.raises(ValueError, match="none of sweep 'demo''s runs is in the MLflow store"):
+        K.collect_codes(f"sqlite:///{other}", tmp_path, "demo", progress=False)
