@@ -173,7 +173,7 @@ def write_report(
 
     def seeds() -> list[str]:
         col = compare.resolve(trials, metric)
-        sr = compare.seed_robustness(trials, [col])
+        sr = compare.seed_robustness(trials, [col], knobs=(param, *by))
         if sr.empty:
             return ["_No config was run with more than one seed._"]
         share = compare.seed_variance_share(trials, col)

@@ -11,7 +11,8 @@ from analysis import schema as S
 from analysis.ranking import check_fid_comparable, resolve
 
 
-def seed_robustness(trials: pd.DataFrame, metrics: Sequence[str] | None = None, min_seeds: int = 2) -> pd.DataFrame:
+def seed_robustness(trials: pd.DataFrame, metrics: Sequence[str] | None = None, min_seeds: int = 2,
+                    knobs: Sequence[str] = ("loss.lambda_cont",)) -> pd.DataFrame:
     """Spread of each metric across seeds, for configs run with several seeds.
 
     Configs are identified by ``config_id`` (the config minus seed and machine-only keys).
@@ -20,10 +21,11 @@ def seed_robustness(trials: pd.DataFrame, metrics: Sequence[str] | None = None, 
         trials: trials frame.
         metrics: columns or bare metrics; default every quality-metric ``final/`` column.
         min_seeds: least number of distinct seeds for a config to be reported.
+        knobs: config columns shown with each row, for orientation.
 
     Returns:
         Long frame, one row per (config_id, metric): n_seeds, mean, std, median, iqr, min, max,
-        range; plus ``loss.lambda_cont`` for orientation when present.
+        range; plus the ``knobs`` present (default ``loss.lambda_cont``) to say which config it is.
     """
     metrics = list(metrics) if metrics is not None else S.quality_columns(trials)
     cols = [resolve(trials, m) for m in metrics]
@@ -37,8 +39,7 @@ def seed_robustness(trials: pd.DataFrame, metrics: Sequence[str] | None = None, 
             v = sub[col].astype(float)
             row = {"config_id": cid, "metric": col, "n_seeds": int(sub["seed"].nunique()), "mean": v.mean(), "std": v.std(ddof=1),
                    "median": v.median(), "iqr": v.quantile(0.75) - v.quantile(0.25), "min": v.min(), "max": v.max(), "range": v.max() - v.min()}
-            if "loss.lambda_cont" in grp.columns:
-                row["loss.lambda_cont"] = grp["loss.lambda_cont"].iloc[0]
+            row.update({k: grp[k].iloc[0] for k in knobs if k in grp.columns})
             rows.append(row)
     return pd.DataFrame(rows)
 

@@ -98,6 +98,9 @@ def test_seed_robustness_and_variance_share() -> None:
     assert sr.loc["a", "range"] == 2.0 and sr.loc["b", "std"] == pytest.approx(np.sqrt(2))
     # Within SS = 4, total SS = 20 (c is left out: one seed).
     assert compare.seed_variance_share(t, "eval/mig") == pytest.approx(0.2)
+    knobs = t.assign(**{"loss.lambda_cr": [0.0, 0.0, 2.0, 2.0, 2.0]})
+    shown = compare.seed_robustness(knobs, ["eval/mig"], knobs=("loss.lambda_cr", "absent.key"))
+    assert shown["loss.lambda_cr"].tolist() == [0.0, 2.0] and "absent.key" not in shown.columns
 
 
 def test_model_centrality_exact_with_a_toy_metric() -> None:
