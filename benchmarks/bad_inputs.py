@@ -3,7 +3,7 @@ it prints, whether a traceback appeared, and what it left behind in the working 
 
     python benchmarks/bad_inputs.py            # prints a Markdown table and the count
 
-Each case is also a test (tests/test_cli_errors.py, tests/sweeps/test_cli.py, tests/sweeps/test_faults.py,
+The cases of issue 9 also have tests (tests/test_cli.py, tests/sweeps/test_cli.py, tests/sweeps/test_faults.py,
 tests/analysis/); this script is the table a person reads. Runs in a temporary folder, no GPU, about
 three minutes on 2 cores (the sweep cases start a local Ray).
 """
