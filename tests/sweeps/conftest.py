@@ -8,8 +8,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,6 +31,33 @@ def subprocess_env(tmp_path: Path) -> dict[str, str]:
     env.update({"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
                 "RAY_AUTH_MODE": "disabled", "RAY_DEDUP_LOGS": "0"})
     return env
+
+
+def interrupt_sweep(argv: list[str], tmp_path: Path, ready: Callable[[], object], interrupt: Callable[[Any], None],
+                    timeout: float = 120.0, what: str = "the sweep never got there") -> tuple[int, str]:
+    """Run the sweep script with ``argv`` in its own session, wait (at most 300 s) until ``ready()``
+    holds, ``interrupt`` it (signal the process or its group) and wait for it to end.
+
+    Returns:
+        (exit code, everything it printed).
+    """
+    log_path = tmp_path / "first.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, str(SCRIPT), *argv], stdout=log, stderr=subprocess.STDOUT,
+                                env=subprocess_env(tmp_path), cwd=tmp_path, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 300
+            while not ready():
+                assert proc.poll() is None, log_path.read_text()[-3000:]
+                assert time.monotonic() < deadline, what
+                time.sleep(1)
+            interrupt(proc)
+            code = proc.wait(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return code, log_path.read_text()
 
 
 @pytest.fixture(scope="module")

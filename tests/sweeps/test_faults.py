@@ -15,7 +15,7 @@ import pytest
 
 from sweeps import lambda_search, tracking
 from sweeps.trainable import _prune_local_checkpoints
-from tests.sweeps.conftest import SCRIPT, free_port, subprocess_env
+from tests.sweeps.conftest import SCRIPT, free_port, interrupt_sweep, subprocess_env
 from tests.sweeps.readback import sweep_runs
 
 
@@ -118,6 +118,11 @@ def test_gpus_the_cluster_lacks_and_an_unreachable_address_end_before_any_record
         assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "tune").exists()
 
 
+def _reported(storage: Path, name: str) -> bool:
+    """Whether a trial of the sweep has handed Tune a checkpoint (it is training)."""
+    return any(storage.glob(f"{name}/trial_*/checkpoint_*"))
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_sigint_during_the_last_trial_is_an_interrupted_sweep_then_resumed(tmp_path: Path) -> None:
@@ -125,23 +130,8 @@ def test_sigint_during_the_last_trial_is_an_interrupted_sweep_then_resumed(tmp_p
     command = ["--smoke-test", "--name", name, "--storage-path", str(storage), "--tracking-uri", uri,
                "--num-samples", "1", "--set", "train.steps=3000", "--set", "train.eval_every=100",
                "--set", "train.checkpoint_every=100"]  # long enough that the SIGINT lands mid-training
-    log = open(tmp_path / "first.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), *command], stdout=log, stderr=subprocess.STDOUT,
-                            env=subprocess_env(tmp_path), cwd=tmp_path, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while not list(storage.glob(f"{name}/trial_*/checkpoint_*")):  # the only trial is training
-            assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the trial never reported"
-            time.sleep(1)
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
-    first = (tmp_path / "first.log").read_text()
+    code, first = interrupt_sweep(command, tmp_path, lambda: _reported(storage, name),
+                                  lambda proc: proc.send_signal(signal.SIGINT), what="the trial never reported")
     assert code == 130, first[-3000:]
     assert f"--resume --name {name} --storage-path {storage}" in first
     assert "stopped_early" not in first.split("sweep 'last_trial'")[-1]
@@ -163,25 +153,14 @@ def test_a_second_ctrl_c_still_ends_truthfully(tmp_path: Path) -> None:
     command = ["--smoke-test", "--name", name, "--storage-path", str(storage), "--tracking-uri", uri,
                "--num-samples", "1", "--set", "train.steps=3000", "--set", "train.eval_every=100",
                "--set", "train.checkpoint_every=100"]
-    log = open(tmp_path / "first.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), *command], stdout=log, stderr=subprocess.STDOUT,
-                            env=subprocess_env(tmp_path), cwd=tmp_path, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while not list(storage.glob(f"{name}/trial_*/checkpoint_*")):
-            assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the trial never reported"
-            time.sleep(1)
+
+    def twice(proc: subprocess.Popen) -> None:
         proc.send_signal(signal.SIGINT)
         time.sleep(1)
         proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
-    output = (tmp_path / "first.log").read_text()
+
+    code, output = interrupt_sweep(command, tmp_path, lambda: _reported(storage, name),
+                                   twice, what="the trial never reported")
     assert code == 130, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
     assert f"--resume --name {name} --storage-path {storage}" in output
@@ -218,22 +197,9 @@ def test_sigkill_of_the_driver_then_resume_leaves_nothing_running(tmp_path: Path
     storage, uri, name = tmp_path / "tune", f"sqlite:///{tmp_path}/mlflow.db", "killed"
     command = ["--smoke-test", "--name", name, "--storage-path", str(storage), "--tracking-uri", uri,
                "--num-samples", "2", "--max-concurrent", "1", "--scheduler", "fifo"]
-    log = open(tmp_path / "first.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), *command], stdout=log, stderr=subprocess.STDOUT,
-                            env=subprocess_env(tmp_path), cwd=tmp_path, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while not list(storage.glob(f"{name}/trial_*/checkpoint_*")):
-            assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no trial reported"
-            time.sleep(1)
-        os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray it started, as a crash would
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
+    # The driver and the Ray it started, as a crash would.
+    interrupt_sweep(command, tmp_path, lambda: _reported(storage, name),
+                    lambda proc: os.killpg(proc.pid, signal.SIGKILL), timeout=60, what="no trial reported")
     resumed = _run(["--resume", "--name", name, "--storage-path", str(storage)], tmp_path, timeout=900)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     client, parent, children = sweep_runs(uri, name)

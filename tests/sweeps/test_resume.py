@@ -7,13 +7,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from sweeps import tracking
-from tests.sweeps.conftest import SCRIPT, subprocess_env
+from tests.sweeps.conftest import SCRIPT, interrupt_sweep, subprocess_env
 from tests.sweeps.readback import sweep_runs
 
 NAME, SAMPLES = "resumable", 3
@@ -57,25 +56,12 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path: P
 
     storage, uri = tmp_path / "tune", f"sqlite:///{tmp_path}/mlflow.db"
     env = subprocess_env(tmp_path)
-    command = [sys.executable, str(SCRIPT), "--smoke-test", "--name", NAME, "--storage-path", str(storage)]
-    log = open(tmp_path / "first.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([*command, "--num-samples", str(SAMPLES), "--max-concurrent", "1",
-                             "--tracking-uri", uri], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while not _done_children(uri, storage):
-            assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no trial finished in time"
-            time.sleep(1)
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=180)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
-    first_log = (tmp_path / "first.log").read_text()
+    argv = ["--smoke-test", "--name", NAME, "--storage-path", str(storage)]
+    command = [sys.executable, str(SCRIPT), *argv]
+    code, first_log = interrupt_sweep(
+        [*argv, "--num-samples", str(SAMPLES), "--max-concurrent", "1", "--tracking-uri", uri], tmp_path,
+        lambda: _done_children(uri, storage), lambda proc: proc.send_signal(signal.SIGINT), timeout=180,
+        what="no trial finished in time")
     assert code == 130, first_log[-3000:]
     assert "--resume" in first_log
     done_before = {c.data.tags[tracking.TAG_TRIAL_ID]: c for c in _done_children(uri, storage)}
