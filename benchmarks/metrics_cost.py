@@ -15,7 +15,8 @@ the trained G and Q: an intermediate one (``eval.intermediate``: MIG on a reduce
 small FID, by default) and the final one (every metric: Q encoding real images + MIG, FactorVAE,
 BetaVAE, DCI, SAP, modularity, and FID = generation + feature extraction), at the trial's sizes
 and, unless ``--skip-standard``, at the standard sizes. Printed: seconds per evaluation of each
-kind, the one-off real-image FID statistics, and the evaluation's share of the trial:
+kind, the one-off real-image FID statistics, each metric family's seconds when the final
+evaluation computes it alone, and the evaluation's share of the trial:
 (one-off + intermediate evaluations × their cost + the final one) ÷ (training + that). The FID
 feature net is trained and cached before timing: all trials share one.
 
@@ -223,6 +224,14 @@ def trial_fraction(label: str, base: Config, scale: float, standard: bool, tmp: 
         if inter:
             print("      intermediate: " + " ".join(f"{k.removeprefix('eval/')}={v:.3f}" for k, v in inter.items()
                                                     if k != "eval/seconds" and not k.endswith("_train")))
+        alone = []
+        for family in sorted(evaluator.families(True)):  # where the final evaluation's time goes
+            solo = Evaluator(cfg.replace(**{"eval.final": family}), dataset, cpu)
+            if family == "fid":
+                solo.prepare_fid(final=True)  # the feature net is cached; real statistics are once per run
+            alone.append((family, _timed(lambda ev=solo: ev(g, d, final=True))[0]))
+        print("      final, each family alone (encoding included in each): "
+              + ", ".join(f"{family} {seconds:.1f} s" for family, seconds in alone))
 
 
 def main(argv: list[str] | None = None) -> None:
