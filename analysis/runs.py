@@ -37,6 +37,7 @@ class Run:
     config: dict[str, object]
     steps_per_second: float  # training only (evaluations and checkpoints excluded)
     train_seconds: float
+    timed_steps: int  # the steps those seconds cover: a resumed run's last leg only
     frame: pd.DataFrame  # columns: run, step, metric, value, stage
 
 
@@ -80,30 +81,31 @@ def read_run(run_dir: str | os.PathLike[str]) -> Run:
         pd.DataFrame(columns=["run", "step", "metric", "value", "stage"])
     if not frame.empty:  # a step evaluated twice with the same settings (a --force re-run) counts once
         frame = frame.drop_duplicates(["run", "step", "metric", "stage"], keep="last").sort_values(["metric", "step"])
-    steps_per_second, train_seconds = _speed(path, config)
-    return Run(path, config, steps_per_second, train_seconds, frame.reset_index(drop=True))
+    steps_per_second, train_seconds, timed_steps = _speed(path, config)
+    return Run(path, config, steps_per_second, train_seconds, timed_steps, frame.reset_index(drop=True))
 
 
-def _speed(path: Path, config: dict[str, object]) -> tuple[float, float]:
-    """Training steps/s from metrics.json: its train_seconds, or (older runs) its wall-clock
-    images/s with the evaluations' own seconds (eval.jsonl) taken out."""
+def _speed(path: Path, config: dict[str, object]) -> tuple[float, float, int]:
+    """(steps/s, seconds, the steps timed) of training from metrics.json: its train_seconds, or
+    (older runs) its wall-clock images/s with the evaluations' own seconds (eval.jsonl) taken out.
+    metrics.json times one process, so a resumed run is timed over its last leg."""
     metrics_file = path / "metrics.json"
     if not metrics_file.is_file():
-        return float("nan"), float("nan")
+        return float("nan"), float("nan"), 0
     saved = json.loads(metrics_file.read_text())
     steps = int(saved.get("step", 0)) - int(saved.get("start_step", 0))  # a resumed run: its last leg
     if saved.get("train_seconds"):
         seconds = float(saved["train_seconds"])
-        return steps / seconds if seconds > 0 else float("nan"), seconds
+        return (steps / seconds if seconds > 0 else float("nan")), seconds, steps
     ips = float(saved.get("images_per_second") or 0.0)
     if ips <= 0:
-        return float("nan"), float("nan")
+        return float("nan"), float("nan"), 0
     wall = steps * int(config.get("train.batch_size", 64)) / ips
     evals = sum(float(json.loads(line).get("eval/seconds", 0.0))
                 for line in (path / "eval.jsonl").read_text().splitlines() if line.strip()) \
         if (path / "eval.jsonl").is_file() else 0.0
     seconds = wall - evals
-    return steps / seconds if seconds > 0 else float("nan"), seconds
+    return (steps / seconds if seconds > 0 else float("nan")), seconds, steps
 
 
 def group_labels(runs: Sequence[Run]) -> list[str]:
@@ -174,11 +176,13 @@ def curves_figure(runs: Sequence[Run], metrics: Sequence[str] = CURVE_METRICS):
 
 
 def speed_table(runs: Sequence[Run]) -> pd.DataFrame:
-    """Per run: group, seed, steps done, training seconds and steps/s (evaluations excluded)."""
+    """Per run: group, seed, steps done, the steps timed (a resumed run's last leg), their
+    training minutes and steps/s (evaluations excluded)."""
     labels = group_labels(runs)
     return pd.DataFrame([{"run": r.path.name, "group": label, "seed": r.config.get("train.seed"),
                           "steps": int(r.frame["step"].max()) if not r.frame.empty else 0,
-                          "train_minutes": r.train_seconds / 60, "steps_per_second": r.steps_per_second}
+                          "timed_steps": r.timed_steps, "train_minutes": r.train_seconds / 60,
+                          "steps_per_second": r.steps_per_second}
                          for r, label in zip(runs, labels, strict=True)])
 
 

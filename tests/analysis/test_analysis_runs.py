@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from analysis.__main__ import main
-from analysis.runs import curves_table, group_labels, read_run
+from analysis.runs import curves_table, group_labels, read_run, speed_table
 
 
 def _fake_run(root: Path, name: str, size: int, seed: int, mig: list[float], final: bool) -> Path:
@@ -58,3 +58,12 @@ def test_cli_writes_figure_and_table(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert (tmp_path / "out" / "curves.png").stat().st_size > 5000
     assert main(["runs", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_a_resumed_run_is_timed_over_its_last_leg_and_says_so(tmp_path: Path) -> None:
+    run_dir = _fake_run(tmp_path, "resumed", 32, 1, [0.1, 0.2, 0.3, 0.4], final=False)
+    (run_dir / "metrics.json").write_text(json.dumps({"step": 400, "start_step": 100, "train_seconds": 60.0}))
+    table = speed_table([read_run(run_dir)])
+    row = table.iloc[0]
+    assert row["steps"] == 400 and row["timed_steps"] == 300  # evaluated through 400, timed 100 -> 400
+    assert row["train_minutes"] == pytest.approx(1.0) and row["steps_per_second"] == pytest.approx(5.0)
