@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--dataset", default="dsprites", choices=["dsprites", "digits", "mnist", "fashion_mnist"],
         help="dataset whose base space is searched (mnist needs --set data.root=DIR)")
     add("--budget", default=None, choices=sorted(spaces.BUDGETS),
-        help="training budget preset: smoke (CI), cpu (default, 26 min measured on 2 cores), gpu (a cluster)")
+        help="training budget preset: smoke (CI), cpu (default: 6 trials of 2,000 steps, 15-17 min measured on "
+             "2 cores), gpu (a cluster)")
     add("--steps", type=int, default=None, help="training steps per trial (overrides the budget's)")
     add("--num-samples", type=int, default=None, help="number of trials (default from the budget)")
     add("--max-concurrent", type=int, default=None, help="trials running at once (default from the budget)")
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--scheduler", default=None, choices=["asha", "fifo"],
         help="asha (default with tpe) or fifo (no early stopping; default with random and multi-objective)")
     add("--grace-period", type=int, default=0,
-        help="ASHA: steps before the first cut (default: a quarter of --steps); ASHA's clock is training "
+        help="ASHA: steps before the first cut (default: a third of --steps); ASHA's clock is training "
              "work in images (train/images), so recipes with more G steps per D step are cut at equal work")
     add("--seed", type=int, default=0, help="sampler seed (training seeds stay train.seed)")
     add("--set", action="append", default=[], metavar="KEY=VALUE", help="fix a config key (repeatable)")
@@ -139,7 +140,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
         ("--cpus-per-trial", args.cpus_per_trial, args.cpus_per_trial > 0, "> 0"),
         ("--gpus-per-trial", args.gpus_per_trial, args.gpus_per_trial >= 0, ">= 0"),
         ("--max-failures", args.max_failures, args.max_failures >= -1, ">= 0, or -1 for unlimited retries"),
-        ("--grace-period", args.grace_period, args.grace_period >= 0, ">= 0 (0: a quarter of the steps)"),
+        ("--grace-period", args.grace_period, args.grace_period >= 0, ">= 0 (0: a third of the steps)"),
         ("--steps", args.steps, args.steps is None or args.steps >= 1, ">= 1"),
     ):
         if not ok:

@@ -353,7 +353,8 @@ def base_space(dataset: str) -> SearchSpace:
 
 
 # Budgets: fixed training-length and evaluation settings plus the sweep size; the networks, batch
-# and optimiser stay the recipe's. "cpu" is the no-flag default (26 minutes measured on 2 cores),
+# and optimiser stay the recipe's. "cpu" is the no-flag default (6 trials of 2,000 steps: 15-17
+# minutes measured on 2 cores; 8 of 3,000 took 26),
 # "smoke" is CI's (two tiny trials), "gpu" is for a cluster (disentanglement_lib's standard
 # evaluation sizes). Checkpoints coincide with evaluations because only evaluations are reported
 # to Tune, and a checkpoint reaches Tune with a report. Evaluations before a trial's last step are
@@ -362,12 +363,15 @@ def base_space(dataset: str) -> SearchSpace:
 _SMOKE_EVAL = {"eval.num_points": 300, "eval.num_test": 100, "eval.num_votes_train": 100, "eval.num_votes_eval": 50,
                "eval.vote_batch": 16, "eval.fid_samples": 200, "eval.fid_net_steps": 50,
                "eval.intermediate_points": 300, "eval.intermediate_fid_samples": 100}
-# MIG on disentanglement_lib's 10,000 points at the end (5,000 in between); the vote-based
-# metrics at a tenth of the standard votes, FID on 2,000 images (500 in between). Measured
-# (metrics_cost.py --sweep-budget cpu): a fifth of the votes made the final evaluation 72 s,
-# 11.7% of a 3,000-step trial's wall time; the target is <= 10%.
-_CPU_EVAL = {"eval.num_points": 10_000, "eval.num_test": 2_000, "eval.num_votes_train": 1_000,
-             "eval.num_votes_eval": 500, "eval.vote_batch": 64, "eval.fid_samples": 2_000, "eval.fid_net_steps": 400,
+# MIG on disentanglement_lib's 10,000 points at the end (5,000 in between); DCI, SAP and
+# modularity/explicitness trained on 5,000 and tested on 2,000; the vote-based metrics at 7% of
+# the standard votes; FID on 2,000 images (500 in between). Measured (metrics_cost.py
+# --sweep-budget cpu, AMD EPYC): with DCI & co. on 10,000 points the final evaluation of a
+# 2,000-step trial took 24.6 s, DCI 8.7, BetaVAE 8.0, FactorVAE 5.2, modularity 2.9 s: 10.4% of
+# the trial (9.0-10.3% in the sweep itself), over the 10% target; on 5,000 points 18.7 s, 7.3%
+# (8.9-9.8% of each finished trial in the sweep, whose trials train on one thread each).
+_CPU_EVAL = {"eval.num_points": 5_000, "eval.mig_points": 10_000, "eval.num_test": 2_000, "eval.num_votes_train": 700,
+             "eval.num_votes_eval": 350, "eval.vote_batch": 64, "eval.fid_samples": 2_000, "eval.fid_net_steps": 400,
              "eval.intermediate_points": 5_000, "eval.intermediate_fid_samples": 500}
 BUDGETS: dict[str, dict[str, Any]] = {
     "smoke": {
@@ -376,8 +380,8 @@ BUDGETS: dict[str, dict[str, Any]] = {
                   "train.checkpoint_every": 10, "train.log_every": 5, "data.eval_size": 200, **_SMOKE_EVAL},
     },
     "cpu": {
-        "num_samples": 8, "max_concurrent": 2,
-        "fixed": {"train.steps": 3000, "train.eval_every": 500, "train.checkpoint_every": 500, "train.log_every": 50,
+        "num_samples": 6, "max_concurrent": 2,
+        "fixed": {"train.steps": 2000, "train.eval_every": 500, "train.checkpoint_every": 500, "train.log_every": 50,
                   "data.eval_size": 2000, **_CPU_EVAL},
     },
     "gpu": {

@@ -21,7 +21,7 @@ from typing import Any
 
 from sweeps import spaces, tracking
 from sweeps.checks import check_address, local_store_on_cluster, unplaceable
-from sweeps.settings import EXIT_INTERRUPTED, SweepSettings
+from sweeps.settings import EXIT_INTERRUPTED, SweepSettings, default_grace_period
 
 # ----------------------------------------------------------------------------------------------
 # Storage next to Tune's state (local paths or URIs such as s3://)
@@ -130,7 +130,7 @@ def build_scheduler(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
         return FIFOScheduler()
     sample = space.sample_config().train
     eval_every, per_step = sample.eval_every, sample.images_per_step
-    grace = settings.grace_period or max(eval_every, settings.steps // 4)
+    grace = settings.grace_period or max(eval_every, default_grace_period(settings.steps))
     # Trials report every eval_every steps: a rung between two reports would compare trials at
     # the next report instead, so rungs sit on report steps (exactly so when every trial does the
     # same work per step; otherwise each is compared at its first report past the rung).

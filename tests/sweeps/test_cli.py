@@ -17,7 +17,7 @@ def test_defaults_are_a_cpu_sized_dsprites_sweep(tmp_path: Path) -> None:
     settings, space = lambda_search.settings_from_args(args)
     assert settings.dataset == "dsprites" and settings.budget == "cpu" and settings.search == "tpe"
     assert settings.scheduler == "asha" and settings.metrics == [lambda_search.DEFAULT_METRIC]
-    assert settings.num_samples == 8 and settings.steps == 3000
+    assert settings.num_samples == 6 and settings.steps == 2000
     assert space.fixed["train.threads"] == 1 and space.fixed["data.name"] == "dsprites"
     assert {"loss.lambda_cont", "optim.lr_d", "optim.lr_g", "codes.n_continuous"} <= set(space.params)
 
@@ -57,7 +57,7 @@ def test_checkpoints_between_reports_are_refused(capsys: pytest.CaptureFixture[s
     assert "train.checkpoint_every=300" in capsys.readouterr().err
     settings, _ = lambda_search.settings_from_args(
         lambda_search.build_parser().parse_args(["--set", "train.checkpoint_every=250"]))
-    assert settings.steps == 3000
+    assert settings.steps == 2000
 
 
 def test_resume_without_a_sweep_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -72,16 +72,16 @@ def _decisions(scheduler, reports: list[tuple[str, float, float]]) -> list[str]:
 
 @pytest.mark.parametrize("g_steps", [1, 2])
 def test_asha_cuts_at_equal_training_work_on_report_steps(g_steps: int) -> None:
-    # 40 steps, reports every 10: the first rung is the first report at or after a quarter of the
-    # budget (step 10), measured in images = step x batch 32 x (1 + g_steps).
+    # 40 steps, reports every 10: the first rung is the first report at or after a third of the
+    # budget (step 20), measured in images = step x batch 32 x (1 + g_steps).
     settings, space = _settings("--steps", "40", "--set", f"train.g_steps={g_steps}")
     scheduler = lambda_search.build_scheduler(settings, space)
     per_step = 32 * (1 + g_steps)
     assert space.sample_config().train.images_per_step == per_step
     decisions = _decisions(scheduler, [
-        ("good", 10 * per_step, 0.5),   # first at the rung: never cut
-        ("bad", 5 * per_step, 0.1),     # before the rung: not judged yet
-        ("bad", 10 * per_step, 0.1),    # at the rung, below the good one: cut
+        ("good", 20 * per_step, 0.5),   # first at the rung: never cut
+        ("bad", 10 * per_step, 0.1),    # before the rung: not judged yet
+        ("bad", 20 * per_step, 0.1),    # at the rung, below the good one: cut
         ("good", 40 * per_step, 0.6),   # its last report: never cut (max_t lies past the budget)
     ])
     assert decisions == ["CONTINUE", "CONTINUE", "STOP", "CONTINUE"]
@@ -100,7 +100,7 @@ def test_asha_first_rung_falls_on_a_report_step(steps: int, eval_every: int) -> 
     settings, space = _settings("--steps", str(steps), "--set", f"train.eval_every={eval_every}",
                                 "--set", f"train.checkpoint_every={eval_every}")
     per_step = space.sample_config().train.images_per_step
-    first = -(-max(eval_every, steps // 4) // eval_every) * eval_every  # a quarter, rounded up to a report
+    first = -(-max(eval_every, steps // 3) // eval_every) * eval_every  # a third, rounded up to a report
     before = _decisions(lambda_search.build_scheduler(settings, space),
                         [("a", first * per_step, 0.5), ("b", (first - eval_every) * per_step, 0.0)])
     at = _decisions(lambda_search.build_scheduler(settings, space),
