@@ -59,6 +59,7 @@ class SweepSettings:
 
 def default_grace_period(steps: int) -> int:
     """ASHA's first rung when ``--grace-period`` is not given: a third of the budget. Earlier cuts
-    judge noise: in the 3,000-step default sweep of docs/results/default_sweep, trial bbe721e2 had
-    MIG 0.004 at step 500 (the lowest of 8) and finished third (0.076)."""
+    judge noise: in the first measured default sweep (8 trials of 3,000 steps; docs/results/README.md,
+    "History"), the trial that finished third on MIG (0.076) had the lowest MIG of the 8 at step 500
+    (0.004)."""
     return steps // 3
