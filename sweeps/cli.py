@@ -54,9 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--name", default=None, help="sweep name: Tune experiment directory and MLflow experiment (default lambda_search)")
     add("--dataset", default="dsprites", choices=["dsprites", "digits", "mnist", "fashion_mnist"],
         help="dataset whose base space is searched (mnist needs --set data.root=DIR)")
+    cpu = spaces.BUDGETS["cpu"]
     add("--budget", default=None, choices=sorted(spaces.BUDGETS),
-        help="training budget preset: smoke (CI), cpu (default: 6 trials of 2,000 steps, 15-17 min measured on "
-             "2 cores), gpu (a cluster)")
+        help=f"training budget preset: smoke (CI), cpu (default: {cpu['num_samples']} trials of "
+             f"{cpu['fixed']['train.steps']:,} steps, 15-17 min measured on 2 cores), gpu (a cluster)")
     add("--steps", type=int, default=None, help="training steps per trial (overrides the budget's)")
     add("--num-samples", type=int, default=None, help="number of trials (default from the budget)")
     add("--max-concurrent", type=int, default=None, help="trials running at once (default from the budget)")

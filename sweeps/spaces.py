@@ -365,8 +365,8 @@ _SMOKE_EVAL = {"eval.num_points": 300, "eval.num_test": 100, "eval.num_votes_tra
                "eval.intermediate_points": 300, "eval.intermediate_fid_samples": 100}
 # MIG on disentanglement_lib's 10,000 points at the end (5,000 in between); DCI, SAP and
 # modularity/explicitness trained on 5,000 and tested on 2,000 (FactorVAE's global variances are
-# estimated on those 5,000 too: eval.num_points); the vote-based metrics at 7% of the standard votes; FID on 2,000 images (500 in between). Measured (metrics_cost.py
-# --sweep-budget cpu, AMD EPYC): with DCI & co. on 10,000 points the final evaluation of a
+# estimated on those 5,000 too: eval.num_points); the vote-based metrics at 7% of the standard
+# votes; FID on 2,000 images (500 in between). Measured (metrics_cost.py --sweep-budget cpu, AMD EPYC): with DCI & co. on 10,000 points the final evaluation of a
 # 2,000-step trial took 24.6 s, DCI 8.7, BetaVAE 8.0, FactorVAE 5.2, modularity 2.9 s: 10.4% of
 # the trial (9.0-10.3% in the sweep itself), over the 10% target; on 5,000 points 18.7 s, 7.3%
 # (8.9-9.8% of each finished trial in the sweep, whose trials train on one thread each).
