@@ -96,15 +96,15 @@ def _speed(path: Path, config: dict[str, object]) -> tuple[float, float, int]:
     steps = int(saved.get("step", 0)) - int(saved.get("start_step", 0))  # a resumed run: its last leg
     if saved.get("train_seconds"):
         seconds = float(saved["train_seconds"])
-        return (steps / seconds if seconds > 0 else float("nan")), seconds, steps
-    ips = float(saved.get("images_per_second") or 0.0)
-    if ips <= 0:
-        return float("nan"), float("nan"), 0
-    wall = steps * int(config.get("train.batch_size", 64)) / ips
-    evals = sum(float(json.loads(line).get("eval/seconds", 0.0))
-                for line in (path / "eval.jsonl").read_text().splitlines() if line.strip()) \
-        if (path / "eval.jsonl").is_file() else 0.0
-    seconds = wall - evals
+    else:
+        ips = float(saved.get("images_per_second") or 0.0)
+        if ips <= 0:
+            return float("nan"), float("nan"), 0
+        wall = steps * int(config.get("train.batch_size", 64)) / ips
+        evals = sum(float(json.loads(line).get("eval/seconds", 0.0))
+                    for line in (path / "eval.jsonl").read_text().splitlines() if line.strip()) \
+            if (path / "eval.jsonl").is_file() else 0.0
+        seconds = wall - evals
     return (steps / seconds if seconds > 0 else float("nan")), seconds, steps
 
 
