@@ -8,6 +8,7 @@ import pytest
 
 from infogan.config import Config
 from sweeps import lambda_search
+from sweeps.settings import default_grace_period
 
 
 def _settings(*argv: str) -> tuple[lambda_search.SweepSettings, object]:
@@ -100,7 +101,7 @@ def test_asha_first_rung_falls_on_a_report_step(steps: int, eval_every: int) -> 
     settings, space = _settings("--steps", str(steps), "--set", f"train.eval_every={eval_every}",
                                 "--set", f"train.checkpoint_every={eval_every}")
     per_step = space.sample_config().train.images_per_step
-    first = -(-max(eval_every, steps // 3) // eval_every) * eval_every  # a third, rounded up to a report
+    first = -(-max(eval_every, default_grace_period(steps)) // eval_every) * eval_every  # rounded up to a report
     before = _decisions(lambda_search.build_scheduler(settings, space),
                         [("a", first * per_step, 0.5), ("b", (first - eval_every) * per_step, 0.0)])
     at = _decisions(lambda_search.build_scheduler(settings, space),
