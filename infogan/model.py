@@ -12,6 +12,13 @@ MNIST trunk's second conv and FC, and Q's hidden layer), ``spectral`` puts spect
 D/Q layer and no batch norm anywhere in D/Q (InfoGAN-CR's "InfoGAN (modified)"), ``none`` neither.
 ``model.leak`` is D's leaky-ReLU slope (0.1 in the InfoGAN paper, 0.2 in InfoGAN-CR).
 ``width`` multiplies every channel count and hidden size, for cheap CPU runs.
+
+Pixel range: outside the networks images are in [-1, 1] (datasets, metrics, figures). With
+``model.output='sigmoid'`` (both official codes) the networks work on [0, 1]: G ends with a
+sigmoid and D/Q/CR read ``(x + 1) / 2``, so a background pixel is 0 and zero padding adds no edge
+(``Generator.forward`` and ``to_network_range`` hold the two maps). ``tanh`` keeps [-1, 1] inside.
+``model.g_blocks`` orders G's hidden blocks: ``act_bn`` (InfoGAN-CR: ReLU → BN after the dense
+layers, leaky ReLU → BN after the deconvolutions) or ``bn_act`` (openai/InfoGAN: BN → ReLU).
 """
 
 from __future__ import annotations
@@ -40,41 +47,53 @@ class QOutput:
 
 
 class Generator(nn.Module):
-    """latent (B, latent_dim) -> images (B, C, S, S) in [-1, 1]."""
+    """latent (B, latent_dim) -> images (B, C, S, S) in [-1, 1] (see the module's pixel range)."""
 
     def __init__(self, codes: CodesConfig, model: ModelConfig):
         super().__init__()
         c, s, w = model.channels, model.image_size, model.width
+        act_bn = model.g_blocks == "act_bn"
+
+        def block(layer: nn.Module, out: int, act: nn.Module, norm: type[nn.Module]) -> list[nn.Module]:
+            return [layer, act, norm(out)] if act_bn else [layer, norm(out), nn.ReLU(True)]
+
+        def deconv_act() -> nn.Module:  # InfoGAN-CR's deconvolutions end with its lrelu (slope model.leak)
+            return nn.LeakyReLU(model.leak, inplace=True) if act_bn else nn.ReLU(True)
+
         if model.resolved_arch == "mnist":
             self.base = s // 4
-            ch = _w(128, w)
-            self.fc = nn.Sequential(
-                nn.Linear(codes.latent_dim, _w(1024, w)), nn.BatchNorm1d(_w(1024, w)), nn.ReLU(True),
-                nn.Linear(_w(1024, w), self.base * self.base * ch), nn.BatchNorm1d(self.base * self.base * ch),
-                nn.ReLU(True),
-            )
-            self.deconv = nn.Sequential(
-                nn.ConvTranspose2d(ch, _w(64, w), 4, 2, 1), nn.BatchNorm2d(_w(64, w)), nn.ReLU(True),  # (B, 64, S/2, S/2)
-                nn.ConvTranspose2d(_w(64, w), c, 4, 2, 1), nn.Tanh(),  # (B, C, S, S)
-            )
+            ch, hidden, mid = _w(128, w), _w(1024, w), _w(64, w)
+            dense = [*block(nn.Linear(codes.latent_dim, hidden), hidden, nn.ReLU(True), nn.BatchNorm1d),
+                     *block(nn.Linear(hidden, self.base ** 2 * ch), self.base ** 2 * ch, nn.ReLU(True),
+                            nn.BatchNorm1d)]
+            deconvs = block(nn.ConvTranspose2d(ch, mid, 4, 2, 1), mid, deconv_act(), nn.BatchNorm2d)  # (B, 64, S/2, S/2)
+            last_in = mid
         else:
             chans = [_w(n, w) for n in ((64, 64, 32, 32) if s == 64 else (64, 64, 32))]
             self.base = 4
-            ch = chans[0]
-            self.fc = nn.Sequential(
-                nn.Linear(codes.latent_dim, _w(128, w)), nn.BatchNorm1d(_w(128, w)), nn.ReLU(True),
-                nn.Linear(_w(128, w), 4 * 4 * ch), nn.BatchNorm1d(4 * 4 * ch), nn.ReLU(True),
-            )
-            layers: list[nn.Module] = []
+            ch, hidden = chans[0], _w(128, w)
+            dense = [*block(nn.Linear(codes.latent_dim, hidden), hidden, nn.ReLU(True), nn.BatchNorm1d),
+                     *block(nn.Linear(hidden, 4 * 4 * ch), 4 * 4 * ch, nn.ReLU(True), nn.BatchNorm1d)]
+            deconvs = []
             for cin, cout in zip(chans, chans[1:], strict=False):  # each doubles H and W
-                layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.ReLU(True)]
-            layers += [nn.ConvTranspose2d(chans[-1], c, 4, 2, 1), nn.Tanh()]  # (B, C, S, S)
-            self.deconv = nn.Sequential(*layers)
+                deconvs += block(nn.ConvTranspose2d(cin, cout, 4, 2, 1), cout, deconv_act(), nn.BatchNorm2d)
+            last_in = chans[-1]
+        self.fc = nn.Sequential(*dense)
+        self.deconv = nn.Sequential(*deconvs, nn.ConvTranspose2d(last_in, c, 4, 2, 1))  # (B, C, S, S) logits
         self.channels = ch
+        self.sigmoid = model.output == "sigmoid"
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         h = self.fc(latent).view(-1, self.channels, self.base, self.base)
-        return self.deconv(h)
+        out = self.deconv(h)
+        # sigmoid: G's image is sigmoid(out) in [0, 1], handed out as 2·sigmoid − 1 in [-1, 1]
+        # (D reads it back with to_network_range); the same function as tanh(out / 2).
+        return torch.sigmoid(out).mul(2.0).sub(1.0) if self.sigmoid else torch.tanh(out)
+
+
+def to_network_range(images: torch.Tensor, model: ModelConfig) -> torch.Tensor:
+    """Images in [-1, 1] -> the range D, Q and the CR classifier read (``model.output``)."""
+    return images.add(1.0).mul(0.5) if model.output == "sigmoid" else images
 
 
 class _SplitBatchNorm:
@@ -156,6 +175,7 @@ class Discriminator(nn.Module):
     def __init__(self, codes: CodesConfig, model: ModelConfig, learned_std: bool):
         super().__init__()
         norm = model.d_norm
+        self.model_cfg = model
         self.trunk, hidden = _trunk(model, model.channels, norm)
         q_hidden = _w(128, model.width)
         self.d_head = _norm_layer(nn.Linear(hidden, 1), norm)
@@ -179,6 +199,7 @@ class Discriminator(nn.Module):
             groups: the batch is this many equal batches stacked (real and fake images in D's
                 step): batch norm keeps their statistics apart, as separate passes would.
         """
+        images = to_network_range(images, self.model_cfg)
         if groups == 1:
             return self.trunk(images)
         norms = [m for m in self.trunk if isinstance(m, _SplitBatchNorm)]
@@ -221,11 +242,13 @@ class CRClassifier(nn.Module):
 
     def __init__(self, codes: CodesConfig, model: ModelConfig):
         super().__init__()
+        self.model_cfg = model
         self.trunk, hidden = _trunk(model, 2 * model.channels, "spectral")
         self.head = nn.Linear(hidden, codes.n_codes)
 
     def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-        return self.head(self.trunk(torch.cat([first, second], dim=1)))  # (B, n_codes)
+        pair = to_network_range(torch.cat([first, second], dim=1), self.model_cfg)
+        return self.head(self.trunk(pair))  # (B, n_codes)
 
 
 def init_weights(module: nn.Module) -> None:

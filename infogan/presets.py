@@ -14,7 +14,9 @@ from typing import Any
 # InfoGAN-CR's "InfoGAN (modified)" on dSprites is the embedded default (``Config()``): 5
 # Unif(-1, 1) codes + 5 noise dims, Q's std fixed at 1, lambda 0.05 in the D+Q and the G loss,
 # spectral norm on every D/Q layer and no batch norm in D, leaky ReLU 0.2, Adam(0.5, 0.999) with
-# lr G 1e-3 / D+Q 2e-3, two G steps per D step, batch 64, 64 px. Only the budget differs: the
+# lr G 1e-3 / D+Q 2e-3, two G steps per D step on the D step's latent batch, batch 64, 64 px, the
+# networks on pixels in [0, 1] with a sigmoid G whose hidden blocks are activation -> batch norm
+# (leaky ReLU 0.2 after its deconvolutions), fp32. Only the budget differs: the
 # paper trains 288k iterations, a 2-core CPU does about 3 (64 px) or 7 (32 px) per second.
 _DSPRITES_BUDGET = {"train.eval_every": 1000, "train.checkpoint_every": 1000}
 
@@ -22,13 +24,16 @@ _DSPRITES_BUDGET = {"train.eval_every": 1000, "train.checkpoint_every": 1000}
 # full-width networks with batch norm in D and Q, leaky ReLU 0.01 (its leaky_rectify default),
 # 62 Unif(-1, 1) noise dims + Cat(10) + 2 Unif(-1, 1) codes, lambda 1 for every code with Q's
 # std fixed at 1, the MI term in D's and G's losses (Q is trained by D's optimiser at D's rate),
-# Adam beta1 0.5, lr D 2e-4 / G 1e-3, batch 128, 5,000 updates (50 epochs x 100).
+# Adam beta1 0.5, lr D 2e-4 / G 1e-3, batch 128, 5,000 updates (50 epochs x 100), pixels in [0, 1]
+# with a sigmoid (its MeanBernoulli output), G's blocks batch norm -> ReLU, and a fresh latent
+# batch for the G update (its graph samples one per update).
 _OFFICIAL_MNIST = {
     "model.image_size": 28, "model.arch": "mnist", "model.width": 1.0, "model.d_norm": "batch", "model.leak": 0.01,
+    "model.output": "sigmoid", "model.g_blocks": "bn_act",
     "codes.noise_dim": 62, "codes.categorical": (10,), "codes.n_continuous": 2, "codes.noise_dist": "uniform",
     "loss.lambda_cat": 1.0, "loss.lambda_cont": 1.0, "loss.q_std": "fixed", "loss.q_update": "with_d",
     "optim.lr_d": 2e-4, "optim.lr_q": 2e-4, "optim.lr_g": 1e-3, "optim.beta1": 0.5,
-    "train.batch_size": 128, "train.g_steps": 1, "train.steps": 5000,
+    "train.batch_size": 128, "train.g_steps": 1, "train.g_latent": "fresh", "train.steps": 5000,
     "train.eval_every": 500, "train.checkpoint_every": 500,
 }
 

@@ -7,13 +7,15 @@ Per iteration, on one real batch and one latent batch (InfoGAN-CR's order):
 2. **D step** on real and detached fake images: GAN loss for the trunk + D head. With
    ``loss.q_update='with_d'`` (both official codes) the MI term on the same detached fakes is
    added, so the shared trunk and Q's head learn to infer codes from D's optimiser.
-3. ``train.g_steps`` **G steps** on the same latent batch: GAN loss + lambda * (code NLLs)
+3. ``train.g_steps`` **G steps** on the same latent batch (``train.g_latent='shared'``,
+   InfoGAN-CR) or each on a fresh one (``'fresh'``, openai/InfoGAN): GAN loss + lambda * (code NLLs)
    (+ lambda_cr * the CR classifier's cross-entropy on fresh pairs: G is rewarded for making the
    shared code easy to tell). The MI gradient flows from Q's outputs back through Q's head and
    the trunk into G; the trunk (and Q's head in 'with_d' mode) and the CR classifier are frozen
    for this backward pass, so only G (and Q's head in 'with_g' mode, the paper's min over G and
-   Q) is updated and no weight gradients are wasted on D. The first G step reuses the fakes
-   drawn before the D step (G has not changed since); later ones draw them again.
+   Q) is updated and no weight gradients are wasted on D. With a shared latent batch the first G
+   step reuses the fakes drawn before the D step (G has not changed since); later ones draw them
+   again.
 
 Fast paths: one trunk pass for real and fake images (batch norm normalising each half on its
 own, as two passes would), one trunk pass shared by D's and Q's heads, fused (or foreach) Adam, autocast (bf16/fp16) + channels_last on
@@ -118,13 +120,15 @@ class InfoGANStep:
     # ---------------------------------------------------------------------------------------
 
     def __call__(self, real: torch.Tensor, latent: latent_codes.Latent,
-                 pair: tuple[latent_codes.Latent, latent_codes.Latent, torch.Tensor] | None = None) -> torch.Tensor:
+                 pair: tuple[latent_codes.Latent, latent_codes.Latent, torch.Tensor] | None = None,
+                 g_latents: Sequence[latent_codes.Latent] | None = None) -> torch.Tensor:
         """One iteration.
 
         Args:
             real: (B, C, S, S) real images on the device.
-            latent: B latents on the device.
+            latent: B latents on the device (the D step's; also every G step's unless ``g_latents``).
             pair: CR pairs ``(first, second, shared_code_index)`` on the device, or None.
+            g_latents: one latent batch per G step (``train.g_latent='fresh'``), or None.
         Returns:
             The iteration's losses on the device, ordered as ``loss_names`` (CR columns NaN
             without a CR step).
@@ -155,20 +159,24 @@ class InfoGANStep:
         _set_requires_grad(self.frozen_in_g_step, False)
         try:
             for k in range(cfg.train.g_steps):
+                g_latent = latent if g_latents is None else g_latents[k]
                 with self._autocast():
-                    if k > 0:
+                    if g_latents is not None:
+                        fake = g(latent_codes.assemble(cfg.codes, g_latent))
+                    elif k > 0:
                         fake = g(z)
+                    if k > 0:
                         pair_images = self._pair_images(pair)
                     h = d.features(fake)
                     loss_g = losses.g_loss(d.d_logit(h), cfg.loss.gan)
-                    nll_cat, nll_cont = info_nll(d.q(h), latent)
+                    nll_cat, nll_cont = info_nll(d.q(h), g_latent)
                     loss_g_total = loss_g + lam_cat * nll_cat + lam_cont * nll_cont
                     if pair is not None:
                         assert self.cr is not None and pair_images is not None
                         cr_loss_g = F.cross_entropy(self.cr(*pair_images).float(), pair[2])
                         loss_g_total = loss_g_total + cfg.loss.lambda_cr * cr_loss_g
                 self._update(self.opt_g, loss_g_total)
-                if k == 0:  # G's first step sees the fakes D was trained on: log those
+                if k == 0:  # G's first step: with a shared latent, the fakes D was trained on
                     logged = [loss_d.detach(), loss_g.detach(), nll_cat.detach(), nll_cont.detach()]
         finally:
             _set_requires_grad(self.frozen_in_g_step, True)

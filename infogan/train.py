@@ -178,13 +178,17 @@ def train(
         for step in range(start + 1, tc.steps + 1):
             real = dataset.sample(tc.batch_size, loop_rng)
             latent = latent_codes.sample(cfg.codes, tc.batch_size, loop_rng)
+            g_latents = None
+            if tc.g_latent == "fresh":
+                g_latents = [latent_codes.sample(cfg.codes, tc.batch_size, loop_rng).to(device)
+                             for _ in range(tc.g_steps)]
             pair = None
             if updater.cr_active(step):
                 first, second, shared = latent_codes.sample_pairs(cfg.codes, tc.batch_size, loop_rng)
                 pair = (first.to(device), second.to(device), shared.to(device))
             if device.type == "cuda":
                 real = real.contiguous(memory_format=torch.channels_last)
-            log.append(updater(real, latent.to(device), pair))
+            log.append(updater(real, latent.to(device), pair, g_latents))
             is_eval = is_evaluation_step(step, tc.steps, tc.eval_every)
             is_ckpt = is_evaluation_step(step, tc.steps, tc.checkpoint_every)
             if step % tc.log_every == 0 or is_eval or is_ckpt:

@@ -31,6 +31,35 @@ def test_default_config_is_infogan_cr_modified_recipe() -> None:
     assert cfg.loss.lambda_cont == 0.05 and cfg.loss.q_std == "fixed" and cfg.loss.q_update == "with_d"
     assert (cfg.optim.lr_g, cfg.optim.lr_d, cfg.optim.lr_q, cfg.optim.beta1, cfg.optim.beta2) == (1e-3, 2e-3, 2e-3, 0.5, 0.999)
     assert cfg.train.g_steps == 2 and cfg.train.batch_size == 64 and cfg.loss.lambda_cr == 0
+    assert (cfg.model.output, cfg.model.g_blocks, cfg.train.g_latent) == ("sigmoid", "act_bn", "shared")
+    assert cfg.train.precision == "fp32"  # the published numbers are fp32; autocast only when asked
+
+
+def test_fresh_latent_for_g_equal_to_d_latent_is_the_shared_step() -> None:
+    # A "fresh" G batch that happens to equal D's batch must give the shared path's losses and
+    # weights: the only difference between the recipes is which latents G's update sees.
+    cfg = Config.from_flat({**TINY_DSPRITES, "train.g_steps": 1})
+    torch.manual_seed(0)
+    a = InfoGANStep(cfg, torch.device("cpu"), None)
+    b = copy.deepcopy(a)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(3):
+        real = torch.where(torch.rand(8, 1, 32, 32, generator=gen) > 0.7, 1.0, -1.0)
+        latent = codes.sample(cfg.codes, 8, gen)
+        torch.testing.assert_close(a(real, latent), b(real, latent, g_latents=[latent]))
+    # (G's batch-norm running statistics differ: the fresh path runs G once more per step.)
+    for (name, x), y in zip(a.g.named_parameters(), b.g.parameters(), strict=True):
+        torch.testing.assert_close(x, y, msg=name)
+    other = codes.sample(cfg.codes, 8, gen)
+    assert not torch.allclose(copy.deepcopy(a)(real, latent), copy.deepcopy(a)(real, latent, g_latents=[other]))
+
+
+def test_fresh_g_latents_are_drawn_by_the_loop_and_change_the_run() -> None:
+    shared = train(Config.from_flat({**TINY_DSPRITES, "train.steps": 3}))
+    fresh = train(Config.from_flat({**TINY_DSPRITES, "train.steps": 3, "train.g_latent": "fresh"}))
+    again = train(Config.from_flat({**TINY_DSPRITES, "train.steps": 3, "train.g_latent": "fresh"}))
+    assert fresh.history == again.history  # deterministic
+    assert fresh.history[-1]["loss_g"] != shared.history[-1]["loss_g"]
 
 
 @pytest.mark.parametrize("size", [32, 64])
