@@ -52,7 +52,7 @@ from infogan.metrics import (
 from infogan.metrics.evaluate import Evaluator
 from infogan.model import build
 from infogan.presets import PRESETS
-from infogan.train import evaluation_steps, train
+from infogan.train import full_evaluation_steps, run_evaluation_steps, train
 
 FACTOR_SIZES = (3, 6, 40, 32, 32)  # dSprites without colour
 
@@ -178,14 +178,15 @@ def trial_fraction(label: str, base: Config, scale: float, standard: bool, tmp: 
     of FID needs its real-image statistics once per run.
     """
     tc = base.train
-    eval_steps = evaluation_steps(tc.steps, tc.eval_every)
-    n_inter = len(eval_steps) - 1
+    eval_steps = run_evaluation_steps(base)
+    n_inter = len(eval_steps) - len(full_evaluation_steps(base))
     quiet = base.replace(**{"eval.disentanglement": False, "eval.fid": False})
     wall, result = _timed(lambda: train(quiet, run_dir=f"{tmp}/run"))
     train_seconds = tc.steps * tc.batch_size / result.images_per_second
     print(f"[2] {label}: {tc.steps} steps of batch {tc.batch_size} trained in {train_seconds:.1f} s "
           f"({result.images_per_second:.0f} images/s; {wall:.1f} s with checkpoints); evaluations at steps "
-          f"{eval_steps[:3]}{'...' if len(eval_steps) > 3 else ''}: {n_inter} intermediate + 1 final")
+          f"{eval_steps[:3]}{'...' if len(eval_steps) > 3 else ''}: {n_inter} intermediate + "
+          f"{len(eval_steps) - n_inter} final")
 
     g, d = build(base.codes, base.model, learned_std=base.loss.q_std == "learned")
     state = checkpoint.load(result.checkpoint)

@@ -215,6 +215,10 @@ class TrainConfig(_Section):
     # recipes (on an H200 bf16 bought no speed: 29.3 vs 30.5 steps/s). auto = bf16 on GPUs with it.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"
     eval_every: Annotated[Int, Field(ge=1, le=10_000_000)] = 500
+    # linear: evaluate every eval_every steps; log: at eval_every x 1, 2, 4, 8, ... (a long run's
+    # curve on a log axis, e.g. the published 322k-step protocol). Both also at the last step and,
+    # with InfoGAN-CR, at loss.cr_start (the full suite: the plain-InfoGAN end of the run).
+    eval_schedule: Literal["linear", "log"] = "linear"
     checkpoint_every: Annotated[Int, Field(ge=1, le=10_000_000)] = 500
     log_every: Annotated[Int, Field(ge=1, le=10_000_000)] = 50
     threads: Annotated[Int, Field(ge=0, le=1024)] = 0
@@ -468,7 +472,8 @@ _ROLES = {
     "train.seed": "seed",
     "train.threads": "machine", "data.root": "machine", "data.download": "machine",
     "train.device": "numerics", "train.precision": "numerics",
-    "train.eval_every": "bookkeeping", "train.checkpoint_every": "bookkeeping", "train.log_every": "bookkeeping",
+    "train.eval_every": "bookkeeping", "train.eval_schedule": "bookkeeping", "train.checkpoint_every": "bookkeeping",
+    "train.log_every": "bookkeeping",
     "train.steps": "budget",
     "data.eval_size": "evaluation",
 }
@@ -485,3 +490,28 @@ def key_role(key: str) -> str:
 NON_SEMANTIC_KEYS = frozenset(k for k in KEYS if key_role(k) in ("seed", "machine", "numerics", "bookkeeping"))
 # Keys a resumed run may change: they do not alter the trajectory so far.
 RESUMABLE_KEYS = frozenset(k for k in KEYS if key_role(k) in ("machine", "bookkeeping", "budget", "evaluation"))
+
+# InfoGAN-CR's switch: its classifier is created when the CR phase starts, so until then these keys
+# change nothing, and a resume may switch CR on (the published protocol: 288k plain InfoGAN steps,
+# then CR with a fresh classifier) or move its start, as long as no CR step has run.
+CR_KEYS = frozenset({"loss.lambda_cr", "loss.cr_start", "optim.lr_cr"})
+
+
+def cr_active(flat: Mapping[str, Any], step: int) -> bool:
+    """Whether iteration ``step`` (1-based) of a run with the flat config ``flat`` has a CR step."""
+    return float(flat.get("loss.lambda_cr", 0.0)) > 0 and step > int(flat.get("loss.cr_start", 0))
+
+
+def resume_conflicts(saved: Mapping[str, Any], current: Mapping[str, Any], step: int) -> list[str]:
+    """The keys whose change would alter the trajectory of a run resumed at ``step``: every
+    non-resumable key that differs, except InfoGAN-CR's keys while neither config has had a CR step.
+
+    Args:
+        saved: the checkpoint's flat config (keys it lacks count as unchanged).
+        current: the resumed run's flat config.
+        step: the checkpoint's step.
+    """
+    changed = [k for k in current if k not in RESUMABLE_KEYS and saved.get(k, current[k]) != current[k]]
+    if not (cr_active(saved, step) or cr_active(current, step)):
+        changed = [k for k in changed if k not in CR_KEYS]
+    return sorted(changed)

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -40,6 +41,7 @@ from infogan.model import CRClassifier, QOutput, build, build_cr
 # Every iteration logs these; the CR columns are NaN on iterations without a CR step.
 LOSS_NAMES = ("loss_d", "loss_g", "nll_cat", "nll_cont")
 CR_LOSS_NAMES = ("loss_cr", "cr_accuracy")
+_CR_STREAM = 1  # the CR classifier's seed stream beside train.seed (see InfoGANStep.start_cr)
 
 
 def _adam(params: list[dict[str, Any]], cfg: Config, device: torch.device) -> torch.optim.Adam:
@@ -77,7 +79,6 @@ class InfoGANStep:
         self.g, self.d = build(cfg.codes, cfg.model, learned_std=cfg.loss.q_std == "learned")
         self.g.to(device)
         self.d.to(device)
-        self.cr: CRClassifier | None = build_cr(cfg.codes, cfg.model).to(device) if self.uses_cr else None
         if device.type == "cuda":
             for net in self.networks():
                 net.to(memory_format=torch.channels_last)
@@ -90,10 +91,11 @@ class InfoGANStep:
         (d_groups if self.q_with_d else g_groups).append({"params": q_params, "lr": o.lr_q})
         self.opt_d = _adam(d_groups, cfg, device)
         self.opt_g = _adam(g_groups, cfg, device)
-        self.opt_cr = _adam([{"params": list(self.cr.parameters()), "lr": o.lr_cr}], cfg, device) if self.cr else None
+        # InfoGAN-CR's classifier is created when the CR phase starts (``start_cr``).
+        self.cr: CRClassifier | None = None
+        self.opt_cr: torch.optim.Adam | None = None
         # Nothing but G (and Q's head in 'with_g' mode) learns from G's loss.
         self.frozen_in_g_step = self.d.d_parameters() + (q_params if self.q_with_d else [])
-        self.frozen_in_g_step += list(self.cr.parameters()) if self.cr else []
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
         self._autocast: Callable[[], AbstractContextManager[Any]] = (
             (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else nullcontext)
@@ -112,6 +114,25 @@ class InfoGANStep:
     def cr_active(self, step: int) -> bool:
         """Whether iteration ``step`` (1-based) has a CR step (and G a CR term)."""
         return self.uses_cr and step > self.cfg.loss.cr_start
+
+    def start_cr(self) -> None:
+        """Create InfoGAN-CR's classifier and its optimiser, fresh, as the CR phase starts.
+
+        The published protocol trains plain InfoGAN, then switches CR on with a re-initialised
+        classifier. Its weights come from a seed of their own (derived from ``train.seed``), not
+        from the global RNG, so a run that switches CR on at step k and a plain run resumed at k
+        with CR switched on train the same classifier, and the steps before k are those of a run
+        without CR.
+        """
+        seed = int(np.random.SeedSequence((self.cfg.train.seed, _CR_STREAM)).generate_state(1)[0])
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            cr = build_cr(self.cfg.codes, self.cfg.model)  # built on the CPU: its draws are the same everywhere
+        self.cr = cr.to(self.device)
+        if self.device.type == "cuda":
+            self.cr.to(memory_format=torch.channels_last)
+        self.opt_cr = _adam([{"params": list(self.cr.parameters()), "lr": self.cfg.optim.lr_cr}], self.cfg, self.device)
+        self.frozen_in_g_step = self.frozen_in_g_step + list(self.cr.parameters())
 
     def train(self) -> None:
         for net in self.networks():
@@ -142,6 +163,8 @@ class InfoGANStep:
 
         cr_stats: list[torch.Tensor] = []
         if pair is not None:
+            if self.cr is None:
+                self.start_cr()
             cr_stats = self._cr_step(pair_images, pair[2])
 
         # ---- D step: trunk + D head (+ Q head on the same detached fakes in 'with_d' mode)
@@ -228,7 +251,10 @@ class InfoGANStep:
         self.d.load_state_dict(state["discriminator"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.opt_g.load_state_dict(state["opt_g"])
-        if self.cr is not None and self.opt_cr is not None:
+        if state.get("cr") is not None:  # the CR phase had started
+            if self.cr is None:
+                self.start_cr()
+            assert self.cr is not None and self.opt_cr is not None
             self.cr.load_state_dict(state["cr"])
             self.opt_cr.load_state_dict(state["opt_cr"])
         if state.get("scaler"):

@@ -15,7 +15,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import torch
 
 from infogan import checkpoint as ckpt
 from infogan import codes as latent_codes
-from infogan.config import KEYS, RESUMABLE_KEYS, Config, describe, parse_assignment, unknown_key_message
+from infogan.config import KEYS, Config, describe, parse_assignment, resume_conflicts, unknown_key_message
 from infogan.data import load_dataset
 from infogan.metrics.evaluate import Evaluator
 from infogan.monitor import DivergedError, LossLog, check_finite_weights
@@ -90,23 +90,47 @@ def resolve_precision(choice: str, device: torch.device) -> torch.dtype | None:
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[choice]
 
 
-def is_evaluation_step(step: int, steps: int, every: int) -> bool:
-    """The loop's rule for when it evaluates (and reports): every ``every`` steps and at the last."""
-    return step % every == 0 or step == steps
+def is_evaluation_step(step: int, steps: int, every: int, log: bool = False, also: Collection[int] = ()) -> bool:
+    """The loop's rule for when it evaluates (and reports), and checkpoints: every ``every`` steps
+    (with ``log``, at ``every`` x 1, 2, 4, 8, ...), at the last step and at the steps in ``also``."""
+    if step == steps or step in also:
+        return True
+    if log:
+        multiple, rest = divmod(step, every)
+        return rest == 0 and multiple & (multiple - 1) == 0
+    return step % every == 0
 
 
-def evaluation_steps(steps: int, every: int) -> list[int]:
+def evaluation_steps(steps: int, every: int, log: bool = False, also: Collection[int] = ()) -> list[int]:
     """Every step at which a run of ``steps`` steps evaluates (``is_evaluation_step``)."""
-    return [s for s in range(every, steps + 1, every)] + ([steps] if steps % every else [])
+    candidates = {*range(every, steps + 1, every), steps, *(s for s in also if 0 < s <= steps)}
+    return sorted(s for s in candidates if is_evaluation_step(s, steps, every, log, also))
 
 
-def _check_resume(saved: dict[str, Any], cfg: Config) -> None:
+def full_evaluation_steps(cfg: Config) -> tuple[int, ...]:
+    """Where the loop evaluates the full suite (``eval.final``): the last step and, with InfoGAN-CR
+    switched on during the run, the step before its first CR step (the plain-InfoGAN end: one run
+    gives both rows of InfoGAN-CR's table). They are also evaluation and checkpoint steps."""
+    cr_start = cfg.loss.cr_start
+    switch = (cr_start,) if cfg.loss.lambda_cr > 0 and 0 < cr_start < cfg.train.steps else ()
+    return (*switch, cfg.train.steps)
+
+
+def run_evaluation_steps(cfg: Config) -> list[int]:
+    """Every step at which a run with config ``cfg`` evaluates, from step 1."""
+    tc = cfg.train
+    return evaluation_steps(tc.steps, tc.eval_every, tc.eval_schedule == "log", full_evaluation_steps(cfg))
+
+
+def _check_resume(saved: dict[str, Any], cfg: Config, step: int) -> None:
     current = cfg.to_flat()
-    changed = sorted(k for k in current if k not in RESUMABLE_KEYS and saved.get(k, current[k]) != current[k])
+    changed = resume_conflicts(saved, current, step)
     if changed:
         diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
         raise ValueError(f"cannot resume: the checkpoint was made with another config ({diffs}); only the "
-                         "budget, intervals, threads, data folder and evaluation settings (eval.*) may change")
+                         "budget, intervals, threads, data folder and evaluation settings (eval.*) may change, "
+                         "and InfoGAN-CR's keys (loss.lambda_cr, loss.cr_start, optim.lr_cr) before its "
+                         f"phase starts (the checkpoint is at step {step})")
 
 
 def train(
@@ -150,6 +174,7 @@ def train(
     loop_rng = torch.Generator().manual_seed(tc.seed)
     start = _restore(resume, cfg, updater, loop_rng, device) if resume is not None else 0
 
+    full_steps, log_schedule = full_evaluation_steps(cfg), tc.eval_schedule == "log"
     entropy = latent_codes.entropies(cfg.codes)
     log = LossLog(updater.loss_names, len(LOSS_NAMES), entropy, tc.max_loss)
     evaluator = Evaluator(cfg, dataset, device)
@@ -161,7 +186,7 @@ def train(
     def evaluate(step: int, checkpoint_dir: Path | None) -> dict[str, float]:
         metrics = {**log.last(), "train/h_cat": entropy["h_cat"], "train/h_cont": entropy["h_cont"],
                    "train/images": float(step * tc.images_per_step)}
-        metrics.update(evaluator(updater.g, updater.d, final=step == tc.steps))
+        metrics.update(evaluator(updater.g, updater.d, final=step in full_steps))
         writer.evaluation(step, metrics, tags(), updater.g, device)
         if on_eval is not None:
             on_eval(EvalReport(step, dict(metrics), checkpoint_dir, tags(), log.rows_since_report(step)))
@@ -189,8 +214,8 @@ def train(
             if device.type == "cuda":
                 real = real.contiguous(memory_format=torch.channels_last)
             log.append(updater(real, latent.to(device), pair, g_latents))
-            is_eval = is_evaluation_step(step, tc.steps, tc.eval_every)
-            is_ckpt = is_evaluation_step(step, tc.steps, tc.checkpoint_every)
+            is_eval = is_evaluation_step(step, tc.steps, tc.eval_every, log_schedule, full_steps)
+            is_ckpt = is_evaluation_step(step, tc.steps, tc.checkpoint_every, also=full_steps)
             if step % tc.log_every == 0 or is_eval or is_ckpt:
                 row = log.flush(step)
                 if bar is not None:
@@ -228,7 +253,7 @@ def _restore(resume: str | os.PathLike[str], cfg: Config, updater: InfoGANStep, 
              device: torch.device) -> int:
     """Load a checkpoint into the networks, optimisers and RNGs; returns its step."""
     state = ckpt.load(resume)
-    _check_resume(state.config, cfg)
+    _check_resume(state.config, cfg, state.step)
     updater.load_state_dict(state.__dict__)
     loop_rng.set_state(state.loop_rng)
     torch.set_rng_state(state.torch_rng)
@@ -268,7 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
             "  python -m infogan.train --preset dsprites-32 --set loss.lambda_cr=2 --set loss.cr_start=10000\n"
             "  python -m infogan.train --preset mnist --data.root ~/data  # the same on MNIST IDX files\n"
             "  python -m infogan.train --preset dsprites-32 --preset eval-infogan-cr  # published metric protocol\n"
+            "  python -m infogan.train --preset paper   # InfoGAN-CR's published protocol in one run (a GPU run)\n"
             "  python -m infogan.train --resume runs/x/checkpoints/step_00000500 --train.steps 2000\n"
+            "  python -m infogan.train --resume runs/x/checkpoints/step_00288000 --loss.lambda_cr 2 \\\n"
+            "      --loss.cr_start 288000 --train.steps 322560   # switch InfoGAN-CR on (a fresh classifier)\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,  # --train.step must not silently mean --train.steps
@@ -282,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None, help="run directory (default: runs/<dataset>-<time>)")
     parser.add_argument("--resume", default=None,
                         help="checkpoint file or directory to continue from, with the config saved in it (flags "
-                             "may change the budget, intervals and evaluation settings only)")
+                             "may change the budget, intervals and evaluation settings, and switch InfoGAN-CR "
+                             "on or move its start before its phase begins)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     defaults = Config().to_flat()

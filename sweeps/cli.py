@@ -172,11 +172,14 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
                          f"train.checkpoint_every={sample.checkpoint_every} in a sweep")
     search = args.search
     scheduler = args.scheduler or ("asha" if search == "tpe" and len(metrics) == 1 and args.seeds == 1 else "fifo")
-    clocked = [k for k in ("train.steps", "train.eval_every") if k in space.params]
+    clocked = [k for k in ("train.steps", "train.eval_every", "train.eval_schedule") if k in space.params]
     if scheduler == "asha" and clocked:
         # ASHA's rungs and max_t are placed from one budget and one report interval.
         raise ValueError(f"searching {' and '.join(clocked)} would put ASHA's rungs off some trials' report steps: "
                          "fix it with --set, or use --scheduler fifo")
+    if scheduler == "asha" and sample.eval_schedule == "log":
+        raise ValueError("train.eval_schedule=log reports at 1, 2, 4, ... x train.eval_every steps, but ASHA's rungs "
+                         "sit on regular report steps: use --scheduler fifo, or the linear schedule")
     if scheduler == "asha" and len(metrics) > 1:
         raise ValueError("ASHA ranks trials by one metric: use --scheduler fifo with --multi-objective")
     if args.seeds < 1:

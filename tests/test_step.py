@@ -138,6 +138,8 @@ def test_g_steps_updates_g_that_often_per_d_update(monkeypatch: pytest.MonkeyPat
 def test_d_and_q_learn_nothing_from_g_loss_and_cr_classifier_nothing_from_d() -> None:
     cfg = Config.from_flat({**TINY_DSPRITES, "loss.lambda_cr": 2.0})
     step = InfoGANStep(cfg, torch.device("cpu"), None)
+    assert step.cr is None  # created when the CR phase starts
+    step.start_cr()
     gen = torch.Generator().manual_seed(0)
     before = {k: v.clone() for k, v in step.weights().items()}
     real = torch.rand(8, 1, 32, 32) * 2 - 1
@@ -168,6 +170,33 @@ def test_cr_losses_are_logged_from_cr_start_on_and_resume_is_exact(tmp_path: Pat
     assert state.cr is not None and state.opt_cr is not None
     ref = checkpoint.load(full.checkpoint)
     assert all(torch.equal(ref.cr[k], state.cr[k]) for k in ref.cr)
+
+
+def test_switching_cr_on_at_resume_is_the_one_run_protocol(tmp_path: Path) -> None:
+    # The published protocol: plain InfoGAN to step k, then CR with a fresh classifier. One run
+    # with CR from k, and a plain run resumed at k with CR switched on, are the same run.
+    cr = {"loss.lambda_cr": 2.0, "loss.cr_start": 3}
+    one_run = train(Config.from_flat({**TINY_DSPRITES, **cr}), run_dir=tmp_path / "one")
+    plain = train(Config.from_flat({**TINY_DSPRITES, "train.steps": 3}), run_dir=tmp_path / "plain")
+    assert checkpoint.load(plain.checkpoint).cr is None
+    switched = train(Config.from_flat({**TINY_DSPRITES, **cr}), run_dir=tmp_path / "switched", resume=plain.checkpoint)
+    rows = [{k: v for k, v in row.items() if k not in CR_LOSS_NAMES} for row in one_run.history[:3]]
+    assert plain.history == rows and one_run.history[3:] == switched.history
+    a, b = checkpoint.load(one_run.checkpoint), checkpoint.load(switched.checkpoint)
+    for part in ("generator", "discriminator", "cr"):
+        assert all(torch.equal(getattr(a, part)[k], getattr(b, part)[k]) for k in getattr(a, part)), part
+
+
+def test_resume_may_move_cr_only_before_its_phase_starts(tmp_path: Path) -> None:
+    cfg = Config.from_flat({**TINY_DSPRITES, "loss.lambda_cr": 2.0, "loss.cr_start": 2, "train.steps": 3})
+    started = train(cfg, run_dir=tmp_path / "a")  # checkpoint at step 3, CR active from step 3
+    with pytest.raises(ValueError, match=r"cannot resume.*loss\.lambda_cr: 2\.0 -> 0\.0.*step 3"):
+        train(cfg.replace(**{"loss.lambda_cr": 0.0, "train.steps": 6}), resume=started.checkpoint)
+    plain = train(cfg.replace(**{"loss.lambda_cr": 0.0}), run_dir=tmp_path / "b")
+    with pytest.raises(ValueError, match=r"loss\.cr_start"):  # CR would have run at step 3 already
+        train(cfg.replace(**{"train.steps": 6}), resume=plain.checkpoint)
+    later = train(cfg.replace(**{"train.steps": 6, "loss.cr_start": 4}), resume=plain.checkpoint)
+    assert later.status == "finished" and "loss_cr" in later.history[-1]
 
 
 def test_cr_classifier_learns_to_tell_the_shared_code() -> None:

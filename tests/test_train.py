@@ -195,3 +195,42 @@ def test_cpu_precision_is_fp32_unless_asked() -> None:
     cpu = torch.device("cpu")
     assert resolve_precision("auto", cpu) is None  # CPU bf16 quality was never measured: opt-in only
     assert resolve_precision("bf16", cpu) == torch.bfloat16 and resolve_precision("fp32", cpu) is None
+
+
+def test_evaluation_schedules() -> None:
+    from infogan.train import evaluation_steps, is_evaluation_step
+
+    assert evaluation_steps(25, 5) == [5, 10, 15, 20, 25]
+    assert evaluation_steps(23, 5) == [5, 10, 15, 20, 23]
+    assert evaluation_steps(100, 5, log=True) == [5, 10, 20, 40, 80, 100]
+    assert evaluation_steps(100, 5, log=True, also=(33,)) == [5, 10, 20, 33, 40, 80, 100]
+    assert not is_evaluation_step(15, 100, 5, log=True) and is_evaluation_step(15, 100, 5)
+
+
+def test_paper_preset_is_the_published_protocol_in_one_run() -> None:
+    from infogan.presets import PRESETS
+    from infogan.train import full_evaluation_steps, run_evaluation_steps
+
+    cfg = Config.from_flat(PRESETS["paper"]["overrides"])
+    assert (cfg.train.steps, cfg.loss.cr_start, cfg.loss.lambda_cr) == (322_560, 288_000, 2.0)
+    assert cfg.train.steps == 28 * 737_280 // 64  # 28 epochs of dSprites at batch 64
+    assert full_evaluation_steps(cfg) == (288_000, 322_560)  # the two rows of InfoGAN-CR's table
+    assert run_evaluation_steps(cfg) == [1000 * 2**k for k in range(9)] + [288_000, 322_560]
+    assert cfg.eval.mig_points == 73_728 and cfg.eval.dci_model == "gradient_boosting"
+    assert Config.from_flat(PRESETS["dsprites-cr"]["overrides"]).loss.cr_start in full_evaluation_steps(
+        Config.from_flat(PRESETS["dsprites-cr"]["overrides"]))
+
+
+def test_the_switch_to_cr_is_a_full_evaluation_and_a_checkpoint(tmp_path: Path) -> None:
+    cfg = Config.from_flat({
+        "model.image_size": 32, "model.width": 0.125, "train.steps": 5, "train.batch_size": 8, "train.device": "cpu",
+        "train.eval_every": 2, "train.checkpoint_every": 4, "data.eval_size": 64, "eval.fid": False,
+        "eval.intermediate": "mig", "eval.final": "mig,sap", "eval.num_points": 200, "eval.num_test": 100,
+        "eval.intermediate_points": 200, "loss.lambda_cr": 2.0, "loss.cr_start": 3,
+    })
+    reports: list[EvalReport] = []
+    train(cfg, run_dir=tmp_path, on_eval=reports.append)
+    assert [r.step for r in reports] == [2, 3, 4, 5]
+    full = {r.step for r in reports if "eval/sap" in r.metrics}
+    assert full == {3, 5}
+    assert [r.step for r in reports if r.checkpoint is not None] == [3, 4, 5]

@@ -96,6 +96,15 @@ def test_a_searched_report_interval_is_refused_under_asha_and_allowed_under_fifo
     assert settings.scheduler == "fifo" and "train.eval_every" in space.params
 
 
+def test_a_log_report_schedule_is_refused_under_asha_and_allowed_under_fifo() -> None:
+    with pytest.raises(ValueError, match="eval_schedule=log reports at 1, 2, 4"):
+        _settings("--scheduler", "asha", "--set", "train.eval_schedule=log")
+    with pytest.raises(ValueError, match="searching train.eval_schedule would put ASHA's rungs off"):
+        _settings("--scheduler", "asha", "--range", "train.eval_schedule=linear,log")
+    settings, _ = _settings("--scheduler", "fifo", "--set", "train.eval_schedule=log")
+    assert settings.scheduler == "fifo"
+
+
 @pytest.mark.parametrize(("steps", "eval_every"), [(1500, 150), (600, 150), (20, 10), (450, 100)])
 def test_asha_first_rung_falls_on_a_report_step(steps: int, eval_every: int) -> None:
     settings, space = _settings("--steps", str(steps), "--set", f"train.eval_every={eval_every}",
