@@ -28,14 +28,18 @@ class Latent:
 
 
 def sample(cfg: CodesConfig, n: int, generator: torch.Generator) -> Latent:
-    """Draw n latents from the prior with the loop's generator (on CPU, for determinism)."""
+    """Draw n latents from the prior with ``generator``, on the generator's device.
+
+    Static shapes and no host synchronisation, so a CUDA graph can capture it.
+    """
+    device = generator.device
     if cfg.noise_dist == "uniform":
-        noise = torch.rand(n, cfg.noise_dim, generator=generator) * 2 - 1
+        noise = torch.rand(n, cfg.noise_dim, generator=generator, device=device) * 2 - 1
     else:
-        noise = torch.randn(n, cfg.noise_dim, generator=generator)
-    cats = [torch.randint(k, (n,), generator=generator) for k in cfg.categorical]
-    categorical = torch.stack(cats, dim=1) if cats else torch.zeros(n, 0, dtype=torch.long)
-    continuous = torch.rand(n, cfg.n_continuous, generator=generator) * 2 - 1
+        noise = torch.randn(n, cfg.noise_dim, generator=generator, device=device)
+    cats = [torch.randint(k, (n,), generator=generator, device=device) for k in cfg.categorical]
+    categorical = torch.stack(cats, dim=1) if cats else torch.zeros(n, 0, dtype=torch.long, device=device)
+    continuous = torch.rand(n, cfg.n_continuous, generator=generator, device=device) * 2 - 1
     return Latent(noise, categorical, continuous)
 
 
@@ -55,15 +59,14 @@ def sample_pairs(cfg: CodesConfig, n: int, generator: torch.Generator) -> tuple[
         ``(first, second, shared)``, ``shared`` (n,) int64 the index of the shared code.
     """
     first, second = sample(cfg, n, generator), sample(cfg, n, generator)
-    shared = torch.randint(cfg.n_codes, (n,), generator=generator)
-    second.noise = first.noise.clone()
+    shared = torch.randint(cfg.n_codes, (n,), generator=generator, device=generator.device)
+    # Column c of the codes (categorical first, then continuous) is shared where shared == c;
+    # torch.where keeps the shapes static (no boolean indexing: capturable).
     n_cat = len(cfg.categorical)
-    for i in range(n_cat):
-        same = shared == i
-        second.categorical[same, i] = first.categorical[same, i]
-    for j in range(cfg.n_continuous):
-        same = shared == n_cat + j
-        second.continuous[same, j] = first.continuous[same, j]
+    columns = torch.arange(cfg.n_codes, device=shared.device)
+    same = shared[:, None] == columns[None, :]  # (n, n_codes)
+    second = Latent(first.noise.clone(), torch.where(same[:, :n_cat], first.categorical, second.categorical),
+                    torch.where(same[:, n_cat:], first.continuous, second.continuous))
     return first, second, shared
 
 

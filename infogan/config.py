@@ -214,6 +214,10 @@ class TrainConfig(_Section):
     # fp32 unless asked: the published numbers are fp32, and autocast was never validated for these
     # recipes (on an H200 bf16 bought no speed: 29.3 vs 30.5 steps/s). auto = bf16 on GPUs with it.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"
+    # How a step runs: eager PyTorch; compiled (torch.compile of the step's compute; CUDA graphs
+    # per compiled function on a GPU); graph (CUDA only: the whole iteration, sampling included,
+    # one CUDA graph replay); auto = what was measured fastest on the device (infogan.train).
+    step_mode: Literal["auto", "eager", "compiled", "graph"] = "auto"
     eval_every: Annotated[Int, Field(ge=1, le=10_000_000)] = 500
     # linear: evaluate every eval_every steps; log: at eval_every x 1, 2, 4, 8, ... (a long run's
     # curve on a log axis, e.g. the published 322k-step protocol). Both also at the last step and,
@@ -464,6 +468,8 @@ _VALUE_ADAPTERS = {key: _adapter(key) for key in KEYS}
 #   seed        the training seed: same experiment, another draw
 #   machine     where it runs, no effect on a number (threads, data folder, download)
 #   numerics    how it computes: same experiment, other rounding (device, precision)
+#   speed       how fast it computes: the same computation fused or captured, rounding aside; a
+#               run may resume on another path (train.step_mode)
 #   bookkeeping when it logs, checkpoints and evaluates
 #   budget      how long it trains
 #   evaluation  what is measured and how (eval.*, the labelled evaluation set's size)
@@ -471,7 +477,7 @@ _VALUE_ADAPTERS = {key: _adapter(key) for key in KEYS}
 _ROLES = {
     "train.seed": "seed",
     "train.threads": "machine", "data.root": "machine", "data.download": "machine",
-    "train.device": "numerics", "train.precision": "numerics",
+    "train.device": "numerics", "train.precision": "numerics", "train.step_mode": "speed",
     "train.eval_every": "bookkeeping", "train.eval_schedule": "bookkeeping", "train.checkpoint_every": "bookkeeping",
     "train.log_every": "bookkeeping",
     "train.steps": "budget",
@@ -487,9 +493,9 @@ def key_role(key: str) -> str:
 
 
 # Keys two runs may differ in and still be "the same config" (seed spread groups them).
-NON_SEMANTIC_KEYS = frozenset(k for k in KEYS if key_role(k) in ("seed", "machine", "numerics", "bookkeeping"))
+NON_SEMANTIC_KEYS = frozenset(k for k in KEYS if key_role(k) in ("seed", "machine", "numerics", "speed", "bookkeeping"))
 # Keys a resumed run may change: they do not alter the trajectory so far.
-RESUMABLE_KEYS = frozenset(k for k in KEYS if key_role(k) in ("machine", "bookkeeping", "budget", "evaluation"))
+RESUMABLE_KEYS = frozenset(k for k in KEYS if key_role(k) in ("machine", "speed", "bookkeeping", "budget", "evaluation"))
 
 # InfoGAN-CR's switch: its classifier is created when the CR phase starts, so until then these keys
 # change nothing, and a resume may switch CR on (the published protocol: 288k plain InfoGAN steps,

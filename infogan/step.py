@@ -41,16 +41,19 @@ from infogan.model import CRClassifier, QOutput, build, build_cr
 # Every iteration logs these; the CR columns are NaN on iterations without a CR step.
 LOSS_NAMES = ("loss_d", "loss_g", "nll_cat", "nll_cont")
 CR_LOSS_NAMES = ("loss_cr", "cr_accuracy")
+Pair = tuple[latent_codes.Latent, latent_codes.Latent, torch.Tensor]  # (first, second, shared code index)
 _CR_STREAM = 1  # the CR classifier's seed stream beside train.seed (see InfoGANStep.start_cr)
 
 
 def _adam(params: list[dict[str, Any]], cfg: Config, device: torch.device) -> torch.optim.Adam:
     betas = (cfg.optim.beta1, cfg.optim.beta2)
     lr = params[0]["lr"]
-    try:  # the fused kernel exists for CUDA and (recent torch) CPU
+    try:  # the fused kernel exists for CUDA and (recent torch) CPU; it keeps its step count on the device
         return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
     except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, lr=lr, betas=betas, foreach=device.type == "cuda")
+        # capturable on a GPU: a CUDA graph may capture the update (train.step_mode='graph')
+        cuda = device.type == "cuda"
+        return torch.optim.Adam(params, lr=lr, betas=betas, foreach=cuda, capturable=cuda)
 
 
 def _set_requires_grad(params: Sequence[torch.nn.Parameter], flag: bool) -> None:
@@ -111,6 +114,26 @@ class InfoGANStep:
     def networks(self) -> list[torch.nn.Module]:
         return [self.g, self.d] + ([self.cr] if self.cr is not None else [])
 
+    def optimisers(self) -> list[torch.optim.Optimizer]:
+        return [self.opt_d, self.opt_g] + ([self.opt_cr] if self.opt_cr is not None else [])
+
+    def compile(self, mode: str | None = None, backend: str = "inductor") -> None:
+        """Compile the step's compute with ``torch.compile``: G's forward, D's loss, G's loss and
+        the CR classifier's loss, each with its backward; the updates stay as they are.
+
+        Each function is always called with the same weights frozen (D's in G's loss, none in
+        D's), so each compiles once per input shape. Compiled kernels fuse the elementwise work,
+        so the losses match the eager step's to rounding, not bit for bit.
+
+        Args:
+            mode: ``torch.compile``'s mode (``"reduce-overhead"``: a CUDA graph per function).
+            backend: ``"inductor"`` (generated kernels); ``"aot_eager"`` traces the same graphs
+                but runs PyTorch's own kernels (tests of the tracing, no compiler needed).
+        """
+        for name in ("_generate", "_d_losses", "_g_losses", "_cr_losses"):
+            setattr(self, name, torch.compile(getattr(self, name), mode=mode, backend=backend,
+                                              dynamic=False, fullgraph=True))
+
     def cr_active(self, step: int) -> bool:
         """Whether iteration ``step`` (1-based) has a CR step (and G a CR term)."""
         return self.uses_cr and step > self.cfg.loss.cr_start
@@ -140,8 +163,7 @@ class InfoGANStep:
 
     # ---------------------------------------------------------------------------------------
 
-    def __call__(self, real: torch.Tensor, latent: latent_codes.Latent,
-                 pair: tuple[latent_codes.Latent, latent_codes.Latent, torch.Tensor] | None = None,
+    def __call__(self, real: torch.Tensor, latent: latent_codes.Latent, pair: Pair | None = None,
                  g_latents: Sequence[latent_codes.Latent] | None = None) -> torch.Tensor:
         """One iteration.
 
@@ -154,28 +176,24 @@ class InfoGANStep:
             The iteration's losses on the device, ordered as ``loss_names`` (CR columns NaN
             without a CR step).
         """
-        cfg, g, d = self.cfg, self.g, self.d
-        lam_cat, lam_cont = cfg.loss.lambda_cat, cfg.loss.lambda_cont
+        cfg = self.cfg
         z = latent_codes.assemble(cfg.codes, latent)
         with self._autocast():
-            fake = g(z)  # (B, C, S, S)
+            fake = self._generate(z)  # (B, C, S, S)
             pair_images = self._pair_images(pair)
 
         cr_stats: list[torch.Tensor] = []
         if pair is not None:
             if self.cr is None:
                 self.start_cr()
-            cr_stats = self._cr_step(pair_images, pair[2])
+            with self._autocast():
+                loss_cr, cr_accuracy = self._cr_losses(pair_images[0].detach(), pair_images[1].detach(), pair[2])
+            self._update(self.opt_cr, loss_cr)
+            cr_stats = [loss_cr.detach(), cr_accuracy]
 
         # ---- D step: trunk + D head (+ Q head on the same detached fakes in 'with_d' mode)
         with self._autocast():
-            # One trunk pass for both halves; batch norm (if any) keeps their statistics apart.
-            h_real, h_fake = d.features(torch.cat([real, fake.detach()]), groups=2).chunk(2)
-            loss_d = losses.d_loss(d.d_logit(h_real), d.d_logit(h_fake), cfg.loss.gan)
-            loss_d_total = loss_d
-            if self.q_with_d:
-                nll_cat_d, nll_cont_d = info_nll(d.q(h_fake), latent)
-                loss_d_total = loss_d + lam_cat * nll_cat_d + lam_cont * nll_cont_d
+            loss_d_total, loss_d = self._d_losses(real, fake.detach(), latent)
         self._update(self.opt_d, loss_d_total)
 
         # ---- G steps: GAN loss + lambda * NLL of the codes (+ CR), through the frozen D/Q/CR
@@ -185,22 +203,16 @@ class InfoGANStep:
                 g_latent = latent if g_latents is None else g_latents[k]
                 with self._autocast():
                     if g_latents is not None:
-                        fake = g(latent_codes.assemble(cfg.codes, g_latent))
+                        fake = self._generate(latent_codes.assemble(cfg.codes, g_latent))
                     elif k > 0:
-                        fake = g(z)
+                        fake = self._generate(z)
                     if k > 0:
                         pair_images = self._pair_images(pair)
-                    h = d.features(fake)
-                    loss_g = losses.g_loss(d.d_logit(h), cfg.loss.gan)
-                    nll_cat, nll_cont = info_nll(d.q(h), g_latent)
-                    loss_g_total = loss_g + lam_cat * nll_cat + lam_cont * nll_cont
-                    if pair is not None:
-                        assert self.cr is not None and pair_images is not None
-                        cr_loss_g = F.cross_entropy(self.cr(*pair_images).float(), pair[2])
-                        loss_g_total = loss_g_total + cfg.loss.lambda_cr * cr_loss_g
+                    shared = pair[2] if pair is not None else None
+                    loss_g_total, *g_terms = self._g_losses(fake, g_latent, pair_images, shared)
                 self._update(self.opt_g, loss_g_total)
                 if k == 0:  # G's first step: with a shared latent, the fakes D was trained on
-                    logged = [loss_d.detach(), loss_g.detach(), nll_cat.detach(), nll_cont.detach()]
+                    logged = [loss_d.detach(), *(t.detach() for t in g_terms)]
         finally:
             _set_requires_grad(self.frozen_in_g_step, True)
         if self.uses_cr:
@@ -208,23 +220,51 @@ class InfoGANStep:
             logged += cr_stats or [nan, nan]
         return torch.stack([t.float() for t in logged])
 
-    def _pair_images(self, pair: tuple[latent_codes.Latent, latent_codes.Latent, torch.Tensor] | None
-                     ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    # The step's compute, as functions of tensors and the networks' weights: what the compiled
+    # and captured paths compile (``compile``); the eager path calls them as they are.
+
+    def _generate(self, z: torch.Tensor) -> torch.Tensor:
+        return self.g(z)
+
+    def _pair_images(self, pair: Pair | None) -> tuple[torch.Tensor, torch.Tensor] | None:
         if pair is None:
             return None
         first, second, _ = pair
-        both = self.g(latent_codes.assemble(self.cfg.codes, latent_codes.cat([first, second])))
+        both = self._generate(latent_codes.assemble(self.cfg.codes, latent_codes.cat([first, second])))
         return both.chunk(2)  # one G pass for both halves of every pair
 
-    def _cr_step(self, pair_images: tuple[torch.Tensor, torch.Tensor] | None,
-                 shared: torch.Tensor) -> list[torch.Tensor]:
-        """Train the CR classifier on detached pairs; returns its loss and accuracy."""
-        assert self.cr is not None and self.opt_cr is not None and pair_images is not None
-        with self._autocast():
-            logits = self.cr(pair_images[0].detach(), pair_images[1].detach()).float()  # (B, n_codes)
-            loss_cr = F.cross_entropy(logits, shared)
-        self._update(self.opt_cr, loss_cr)
-        return [loss_cr.detach(), (logits.detach().argmax(1) == shared).float().mean()]
+    def _d_losses(self, real: torch.Tensor, fake: torch.Tensor, latent: latent_codes.Latent
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """D's loss to minimise (GAN loss, + lambda * code NLLs on the fakes in 'with_d' mode) and its GAN part."""
+        d, lc = self.d, self.cfg.loss
+        # One trunk pass for both halves; batch norm (if any) keeps their statistics apart.
+        h_real, h_fake = d.features(torch.cat([real, fake]), groups=2).chunk(2)
+        loss_d = losses.d_loss(d.d_logit(h_real), d.d_logit(h_fake), lc.gan)
+        if not self.q_with_d:
+            return loss_d, loss_d
+        nll_cat, nll_cont = info_nll(d.q(h_fake), latent)
+        return loss_d + lc.lambda_cat * nll_cat + lc.lambda_cont * nll_cont, loss_d
+
+    def _g_losses(self, fake: torch.Tensor, latent: latent_codes.Latent,
+                  pair_images: tuple[torch.Tensor, torch.Tensor] | None, shared: torch.Tensor | None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """G's loss to minimise (GAN loss + lambda * code NLLs + lambda_cr * CR cross-entropy) and
+        its GAN loss and code NLLs."""
+        d, lc = self.d, self.cfg.loss
+        h = d.features(fake)
+        loss_g = losses.g_loss(d.d_logit(h), lc.gan)
+        nll_cat, nll_cont = info_nll(d.q(h), latent)
+        total = loss_g + lc.lambda_cat * nll_cat + lc.lambda_cont * nll_cont
+        if pair_images is not None and shared is not None and self.cr is not None:
+            total = total + lc.lambda_cr * F.cross_entropy(self.cr(*pair_images).float(), shared)
+        return total, loss_g, nll_cat, nll_cont
+
+    def _cr_losses(self, first: torch.Tensor, second: torch.Tensor, shared: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The CR classifier's cross-entropy on a batch of pairs, and its accuracy."""
+        assert self.cr is not None
+        logits = self.cr(first, second).float()  # (B, n_codes)
+        return F.cross_entropy(logits, shared), (logits.detach().argmax(1) == shared).float().mean()
 
     def _update(self, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
         # The scaler (fp16 only) is updated after every step: G may step several times per

@@ -30,6 +30,7 @@ from infogan.metrics.evaluate import Evaluator
 from infogan.monitor import DivergedError, LossLog, check_finite_weights
 from infogan.presets import PRESETS
 from infogan.run_writer import RunWriter
+from infogan.sampling import IterationSampler, loop_generator
 from infogan.step import LOSS_NAMES, InfoGANStep
 
 
@@ -88,6 +89,46 @@ def resolve_precision(choice: str, device: torch.device) -> torch.dtype | None:
         raise ValueError("invalid config value train.precision='fp16' on a CPU: fp16 is emulated there "
                          "(several times slower than fp32); use 'fp32' (or 'bf16' on CPUs with bf16 units)")
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[choice]
+
+
+# What train.step_mode=auto runs on each kind of device: the path measured fastest there
+# (benchmarks/gpu_speed.py). CPU: eager (compiled measured slower here, see docs/results). CUDA:
+# eager until the captured path's speed and equality are measured on a GPU (not yet: no GPU was
+# lent to the session that built it).
+FASTEST_STEP_MODE = {"cpu": "eager", "cuda": "eager"}
+
+
+def resolve_step_mode(choice: str, device: torch.device, amp_dtype: torch.dtype | None) -> str:
+    """``auto`` -> ``FASTEST_STEP_MODE`` for the device; a path the device cannot run is an error."""
+    if choice == "auto":
+        return FASTEST_STEP_MODE.get(device.type, "eager")
+    if choice == "graph" and device.type != "cuda":
+        raise ValueError(f"invalid config value train.step_mode='graph' on a {device.type.upper()}: a CUDA graph "
+                         "needs a GPU; use 'compiled' or 'eager'")
+    if choice == "graph" and amp_dtype == torch.float16:
+        raise ValueError("invalid config value train.step_mode='graph' with train.precision='fp16': fp16's loss "
+                         "scaler checks for inf on the host every step; use 'bf16' or 'fp32'")
+    return choice
+
+
+def make_iteration(mode: str, updater: InfoGANStep, sampler: IterationSampler) -> Callable[[bool], torch.Tensor]:
+    """One training iteration on the path ``mode`` (resolved): a function of whether InfoGAN-CR's
+    phase has started, returning the iteration's losses on the device."""
+    cuda = sampler.generator.device.type == "cuda"
+    if mode != "eager":
+        # On a GPU the compiled path puts each compiled function in a CUDA graph; the captured
+        # path compiles plainly and captures the whole iteration itself.
+        updater.compile(mode="reduce-overhead" if mode == "compiled" and cuda else None)
+    if mode == "graph":
+        from infogan.capture import CapturedIteration
+
+        return CapturedIteration(updater, sampler)
+
+    def iteration(cr: bool) -> torch.Tensor:
+        draw = sampler(cr)
+        return updater(draw.real, draw.latent, draw.pair, draw.g_latents)
+
+    return iteration
 
 
 def is_evaluation_step(step: int, steps: int, every: int, log: bool = False, also: Collection[int] = ()) -> bool:
@@ -170,9 +211,11 @@ def train(
     expected = (cfg.model.channels, cfg.model.image_size, cfg.model.image_size)
     if tuple(dataset.image_shape) != expected:
         raise ValueError(f"dataset {cfg.data.name!r} gives images {dataset.image_shape}, model expects {expected}")
+    step_mode = resolve_step_mode(tc.step_mode, device, amp_dtype)
     updater = InfoGANStep(cfg, device, amp_dtype)
-    loop_rng = torch.Generator().manual_seed(tc.seed)
+    loop_rng = loop_generator(tc.seed, device)
     start = _restore(resume, cfg, updater, loop_rng, device) if resume is not None else 0
+    iteration = make_iteration(step_mode, updater, IterationSampler(cfg, dataset, loop_rng))
 
     full_steps, log_schedule = full_evaluation_steps(cfg), tc.eval_schedule == "log"
     entropy = latent_codes.entropies(cfg.codes)
@@ -201,19 +244,7 @@ def train(
     overhead = 0.0  # seconds spent evaluating and writing checkpoints: not training
     try:
         for step in range(start + 1, tc.steps + 1):
-            real = dataset.sample(tc.batch_size, loop_rng)
-            latent = latent_codes.sample(cfg.codes, tc.batch_size, loop_rng)
-            g_latents = None
-            if tc.g_latent == "fresh":
-                g_latents = [latent_codes.sample(cfg.codes, tc.batch_size, loop_rng).to(device)
-                             for _ in range(tc.g_steps)]
-            pair = None
-            if updater.cr_active(step):
-                first, second, shared = latent_codes.sample_pairs(cfg.codes, tc.batch_size, loop_rng)
-                pair = (first.to(device), second.to(device), shared.to(device))
-            if device.type == "cuda":
-                real = real.contiguous(memory_format=torch.channels_last)
-            log.append(updater(real, latent.to(device), pair, g_latents))
+            log.append(iteration(updater.cr_active(step)))
             is_eval = is_evaluation_step(step, tc.steps, tc.eval_every, log_schedule, full_steps)
             is_ckpt = is_evaluation_step(step, tc.steps, tc.checkpoint_every, also=full_steps)
             if step % tc.log_every == 0 or is_eval or is_ckpt:

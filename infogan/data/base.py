@@ -67,7 +67,7 @@ class TensorImageDataset:
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         # With-replacement sampling keeps the loop's only data state in the generator, so a
         # resumed run draws exactly the batches an uninterrupted run would.
-        idx = torch.randint(len(self.images), (n,), generator=generator)
+        idx = torch.randint(len(self.images), (n,), generator=generator, device=generator.device)
         return self.images[idx.to(self.images.device)]
 
     def eval_set(self, n: int, seed: int) -> tuple[torch.Tensor, np.ndarray | None]:

@@ -62,7 +62,7 @@ def test_config_id_ignores_exactly_the_non_semantic_keys() -> None:
             continue
         same = R.config_id(base) == R.config_id(other)
         assert same == (key in NON_SEMANTIC_KEYS), key
-    assert {key_role(k) for k in NON_SEMANTIC_KEYS} == {"seed", "machine", "numerics", "bookkeeping"}
+    assert {key_role(k) for k in NON_SEMANTIC_KEYS} == {"seed", "machine", "numerics", "speed", "bookkeeping"}
     assert "train.steps" in RESUMABLE_KEYS and "train.steps" not in NON_SEMANTIC_KEYS
     assert "train.precision" not in RESUMABLE_KEYS and "loss.lambda_cont" not in RESUMABLE_KEYS
 

@@ -1,0 +1,149 @@
+"""The step's paths (train.step_mode): compiled and captured iterations against the eager one.
+
+On the CPU: the compiled path traced by TorchDynamo/AOTAutograd (``aot_eager``: the traced graphs
+run PyTorch's own kernels, so the losses must equal the eager step's exactly), the same with
+inductor's generated kernels (slow: a C++ compile; equal to rounding), the warm-up a capture needs
+undone to the bit, and resuming a run on another path. The CUDA twins (the whole iteration as a
+CUDA graph) are marked ``gpu``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from infogan import checkpoint
+from infogan.capture import warm_up
+from infogan.config import Config
+from infogan.data import load_dataset
+from infogan.sampling import IterationSampler, loop_generator
+from infogan.step import InfoGANStep
+from infogan.train import make_iteration, resolve_step_mode, train
+
+TINY = {
+    "model.image_size": 32, "model.width": 0.125, "train.batch_size": 8, "train.device": "cpu",
+    "train.log_every": 1, "train.eval_every": 1000, "train.checkpoint_every": 1000,
+    "eval.fid": False, "eval.disentanglement": False, "data.eval_size": 64,
+}
+# Every compiled function: G's forward, D's and G's losses, the CR classifier's (from step 4 on),
+# G's fresh latents (openai's recipe) and the MNIST networks with batch norm in D.
+RECIPES = {
+    "dsprites-cr": {"loss.lambda_cr": 2.0, "loss.cr_start": 4},
+    "digits": {"data.name": "digits", "model.image_size": 28, "model.d_norm": "batch", "codes.categorical": (10,),
+               "codes.noise_dim": 8, "train.g_latent": "fresh", "train.g_steps": 1, "model.g_blocks": "bn_act"},
+}
+
+
+def _losses(cfg: Config, steps: int, mode: str, backend: str = "inductor", warmup: int = 0) -> list[torch.Tensor]:
+    """The per-step losses of ``steps`` iterations of a fresh run on the CPU path ``mode``."""
+    torch.manual_seed(cfg.train.seed)
+    device = torch.device("cpu")
+    dataset = load_dataset(cfg, device)
+    step = InfoGANStep(cfg, device, None)
+    gen = loop_generator(cfg.train.seed, device)
+    sampler = IterationSampler(cfg, dataset, gen)
+    if mode == "compiled":
+        step.compile(backend=backend)
+    iteration = make_iteration("eager", step, sampler)
+    if warmup:
+        warm_up(step, [gen], lambda: iteration(False), warmup)
+    return [iteration(step.cr_active(i)) for i in range(1, steps + 1)]
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_compiled_step_traces_exactly_the_eager_step(recipe: str) -> None:
+    cfg = Config.from_flat({**TINY, **RECIPES[recipe]})
+    eager = _losses(cfg, 30, "eager")
+    traced = _losses(cfg, 30, "compiled", backend="aot_eager")
+    torch.testing.assert_close(torch.stack(traced), torch.stack(eager), rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.slow
+def test_inductor_compiled_step_gives_the_eager_losses_to_rounding() -> None:
+    # Generated kernels fuse and reorder float sums: the first step agrees to ~1e-6, and a GAN
+    # amplifies such differences as it trains. Measured here over 30 steps: at most TOLERANCE.
+    cfg = Config.from_flat({**TINY, **RECIPES["dsprites-cr"]})
+    eager = torch.stack(_losses(cfg, 30, "eager"))
+    compiled = torch.stack(_losses(cfg, 30, "compiled"))
+    torch.testing.assert_close(compiled[0], eager[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(compiled, eager, rtol=TOLERANCE, atol=TOLERANCE, equal_nan=True)
+
+
+TOLERANCE = 2e-2  # relative and absolute, on every loss of every one of the 30 steps
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_warm_up_before_a_capture_leaves_no_trace(recipe: str) -> None:
+    # A capture runs warm-up iterations and writes the training state back: a fresh Adam state
+    # included (zeros and step 0 are exactly what Adam starts from).
+    cfg = Config.from_flat({**TINY, **RECIPES[recipe]})
+    plain = _losses(cfg, 8, "eager")
+    warmed = _losses(cfg, 8, "eager", warmup=3)
+    torch.testing.assert_close(torch.stack(warmed), torch.stack(plain), rtol=0, atol=0, equal_nan=True)
+
+
+def test_a_run_resumes_on_another_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Started eager, resumed compiled (traced, so exactly): the uninterrupted eager run's losses.
+    monkeypatch.setattr(InfoGANStep, "compile", _traced_compile)
+    cfg = Config.from_flat({**TINY, **RECIPES["dsprites-cr"], "train.steps": 8, "train.checkpoint_every": 3,
+                            "train.eval_every": 3})
+    whole = train(cfg, run_dir=tmp_path / "whole")
+    first = train(cfg.replace(**{"train.steps": 3}), run_dir=tmp_path / "first")
+    second = train(cfg.replace(**{"train.step_mode": "compiled"}), run_dir=tmp_path / "second",
+                   resume=first.checkpoint)
+    assert first.history + second.history == whole.history
+    a, b = checkpoint.load(whole.checkpoint), checkpoint.load(second.checkpoint)
+    assert all(torch.equal(a.generator[k], b.generator[k]) for k in a.generator)
+
+
+_compile = InfoGANStep.compile
+
+
+def _traced_compile(self: InfoGANStep, mode: str | None = None, backend: str = "inductor") -> None:
+    _compile(self, mode=mode, backend="aot_eager")
+
+
+def test_step_modes_a_device_cannot_run_are_clear_errors() -> None:
+    cpu = torch.device("cpu")
+    assert resolve_step_mode("auto", cpu, None) == "eager"
+    assert resolve_step_mode("compiled", cpu, None) == "compiled"
+    with pytest.raises(ValueError, match=r"train.step_mode='graph' on a CPU: a CUDA graph needs a GPU"):
+        resolve_step_mode("graph", cpu, None)
+    with pytest.raises(ValueError, match="train.step_mode='graph' on a CPU"):
+        train(Config.from_flat({**TINY, "train.steps": 1, "train.step_mode": "graph"}))
+
+
+# ---- the CUDA twins -----------------------------------------------------------------------------
+
+gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+def _cuda_run(tmp_path: Path, name: str, mode: str, steps: int, resume: Path | None = None,
+              **extra: object) -> object:
+    cfg = Config.from_flat({**TINY, **RECIPES["dsprites-cr"], "train.device": "cuda", "train.steps": steps,
+                            "train.step_mode": mode, "train.checkpoint_every": 5, "train.eval_every": 5, **extra})
+    return train(cfg, run_dir=tmp_path / name, resume=resume)
+
+
+@pytest.mark.gpu
+@gpu
+@pytest.mark.parametrize("mode", ["compiled", "graph"])
+def test_cuda_paths_give_the_eager_losses(tmp_path: Path, mode: str) -> None:
+    eager = _cuda_run(tmp_path, "eager", "eager", 30)
+    fast = _cuda_run(tmp_path, mode, mode, 30)
+    rows = lambda r: torch.tensor([[row[k] for k in sorted(row)] for row in r.history])  # noqa: E731
+    torch.testing.assert_close(rows(fast), rows(eager), rtol=TOLERANCE, atol=TOLERANCE, equal_nan=True)
+
+
+@pytest.mark.gpu
+@gpu
+def test_cuda_graph_run_resumes_exactly_and_across_paths(tmp_path: Path) -> None:
+    whole = _cuda_run(tmp_path, "whole", "graph", 15)
+    first = _cuda_run(tmp_path, "first", "graph", 10)
+    again = _cuda_run(tmp_path, "again", "graph", 15, resume=first.checkpoint)
+    assert first.history + again.history == whole.history  # the same captured kernels: bit for bit
+    eager_first = _cuda_run(tmp_path, "eager_first", "eager", 10)
+    on_graph = _cuda_run(tmp_path, "on_graph", "graph", 15, resume=eager_first.checkpoint)
+    assert len(on_graph.history) == 5 and on_graph.status == "finished"
