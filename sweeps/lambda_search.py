@@ -7,8 +7,8 @@ an interrupted sweep (``--resume``), and runs CI's two tiny trials (``--smoke-te
 
 This file is the script and the import name the README and the tests use; the sweep itself is
 split along its seams: ``sweeps.cli`` (flags -> settings), ``sweeps.settings``, ``sweeps.checks``
-(pre-flight), ``sweeps.tuner`` (searcher, scheduler, Tuner, statuses), ``sweeps.summary`` (the
-answer on the parent run and in the closing table).
+(pre-flight), ``sweeps.samplers`` (the Optuna sampler), ``sweeps.tuner`` (searcher, scheduler,
+Tuner, statuses), ``sweeps.summary`` (the answer on the parent run and in the closing table).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ if __name__ == "__main__" and sys.path and Path(sys.path[0]).resolve() == Path(_
 
 from sweeps.checks import ADDRESS_TIMEOUT_S, check_address, local_store_on_cluster, unplaceable  # noqa: E402
 from sweeps.cli import build_parser, main, settings_from_args  # noqa: E402
+from sweeps.samplers import make_sampler, sampler_options, startup_trials  # noqa: E402
 from sweeps.settings import (  # noqa: E402
     DEFAULT_METRIC,
     DEFAULT_METRICS,
@@ -38,13 +39,10 @@ from sweeps.tuner import (  # noqa: E402
     build_scheduler,
     build_searcher,
     kill_open_child_runs,
-    make_sampler,
     read_storage_json,
     reconcile_statuses,
     resume_command,
     run_sweep,
-    sampler_options,
-    startup_trials,
     tune_trials,
     write_storage_json,
 )

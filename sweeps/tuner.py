@@ -2,9 +2,10 @@
 scheduler (ASHA clocked by training work), the Tuner (or its restore), the parent MLflow run,
 reconciling trial statuses at the end, and the files kept beside Tune's state.
 
-The search space lives in ``sweeps.spaces``, the trial in ``sweeps.trainable``, the record in
-``sweeps.record`` / ``sweeps.tracking``, the sweep's answer in ``sweeps.summary``, the pre-flight
-checks in ``sweeps.checks`` and the command line in ``sweeps.cli``.
+The search space lives in ``sweeps.spaces``, the Optuna sampler in ``sweeps.samplers``, the trial
+in ``sweeps.trainable``, the record in ``sweeps.record`` / ``sweeps.tracking``, the sweep's answer
+in ``sweeps.summary``, the pre-flight checks in ``sweeps.checks`` and the command line in
+``sweeps.cli``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from sweeps import spaces, tracking
 from sweeps.checks import check_address, local_store_on_cluster, unplaceable
+from sweeps.samplers import make_sampler
 from sweeps.settings import EXIT_INTERRUPTED, SweepSettings, default_grace_period
 
 # ----------------------------------------------------------------------------------------------
@@ -61,37 +63,6 @@ def write_storage_json(storage_path: str, name: str, filename: str, payload: dic
 
 # ----------------------------------------------------------------------------------------------
 # Tune
-
-
-def startup_trials(num_samples: int) -> int:
-    """TPE's random start-up trials: a third of the sweep, between 3 and Optuna's default 10."""
-    return min(10, max(3, num_samples // 3))
-
-
-def sampler_options(settings: SweepSettings) -> dict[str, Any]:
-    """The options of the sweep's sampler (seeded; TPE multivariate with a short start-up)."""
-    if settings.search == "tpe":
-        # Multivariate TPE models the lambdas and learning rates jointly (they interact). Its
-        # random start-up phase (Optuna's default: 10 trials) is shortened for small sweeps, or a
-        # 12-trial CPU sweep would be random search with TPE guiding the last two trials only.
-        return {"seed": settings.seed, "multivariate": True, "n_startup_trials": startup_trials(settings.num_samples)}
-    return {"seed": settings.seed}
-
-
-def make_sampler(settings: SweepSettings, space: spaces.SearchSpace | None = None) -> Any:
-    """The Optuna sampler ``--search`` names, with ``sampler_options``."""
-    import optuna
-
-    options = sampler_options(settings)
-    if settings.search == "random":
-        return optuna.samplers.RandomSampler(**options)
-    if settings.search == "grid":
-        if space is None:
-            raise ValueError("a grid sampler needs the search space")
-        return optuna.samplers.GridSampler({k: list(p.choices or ()) for k, p in space.params.items()}, **options)
-    if settings.search == "nsga2":
-        return optuna.samplers.NSGAIISampler(**options)
-    return optuna.samplers.TPESampler(**options)
 
 
 def build_searcher(settings: SweepSettings, space: spaces.SearchSpace) -> Any:

@@ -48,6 +48,7 @@ def test_head_gpu_workers_storage_mlflow_and_auth() -> None:
     assert worker["min_workers"] == 0 < worker["max_workers"] <= cfg["max_workers"]
     setup = "\n".join(cfg["setup_commands"])
     assert "pip install" in setup and "/home/ubuntu/infogan-sweeps" in setup and "/mnt/shared" in setup
+    assert "-c /home/ubuntu/infogan-sweeps/constraints.txt" in setup  # the versions the tests passed with
     assert cfg["file_mounts"]["/home/ubuntu/infogan-sweeps"] == "."
     head_start = "\n".join(cfg["head_start_ray_commands"])
     server = next(c for c in cfg["head_start_ray_commands"] if "mlflow server --" in c)

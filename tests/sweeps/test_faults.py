@@ -125,16 +125,24 @@ def _reported(storage: Path, name: str) -> bool:
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_sigint_during_the_last_trial_is_an_interrupted_sweep_then_resumed(tmp_path: Path) -> None:
-    storage, uri, name = tmp_path / "tune", f"sqlite:///{tmp_path}/mlflow.db", "last_trial"
-    command = ["--smoke-test", "--name", name, "--storage-path", str(storage), "--tracking-uri", uri,
+@pytest.mark.parametrize(("name", "search"), [
+    ("last_trial", []),
+    # Tune pickles the searcher with its NSGA-II sampler (which holds a lock in Optuna 5.1) to
+    # build the Tuner, checkpoint the sweep and restore it.
+    ("last_trial_pareto", ["--multi-objective", "eval/fid:min,eval/mig:max", "--search", "nsga2"]),
+], ids=["tpe", "nsga2-multi-objective"])
+def test_sigint_during_the_last_trial_is_an_interrupted_sweep_then_resumed(
+    tmp_path: Path, name: str, search: list[str]
+) -> None:
+    storage, uri = tmp_path / "tune", f"sqlite:///{tmp_path}/mlflow.db"
+    command = ["--smoke-test", "--name", name, "--storage-path", str(storage), "--tracking-uri", uri, *search,
                "--num-samples", "1", "--set", "train.steps=3000", "--set", "train.eval_every=100",
                "--set", "train.checkpoint_every=100"]  # long enough that the SIGINT lands mid-training
     code, first = interrupt_sweep(command, tmp_path, lambda: _reported(storage, name),
                                   lambda proc: proc.send_signal(signal.SIGINT), what="the trial never reported")
     assert code == 130, first[-3000:]
     assert f"--resume --name {name} --storage-path {storage}" in first
-    assert "stopped_early" not in first.split("sweep 'last_trial'")[-1]
+    assert "stopped_early" not in first.split(f"sweep '{name}'")[-1]
     _, parent, children = sweep_runs(uri, name)
     assert parent.info.status == "KILLED" and [c.info.status for c in children] == ["KILLED"]
     resumed = _run(["--resume", "--name", name, "--storage-path", str(storage)], tmp_path, timeout=900)

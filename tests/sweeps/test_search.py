@@ -15,9 +15,12 @@ def _settings(*argv: str) -> tuple[lambda_search.SweepSettings, object]:
     return lambda_search.settings_from_args(lambda_search.build_parser().parse_args(["--smoke-test", *argv]))
 
 
-@pytest.mark.parametrize("search", ["tpe", "random", "nsga2"])
-def test_searcher_suggests_valid_configs_and_learns(search: str) -> None:
-    settings, space = _settings("--search", search)
+@pytest.mark.parametrize(("search", "ranges"), [
+    ("tpe", ()), ("random", ()), ("nsga2", ()),
+    ("grid", ("--range", "loss.lambda_cont=0.01,0.1", "--range", "codes.n_continuous=3,5")),
+])
+def test_searcher_suggests_valid_configs_and_learns(search: str, ranges: tuple[str, ...]) -> None:
+    settings, space = _settings("--search", search, *ranges)
     searcher = lambda_search.build_searcher(settings, space)
     for i in range(4):
         config = searcher.suggest(f"t{i}")
@@ -25,6 +28,53 @@ def test_searcher_suggests_valid_configs_and_learns(search: str) -> None:
         Config.from_flat(config)
         searcher.on_trial_complete(f"t{i}", {"eval/cat_accuracy": 0.1 * i, "step": 20})
     pickle.loads(pickle.dumps(searcher))  # Tune checkpoints the searcher for --resume
+
+
+def test_a_restored_nsga2_searcher_keeps_suggesting_from_its_study(tmp_path) -> None:
+    """Optuna 5.1's NSGA-II holds a thread lock: restored from its pickle (as ``--resume`` restores
+    it) the sampler has a new lock, goes on with the same study and suggests new configs."""
+    import optuna
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    settings, space = _settings("--multi-objective", "eval/fid:min,eval/mig:max", "--search", "nsga2",
+                                "--optuna-storage", storage, "--max-concurrent", "1")
+    searcher = lambda_search.build_searcher(settings, space)
+    for i in range(3):
+        searcher.suggest(f"t{i}")
+        searcher.on_trial_complete(f"t{i}", {"eval/fid": 100.0 - i, "eval/mig": 0.1 * i})
+    restored = pickle.loads(pickle.dumps(searcher))
+    for i in range(3, 6):
+        config = restored.suggest(f"t{i}")
+        Config.from_flat(config)
+        restored.on_trial_complete(f"t{i}", {"eval/fid": 100.0 - i, "eval/mig": 0.1 * i})
+    study = optuna.load_study(study_name=settings.name, storage=storage)
+    assert [t.number for t in study.trials] == list(range(6))
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+
+def test_the_picklable_nsga2_sampler_is_optunas_nsga2() -> None:
+    """Same seed, same study: the same suggestions and the same study attributes as Optuna's own
+    NSGAIISampler (a study it wrote can be carried on with optuna.load_study and NSGA-II), and a
+    second restore from a pickle keeps a working lock."""
+    import optuna
+
+    from sweeps.samplers import PicklableNSGAIISampler
+
+    def run(sampler: optuna.samplers.BaseSampler, repickle: bool) -> optuna.Study:
+        study = optuna.create_study(directions=["minimize", "maximize"], sampler=sampler)
+        for _ in range(8):  # two generations of four
+            if repickle:
+                study.sampler = pickle.loads(pickle.dumps(study.sampler))
+            trial = study.ask()
+            x, n = trial.suggest_float("x", 0, 1), trial.suggest_int("n", 1, 8)
+            study.tell(trial, [x * n, x - n])
+        return study
+
+    ours = run(PicklableNSGAIISampler(seed=0, population_size=4), repickle=True)
+    theirs = run(optuna.samplers.NSGAIISampler(seed=0, population_size=4), repickle=False)
+    assert [t.params for t in ours.trials] == [t.params for t in theirs.trials]
+    assert [t.system_attrs for t in ours.trials] == [t.system_attrs for t in theirs.trials]
+    assert max(t.system_attrs["NSGAIISampler:generation"] for t in ours.trials) >= 1
 
 
 def test_concurrency_limit_holds_back_suggestions() -> None:
