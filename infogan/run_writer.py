@@ -3,8 +3,9 @@
 ``<run>/config.json`` (the flat config), ``checkpoints/step_N/checkpoint.pt`` + ``latest.json``,
 ``figures/samples.png`` and ``figures/traversal.png`` (refreshed at every evaluation),
 ``eval.jsonl`` (one line per evaluation, the FID's feature network beside the FID) and
-``metrics.json`` (how the run ended, its training speed). A writer without a directory writes
-nothing, so ``train(cfg)`` alone leaves no trace.
+``metrics.json`` (how the run ended: ``finished``, ``diverged`` or ``interrupted``; its training
+speed). A writer without a directory writes nothing, so ``train(cfg)`` alone leaves no trace.
+``latest_checkpoint`` reads ``latest.json`` back.
 """
 
 from __future__ import annotations
@@ -22,6 +23,26 @@ from infogan.atomic import write_json
 from infogan.config import Config
 
 
+def checkpoint_dir(run_dir: str | os.PathLike[str], step: int) -> Path:
+    """Where a run keeps its checkpoint of ``step``: ``<run>/checkpoints/step_NNNNNNNN``."""
+    return Path(run_dir) / "checkpoints" / f"step_{step:08d}"
+
+
+def latest_checkpoint(run_dir: str | os.PathLike[str]) -> tuple[int, Path] | None:
+    """(step, directory) of the last checkpoint a run wrote, or None if it has none.
+
+    ``latest.json`` is rewritten only after its checkpoint is whole, so it never names a torn one.
+    The directory is rebuilt from ``run_dir`` (the path stored in it may be relative to another
+    working directory).
+    """
+    try:
+        step = int(json.loads((Path(run_dir) / "checkpoints" / "latest.json").read_text())["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    directory = checkpoint_dir(run_dir, step)
+    return (step, directory) if (directory / ckpt.FILENAME).is_file() else None
+
+
 class RunWriter:
     """Writes one run's directory (or nothing, with ``run_dir=None``)."""
 
@@ -37,7 +58,7 @@ class RunWriter:
         """Save a checkpoint and point ``latest.json`` at it; returns its directory (None without a run)."""
         if self.path is None:
             return None
-        directory = self.path / "checkpoints" / f"step_{step:08d}"
+        directory = checkpoint_dir(self.path, step)
         ckpt.save(state, directory)
         write_json(self.path / "checkpoints" / "latest.json", {"step": step, "path": str(directory)})
         return directory

@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -26,10 +27,11 @@ from infogan import checkpoint as ckpt
 from infogan import codes as latent_codes
 from infogan.config import KEYS, Config, describe, parse_assignment, resume_conflicts, unknown_key_message
 from infogan.data import load_dataset
+from infogan.interrupt import Interrupted, StepBoundary
 from infogan.metrics.evaluate import Evaluator
 from infogan.monitor import DivergedError, LossLog, check_finite_weights
 from infogan.presets import PRESETS
-from infogan.run_writer import RunWriter
+from infogan.run_writer import RunWriter, latest_checkpoint
 from infogan.sampling import IterationSampler, loop_generator
 from infogan.step import LOSS_NAMES, InfoGANStep
 
@@ -194,6 +196,10 @@ def train(
     Returns:
         A ``TrainResult``; a NaN/inf loss (or NaN/inf weights, checked before every checkpoint
         and evaluation) ends the run with status ``diverged`` and keeps the last good checkpoint.
+    Raises:
+        KeyboardInterrupt: Ctrl-C (``infogan.interrupt``): the loop stops after the step in
+            progress, checkpoints it and records ``metrics.json`` with status ``interrupted``;
+            a second Ctrl-C stops at once and keeps the last checkpoint written.
     """
     tc = cfg.train
     device = resolve_device(tc.device)
@@ -240,10 +246,12 @@ def train(
     last_metrics: dict[str, float] = {}
     last_ckpt: Path | None = None
     status, message = "finished", ""
+    interrupted: KeyboardInterrupt | None = None
+    boundary = StepBoundary().install()  # Ctrl-C ends the loop between two steps, not inside one
     t0, step = time.perf_counter(), start
     overhead = 0.0  # seconds spent evaluating and writing checkpoints: not training
     try:
-        for step in range(start + 1, tc.steps + 1):
+        for step in boundary.steps(range(start + 1, tc.steps + 1)):
             log.append(iteration(updater.cr_active(step)))
             is_eval = is_evaluation_step(step, tc.steps, tc.eval_every, log_schedule, full_steps)
             is_ckpt = is_evaluation_step(step, tc.steps, tc.checkpoint_every, also=full_steps)
@@ -267,7 +275,13 @@ def train(
                         "train/images": float(err.step * tc.images_per_step)}
         if on_eval is not None:
             on_eval(EvalReport(err.step, dict(last_metrics), None, tags(), log.rows_since_report(err.step)))
+    except KeyboardInterrupt as err:  # re-raised once the run directory records it
+        status, message, interrupted = "interrupted", "interrupted (KeyboardInterrupt)", err
+        if isinstance(err, Interrupted):  # between two steps: memory holds the last completed step
+            last_ckpt = _checkpoint_on_interrupt(writer, step, start, cfg, updater, loop_rng, device) or last_ckpt
+            status = "finished" if step == tc.steps else status
     finally:
+        boundary.restore()
         if bar is not None:
             bar.close()
     train_seconds = time.perf_counter() - t0 - overhead
@@ -277,7 +291,27 @@ def train(
         "start_step": start, "train_seconds": train_seconds,
         "checkpoint": str(last_ckpt) if last_ckpt else None, "metrics": last_metrics, "tags": tags(),
     })
+    if interrupted is not None:
+        raise interrupted
     return TrainResult(status, step, last_metrics, log.history, writer.path, last_ckpt, message, ips)
+
+
+def _checkpoint_on_interrupt(writer: RunWriter, step: int, start: int, cfg: Config, updater: InfoGANStep,
+                             loop_rng: torch.Generator, device: torch.device) -> Path | None:
+    """The checkpoint of ``step``, the last completed one, when Ctrl-C stopped the loop after it.
+
+    Written also at the starting step, so the run directory holds a checkpoint with this run's
+    config (its budget) to resume from; None where the loop wrote this step's already or the
+    weights are not finite.
+    """
+    if step > start and is_evaluation_step(step, cfg.train.steps, cfg.train.checkpoint_every,
+                                           also=full_evaluation_steps(cfg)):
+        return None
+    try:
+        check_finite_weights(updater.weights(), step)
+    except DivergedError:
+        return None
+    return writer.checkpoint(step, _state(step, cfg, updater, loop_rng, device))
 
 
 def _restore(resume: str | os.PathLike[str], cfg: Config, updater: InfoGANStep, loop_rng: torch.Generator,
@@ -390,22 +424,52 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
     return args
 
 
+def interrupted_message(out: Path | None, resume: str | None, steps: int | None) -> str:
+    """The one line Ctrl-C leaves on stderr: where the run stopped and the command that continues it.
+
+    Args:
+        out: the run directory (None if Ctrl-C came before it was known).
+        resume: the checkpoint this run resumed from, if any.
+        steps: the run's budget (``train.steps``), if known.
+    """
+    latest = latest_checkpoint(out) if out is not None else None
+    if out is None or (latest is None and resume is None):
+        return "interrupted before the run's first checkpoint: nothing to resume; run the same command again"
+    if latest is not None and latest[0] == steps:
+        return f"interrupted after the last step ({steps}): the run is complete in {out}"
+    # The checkpoint holds the config; --out keeps the run in its directory (without it, a resumed
+    # run starts a new one) and --train.steps its budget (a run resumed with a new budget may not
+    # have written a checkpoint holding it yet).
+    command = ["python", "-m", "infogan.train", "--resume", str(latest[1] if latest else resume), "--out", str(out)]
+    command += ["--train.steps", str(steps)] if steps is not None else []
+    where = f"at step {latest[0]}" if latest else "before this run's first checkpoint"
+    return f"interrupted {where}; resume with: {shlex.join(command)}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The CLI: every expected failure (config, data files, checkpoint, device) is one line and
-    exit 2; a run that diverges exits 1; ``--debug`` shows tracebacks instead."""
+    exit 2; a run that diverges exits 1; Ctrl-C exits 130 with the command that resumes the run
+    (one line); ``--debug`` shows tracebacks instead."""
     args = parse_args(build_parser(), argv)
+    out: Path | None = None
+    steps: int | None = None
     try:
         # A resumed run starts from the checkpoint's own config: only the flags given change it,
         # and train() refuses changes other than budget, bookkeeping and evaluation keys.
         base = Config.from_flat(ckpt.load(args.resume).config) if args.resume else None
         cfg = config_from_args(args, base)
-        out = Path(args.out or f"runs/{cfg.data.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        out, steps = Path(args.out or f"runs/{cfg.data.name}-{time.strftime('%Y%m%d-%H%M%S')}"), cfg.train.steps
         result = train(cfg, run_dir=out, resume=args.resume, progress=not args.no_progress)
     except (ValueError, FileNotFoundError) as err:
         if args.debug:
             raise
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(interrupted_message(out, args.resume, steps), file=sys.stderr)
+        return 130
     summary = {"status": result.status, "step": result.step, "images_per_second": round(result.images_per_second, 1),
                **{k: round(v, 4) for k, v in result.metrics.items() if math.isfinite(v)}}
     print(json.dumps(summary, indent=2))

@@ -3,20 +3,26 @@
 It owns where the files are looked for and the error that says so. torchvision 0.29 reads
 ``<root>/MNIST/raw/`` (``<root>/FashionMNIST/raw/`` for Fashion-MNIST) and, without
 ``download=True``, accepts only when all four uncompressed files are there, the test split's
-included, whichever split is asked for. A ``.gz`` copy that sits there instead is decompressed in
-place first, with torchvision's own helper (no network), because that is what the downloaded
-archives look like.
+included, whichever split is asked for. A ``.gz`` copy that sits there instead is decompressed
+next to it first (no network), because that is what the downloaded archives look like. Several
+runs may start at once on one folder: each file is decompressed by one of them, under a file
+lock, into a temporary name that is renamed into place when whole (``infogan.atomic``), so no run
+ever reads another's half-written copy.
 """
 
 from __future__ import annotations
 
+import gzip
+import shutil
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock
 from torchvision.datasets import MNIST, FashionMNIST
-from torchvision.datasets.utils import extract_archive
 
+from infogan.atomic import atomic_path
 from infogan.data.base import TensorImageDataset, resize, to_unit_range
 
 DATASETS: dict[str, type[MNIST]] = {"mnist": MNIST, "fashion_mnist": FashionMNIST}
@@ -62,7 +68,7 @@ def load(
     """
     cls = _dataset_class(name)
     raw = raw_folder(name, root)
-    missing = _missing_files(raw)
+    missing = _missing_files(name, raw)
     # torchvision also accepts the processed .pt files older versions wrote; defer to it then.
     legacy = all((raw.parent / "processed" / f).is_file() for f in (cls.training_file, cls.test_file))
     if missing and not download and not legacy:
@@ -74,8 +80,7 @@ def load(
     try:
         dataset = cls(str(root), train=train, download=download)
     except (RuntimeError, ValueError, OSError) as err:  # a truncated or foreign file: torch's reshape error
-        raise ValueError(f"{name}: cannot read the IDX files in {raw}/ ({type(err).__name__}: {err}); "
-                         "are they complete? Copy them again, or pass --data.download true") from err
+        raise _unreadable(name, raw, err) from err
     pixels = dataset.data.unsqueeze(1)  # (N, 1, 28, 28) uint8
     images = resize(to_unit_range(pixels, 255.0), image_size)
     labels = dataset.targets.numpy().astype(np.int64)
@@ -88,13 +93,41 @@ def _dataset_class(name: str) -> type[MNIST]:
     return DATASETS[name]
 
 
-def _missing_files(raw: Path) -> list[str]:
-    """The IDX files absent from ``raw`` after decompressing any .gz copies found there."""
+def _unreadable(name: str, raw: Path, err: BaseException, file: str = "") -> ValueError:
+    where = f"{file}: " if file else ""
+    return ValueError(f"{name}: cannot read the IDX files in {raw}/ ({where}{type(err).__name__}: {err}); "
+                      "are they complete? Copy them again, or pass --data.download true")
+
+
+def _missing_files(name: str, raw: Path) -> list[str]:
+    """The IDX files absent from ``raw`` after decompressing any .gz copies found there.
+
+    Raises:
+        ValueError: a .gz copy cannot be decompressed (truncated, not gzip); the file is named.
+    """
     missing = []
     for file in IDX_FILES:
         if not (raw / file).is_file():
             if (raw / f"{file}.gz").is_file():
-                extract_archive(str(raw / f"{file}.gz"), str(raw))
+                _decompress(name, raw, file)
             else:
                 missing.append(file)
     return missing
+
+
+def _decompress(name: str, raw: Path, file: str) -> None:
+    """``raw/file.gz`` -> ``raw/file``, once, whole or not at all, however many processes ask."""
+    target = raw / file
+    try:
+        # The lock makes the others wait rather than decompress the same file again; the rename
+        # makes the file appear whole, so a reader that took no lock (it found the file) reads it all.
+        with FileLock(str(raw / f".{file}.lock")):
+            if target.is_file():  # another process decompressed it while this one waited
+                return
+            with atomic_path(target) as tmp, gzip.open(raw / f"{file}.gz", "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:  # truncated (EOFError), not gzip, corrupt
+        raise _unreadable(name, raw, err, f"{file}.gz") from err
+    except OSError as err:  # the folder, not the file: read-only, full disk
+        raise ValueError(f"{name}: cannot decompress {file}.gz in {raw}/ ({type(err).__name__}: {err}); "
+                         "decompress the .gz files there (gunzip -k), or use a writable --data.root") from err
