@@ -193,9 +193,9 @@ def profile_project(cfg: Config, steps: int = 20, warmup: int = 5, top: int = 12
     print("  by kind: " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])))
 
 
-def matmul_peak_gflops(dtype: torch.dtype = torch.float32, max_n: int = 2048,
-                       seconds: float = 1.0) -> tuple[float, int]:
-    """Achieved GFLOP/s of square matmuls in ``dtype``: the practical peak of this CPU.
+def matmul_peak_gflops(dtype: torch.dtype = torch.float32, max_n: int = 2048, seconds: float = 1.0,
+                       device: torch.device | str = "cpu") -> tuple[float, int]:
+    """Achieved GFLOP/s of square matmuls in ``dtype``: the practical peak of this device.
 
     The size doubles from 256 up to ``max_n`` while one product takes under 0.25 s, and products
     repeat for about ``seconds``: without native bf16 units a 2048^2 bf16 product is emulated
@@ -204,11 +204,20 @@ def matmul_peak_gflops(dtype: torch.dtype = torch.float32, max_n: int = 2048,
     Returns:
         (GFLOP/s, matrix size used).
     """
+    device = torch.device(device)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     n = 256
     while True:
-        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
+        a @ b  # warm-up at this size (cuBLAS picks its kernel)
+        sync()
         t0 = time.perf_counter()
-        a @ b  # also the warm-up at this size
+        a @ b
+        sync()
         once = time.perf_counter() - t0
         if once > 0.25 or n >= max_n:
             break
@@ -217,6 +226,7 @@ def matmul_peak_gflops(dtype: torch.dtype = torch.float32, max_n: int = 2048,
     t0 = time.perf_counter()
     for _ in range(reps):
         a @ b
+    sync()
     return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9, n
 
 
