@@ -1,8 +1,9 @@
 """A procedural dSprites: binary 2-D shapes rendered on the fly from their ground-truth factors.
 
 It owns the factor grid (shape, scale, orientation, pos_x, pos_y with dSprites' sizes 3, 6, 40,
-32, 32 and its index order), a vectorised renderer and the factor samplers the disentanglement
-metrics need. Nothing is downloaded: every image is drawn from its factors, deterministically.
+32, 32 and its row-major index order) in ``DSpritesGrid``, which any other source of dSprites
+images can share, a vectorised renderer, and the factor samplers the disentanglement metrics
+need. Nothing is downloaded: every image is drawn from its factors, deterministically.
 
 Geometry (in pixels, image width W, pixel centres at j + 0.5, rows growing downwards):
 - centre = 0.25·W + 0.5·W·pos for both axes (pos_x moves along columns, pos_y along rows);
@@ -46,18 +47,153 @@ _HEART_CENTROID_Y = 0.2935
 _CHUNK = 128
 
 
-class DSprites:
+class DSpritesGrid:
+    """dSprites' factor grid: samplers and flat-index codecs, shared by every source of its images.
+
+    A subclass sets ``factor_sizes``, ``image_shape`` and ``device`` and implements ``_images``,
+    which maps checked (n, 5) int64 factor indices on the device to (n, 1, S, S) images.
+    """
+
+    name = "dsprites"
+    factor_names = FACTOR_NAMES
+    factor_sizes: tuple[int, ...] = FACTOR_SIZES
+    image_shape: tuple[int, int, int]
+    device: torch.device
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the ``eval_set`` labels: the shape factor's values."""
+        return self.factor_sizes[0]
+
+    @property
+    def num_images(self) -> int:
+        """Size of the full factor grid (737,280 for dSprites)."""
+        return math.prod(self.factor_sizes)
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """A training batch from uniformly drawn factors.
+
+        Args:
+            n: batch size.
+            generator: CPU generator; the batch depends only on its state.
+
+        Returns:
+            (n, 1, S, S) float32 in {-1, +1} on the device.
+        """
+        cols = [torch.randint(size, (n,), generator=generator) for size in self.factor_sizes]
+        return self._images(torch.stack(cols, dim=1).to(self.device))
+
+    def eval_set(self, n: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
+        """n images from factors drawn with ``np.random.default_rng(seed)``, labelled by shape.
+
+        Returns:
+            images (n, 1, S, S) on the device, labels (n,) int64 in {0, 1, 2}.
+        """
+        factors = self.sample_factors(n, np.random.default_rng(seed))
+        return self.images_from_factors(factors), factors[:, 0].copy()
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n, 5) int64 factor indices, each uniform over its range."""
+        return np.stack([rng.integers(0, size, n) for size in self.factor_sizes], axis=1).astype(np.int64)
+
+    def sample_fixed_factor(self, factor_index: int, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Factors for one BetaVAE/FactorVAE vote: one factor shared by the batch, the rest uniform.
+
+        Args:
+            factor_index: column to hold fixed (0..4, in ``factor_names`` order).
+            n: batch size.
+            rng: numpy generator.
+
+        Returns:
+            (n, 5) int64 factor indices whose column ``factor_index`` holds one uniformly drawn value.
+        """
+        if not 0 <= factor_index < len(self.factor_sizes):
+            raise ValueError(
+                f"{self._label}: factor_index={factor_index!r} must be in 0..{len(self.factor_sizes) - 1}"
+            )
+        factors = self.sample_factors(n, rng)
+        factors[:, factor_index] = rng.integers(0, self.factor_sizes[factor_index])
+        return factors
+
+    def images_from_factors(self, factors: np.ndarray) -> torch.Tensor:
+        """The images of the given factor indices.
+
+        Args:
+            factors: (n, 5) integer indices in ``factor_names`` order.
+
+        Returns:
+            (n, 1, S, S) float32 in {-1, +1} (background -1, shape +1) on the device.
+        """
+        factors = self._check_factors(factors)
+        return self._images(torch.from_numpy(factors).to(self.device))
+
+    def factors_from_index(self, index: np.ndarray) -> np.ndarray:
+        """Decode flat indices of the full grid into factors, in dSprites' order (pos_y fastest).
+
+        Args:
+            index: integer indices in [0, num_images).
+
+        Returns:
+            (len(index), 5) int64 factor indices.
+        """
+        index = np.asarray(index)
+        if not np.issubdtype(index.dtype, np.integer):
+            raise ValueError(f"{self._label}: index must be integers, got dtype {index.dtype}")
+        index = index.astype(np.int64).reshape(-1)
+        bad = (index < 0) | (index >= self.num_images)
+        if bad.any():
+            raise ValueError(f"{self._label}: index {int(index[bad][0])} is outside [0, {self.num_images})")
+        return decode_index(index, self.factor_sizes)
+
+    def index_from_factors(self, factors: np.ndarray) -> np.ndarray:
+        """Encode factors as flat indices of the full grid (the inverse of ``factors_from_index``)."""
+        factors = self._check_factors(factors)
+        index = np.zeros(len(factors), dtype=np.int64)
+        for col, size in enumerate(self.factor_sizes):
+            index = index * size + factors[:, col]
+        return index
+
+    # ----- internals --------------------------------------------------------------------------
+
+    @property
+    def _label(self) -> str:
+        return type(self).__name__
+
+    def _check_factors(self, factors: np.ndarray) -> np.ndarray:
+        factors = np.asarray(factors)
+        width = len(self.factor_sizes)
+        if factors.ndim != 2 or factors.shape[1] != width:
+            raise ValueError(f"{self._label}: factors must be (n, {width}), got shape {factors.shape}")
+        if not np.issubdtype(factors.dtype, np.integer):
+            raise ValueError(f"{self._label}: factors must be integer indices, got dtype {factors.dtype}")
+        for col, (name, size) in enumerate(zip(self.factor_names, self.factor_sizes, strict=True)):
+            bad = (factors[:, col] < 0) | (factors[:, col] >= size)
+            if bad.any():
+                raise ValueError(
+                    f"{self._label}: factor {name!r} has value {int(factors[bad, col][0])}, allowed 0..{size - 1}"
+                )
+        return factors.astype(np.int64, copy=False)
+
+    def _images(self, factors: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def decode_index(index: np.ndarray, sizes: tuple[int, ...]) -> np.ndarray:
+    """Row-major (last factor fastest) flat indices -> (len(index), len(sizes)) int64 factor indices."""
+    factors = np.empty((len(index), len(sizes)), dtype=np.int64)
+    rest = np.asarray(index, dtype=np.int64)
+    for col in range(len(sizes) - 1, -1, -1):
+        rest, factors[:, col] = np.divmod(rest, sizes[col])
+    return factors
+
+
+class DSprites(DSpritesGrid):
     """Procedural dSprites (square, ellipse, heart) rendered on the device.
 
     Args:
         image_size: side of the square images, one of 28, 32, 64.
         device: where images are rendered and returned.
     """
-
-    name = "dsprites"
-    factor_names = FACTOR_NAMES
-    factor_sizes = FACTOR_SIZES
-    num_classes = 3  # eval_set labels are the shape factor
 
     def __init__(self, image_size: int = 64, device: torch.device | str = "cpu"):
         if image_size not in ALLOWED_SIZES:
@@ -82,115 +218,7 @@ class DSprites:
         pos = torch.linspace(0.0, 1.0, FACTOR_SIZES[3], dtype=torch.float64)
         self._centre = (_POS_MARGIN * w + _POS_SPAN * w * pos).float().to(self.device)
 
-    # ----- the dataset interface -------------------------------------------------------------
-
-    @property
-    def num_images(self) -> int:
-        """Size of the full factor grid, 737,280 as in dSprites."""
-        return math.prod(FACTOR_SIZES)
-
-    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """A training batch from uniformly drawn factors.
-
-        Args:
-            n: batch size.
-            generator: CPU generator; the batch depends only on its state.
-
-        Returns:
-            (n, 1, S, S) float32 in {-1, +1} on the device.
-        """
-        cols = [torch.randint(size, (n,), generator=generator) for size in FACTOR_SIZES]
-        return self._render(torch.stack(cols, dim=1).to(self.device))
-
-    def eval_set(self, n: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
-        """n images from factors drawn with ``np.random.default_rng(seed)``, labelled by shape.
-
-        Returns:
-            images (n, 1, S, S) on the device, labels (n,) int64 in {0, 1, 2}.
-        """
-        factors = self.sample_factors(n, np.random.default_rng(seed))
-        return self.images_from_factors(factors), factors[:, 0].copy()
-
-    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """(n, 5) int64 factor indices, each uniform over its range."""
-        return np.stack([rng.integers(0, size, n) for size in FACTOR_SIZES], axis=1).astype(np.int64)
-
-    def sample_fixed_factor(self, factor_index: int, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Factors for one BetaVAE/FactorVAE vote: one factor shared by the batch, the rest uniform.
-
-        Args:
-            factor_index: column to hold fixed (0..4, in ``factor_names`` order).
-            n: batch size.
-            rng: numpy generator.
-
-        Returns:
-            (n, 5) int64 factor indices whose column ``factor_index`` holds one uniformly drawn value.
-        """
-        if not 0 <= factor_index < len(FACTOR_SIZES):
-            raise ValueError(f"DSprites: factor_index={factor_index!r} must be in 0..{len(FACTOR_SIZES) - 1}")
-        factors = self.sample_factors(n, rng)
-        factors[:, factor_index] = rng.integers(0, FACTOR_SIZES[factor_index])
-        return factors
-
-    def images_from_factors(self, factors: np.ndarray) -> torch.Tensor:
-        """Render factor indices to images.
-
-        Args:
-            factors: (n, 5) integer indices in ``factor_names`` order.
-
-        Returns:
-            (n, 1, S, S) float32 in {-1, +1} (background -1, shape +1) on the device.
-        """
-        factors = self._check_factors(factors)
-        return self._render(torch.from_numpy(factors).to(self.device))
-
-    def factors_from_index(self, index: np.ndarray) -> np.ndarray:
-        """Decode flat indices of the full grid into factors, in dSprites' order (pos_y fastest).
-
-        Args:
-            index: integer indices in [0, num_images).
-
-        Returns:
-            (len(index), 5) int64 factor indices.
-        """
-        index = np.asarray(index)
-        if not np.issubdtype(index.dtype, np.integer):
-            raise ValueError(f"DSprites: index must be integers, got dtype {index.dtype}")
-        index = index.astype(np.int64).reshape(-1)
-        bad = (index < 0) | (index >= self.num_images)
-        if bad.any():
-            raise ValueError(f"DSprites: index {int(index[bad][0])} is outside [0, {self.num_images})")
-        factors = np.empty((len(index), len(FACTOR_SIZES)), dtype=np.int64)
-        rest = index
-        for col in range(len(FACTOR_SIZES) - 1, -1, -1):
-            rest, factors[:, col] = np.divmod(rest, FACTOR_SIZES[col])
-        return factors
-
-    def index_from_factors(self, factors: np.ndarray) -> np.ndarray:
-        """Encode factors as flat indices of the full grid (the inverse of ``factors_from_index``)."""
-        factors = self._check_factors(factors)
-        index = np.zeros(len(factors), dtype=np.int64)
-        for col, size in enumerate(FACTOR_SIZES):
-            index = index * size + factors[:, col]
-        return index
-
-    # ----- internals --------------------------------------------------------------------------
-
-    def _check_factors(self, factors: np.ndarray) -> np.ndarray:
-        factors = np.asarray(factors)
-        if factors.ndim != 2 or factors.shape[1] != len(FACTOR_SIZES):
-            raise ValueError(f"DSprites: factors must be (n, {len(FACTOR_SIZES)}), got shape {factors.shape}")
-        if not np.issubdtype(factors.dtype, np.integer):
-            raise ValueError(f"DSprites: factors must be integer indices, got dtype {factors.dtype}")
-        for col, (name, size) in enumerate(zip(FACTOR_NAMES, FACTOR_SIZES, strict=True)):
-            bad = (factors[:, col] < 0) | (factors[:, col] >= size)
-            if bad.any():
-                raise ValueError(
-                    f"DSprites: factor {name!r} has value {int(factors[bad, col][0])}, allowed 0..{size - 1}"
-                )
-        return factors.astype(np.int64, copy=False)
-
-    def _render(self, factors: torch.Tensor) -> torch.Tensor:
+    def _images(self, factors: torch.Tensor) -> torch.Tensor:
         """(n, 5) int64 factor indices on the device -> (n, 1, S, S) in {-1, +1}."""
         n, size = len(factors), self.image_size
         out = torch.empty((n, size, size), dtype=torch.float32, device=self.device)
