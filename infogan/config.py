@@ -192,12 +192,26 @@ class OptimConfig(_Section):
 
 
 class DataConfig(_Section):
-    """Which dataset, and where its files are (MNIST-style datasets only)."""
+    """Which dataset, and where its files are (MNIST-style datasets and the published dSprites file)."""
 
     name: Literal["dsprites", "digits", "mnist", "fashion_mnist"] = "dsprites"
     root: Path = "data"
     download: bool = False
     eval_size: Annotated[Int, Field(ge=16, le=1_000_000)] = 2000
+    # dSprites only: "npz" uses DeepMind's published file under data.root
+    # (dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz, put there by the user: nothing is
+    # downloaded) instead of the procedural renderer.
+    dsprites_source: Literal["procedural", "npz"] = "procedural"
+
+    @model_validator(mode="after")
+    def _source_needs_dsprites(self) -> DataConfig:
+        # Refused rather than ignored: a sweep row saying "npz" must have trained on the file.
+        if self.dsprites_source != "procedural" and self.name != "dsprites":
+            raise ValueError(
+                f"invalid config value data.dsprites_source={self.dsprites_source!r} with "
+                f"data.name={self.name!r}: allowed is 'procedural' (the default) unless data.name='dsprites'"
+            )
+        return self
 
 
 class TrainConfig(_Section):

@@ -1,4 +1,5 @@
-"""Datasets by name: procedural dSprites (the embedded default), sklearn digits, MNIST, Fashion-MNIST.
+"""Datasets by name: dSprites (procedural, the embedded default, or DeepMind's published file),
+sklearn digits, MNIST, Fashion-MNIST.
 
 Nothing downloads unless ``data.download`` is true (MNIST-style datasets only).
 """
@@ -18,6 +19,10 @@ def load_dataset(cfg: Config, device: torch.device | str = "cpu") -> ImageDatase
     name, size = cfg.data.name, cfg.model.image_size
     if cfg.model.channels != 1:
         raise ValueError(f"invalid config value model.channels={cfg.model.channels}: dataset {name!r} has 1 channel")
+    if name == "dsprites" and cfg.data.dsprites_source == "npz":
+        from infogan.data import dsprites_npz
+
+        return dsprites_npz.load(cfg.data.root, image_size=size, device=device)
     if name == "dsprites":
         from infogan.data.dsprites import DSprites
 
