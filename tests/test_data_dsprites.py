@@ -297,3 +297,19 @@ def test_factors_from_index_is_dsprites_mixed_radix(ds):
     assert np.array_equal(ds.factors_from_index(ds.index_from_factors(random_factors)), random_factors)
     with pytest.raises(ValueError, match="737280"):
         ds.factors_from_index(np.array([737_280]))
+
+
+@pytest.mark.parametrize("size", [28, 32, 64])
+def test_the_static_renderer_a_gpu_runs_draws_the_same_pixels(size: int) -> None:
+    # On a GPU every shape's test runs on every image (capturable: no host sync); on a CPU each
+    # test runs on its own shape's images. The pixels must be the same.
+    data = DSprites(image_size=size)
+    factors = torch.from_numpy(data.sample_factors(3000, np.random.default_rng(size)))
+    assert torch.equal(data._windows_static(factors), data._windows_grouped(factors))
+
+
+def test_sampling_draws_on_the_generators_device() -> None:
+    data = DSprites(image_size=32)
+    a = data.sample(16, torch.Generator(device="cpu").manual_seed(3))
+    b = data.sample(16, torch.Generator(device="cpu").manual_seed(3))
+    assert torch.equal(a, b) and a.shape == (16, 1, 32, 32)

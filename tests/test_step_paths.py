@@ -9,6 +9,7 @@ CUDA graph) are marked ``gpu``.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -60,18 +61,33 @@ def test_compiled_step_traces_exactly_the_eager_step(recipe: str) -> None:
     torch.testing.assert_close(torch.stack(traced), torch.stack(eager), rtol=0, atol=0, equal_nan=True)
 
 
+# Inductor's kernels fuse and reorder float sums, so they match the eager step to rounding; a GAN
+# amplifies such differences as it trains (measured on the CPU, dsprites-cr: 1e-7 at step 1,
+# 1e-5 by step 20, 3e-2 by step 25 and 1.2 by step 30; the digits recipe with batch norm in D
+# faster). So the test holds each step to ONE_STEP from the same state, at 30 states along the
+# eager run, and the first TRAJECTORY_STEPS steps of two independent runs to TRAJECTORY.
+ONE_STEP = 1e-4  # relative and absolute, every loss of one step from the same state
+TRAJECTORY_STEPS, TRAJECTORY = 20, 1e-3
+
+
 @pytest.mark.slow
 def test_inductor_compiled_step_gives_the_eager_losses_to_rounding() -> None:
-    # Generated kernels fuse and reorder float sums: the first step agrees to ~1e-6, and a GAN
-    # amplifies such differences as it trains. Measured here over 30 steps: at most TOLERANCE.
     cfg = Config.from_flat({**TINY, **RECIPES["dsprites-cr"]})
-    eager = torch.stack(_losses(cfg, 30, "eager"))
-    compiled = torch.stack(_losses(cfg, 30, "compiled"))
-    torch.testing.assert_close(compiled[0], eager[0], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(compiled, eager, rtol=TOLERANCE, atol=TOLERANCE, equal_nan=True)
-
-
-TOLERANCE = 2e-2  # relative and absolute, on every loss of every one of the 30 steps
+    device = torch.device("cpu")
+    torch.manual_seed(0)
+    eager = InfoGANStep(cfg, device, None)
+    compiled = InfoGANStep(cfg, device, None)
+    compiled.compile()
+    sampler = IterationSampler(cfg, load_dataset(cfg, device), loop_generator(0, device))
+    for i in range(1, 31):
+        # The same state (copied: an optimiser's load_state_dict would alias the eager one's tensors)
+        compiled.load_state_dict(copy.deepcopy(eager.state_dict()))
+        draw = sampler(eager.cr_active(i))
+        expected = eager(draw.real, draw.latent, draw.pair, draw.g_latents)
+        got = compiled(draw.real, draw.latent, draw.pair, draw.g_latents)
+        torch.testing.assert_close(got, expected, rtol=ONE_STEP, atol=ONE_STEP, equal_nan=True, msg=f"step {i}")
+    runs = [torch.stack(_losses(cfg, TRAJECTORY_STEPS, mode)) for mode in ("eager", "compiled")]
+    torch.testing.assert_close(runs[1], runs[0], rtol=TRAJECTORY, atol=TRAJECTORY, equal_nan=True)
 
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
@@ -134,7 +150,9 @@ def test_cuda_paths_give_the_eager_losses(tmp_path: Path, mode: str) -> None:
     eager = _cuda_run(tmp_path, "eager", "eager", 30)
     fast = _cuda_run(tmp_path, mode, mode, 30)
     rows = lambda r: torch.tensor([[row[k] for k in sorted(row)] for row in r.history])  # noqa: E731
-    torch.testing.assert_close(rows(fast), rows(eager), rtol=TOLERANCE, atol=TOLERANCE, equal_nan=True)
+    n = TRAJECTORY_STEPS
+    torch.testing.assert_close(rows(fast)[:n], rows(eager)[:n], rtol=TRAJECTORY, atol=TRAJECTORY, equal_nan=True)
+    assert fast.status == "finished" and len(fast.history) == 30
 
 
 @pytest.mark.gpu
