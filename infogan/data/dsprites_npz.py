@@ -52,6 +52,8 @@ class DSpritesNpz(DSpritesGrid):
             the message names the file.
     """
 
+    source = "npz"  # the FID feature net's cache tells it from the renderer's
+
     def __init__(self, path: str | Path, image_size: int = 64, device: torch.device | str = "cpu"):
         if image_size not in ALLOWED_SIZES:
             raise ValueError(f"DSpritesNpz: image_size={image_size!r} is not allowed; use one of {ALLOWED_SIZES}")

@@ -27,7 +27,8 @@ from torch import nn
 from infogan.atomic import atomic_path
 from infogan.data.base import GroundTruthDataset, ImageDataset
 
-FEATURE_NET_VERSION = 1
+# 2: procedural dSprites drawn with DeepMind's geometry (version 1 nets saw sprites 1.45x too large).
+FEATURE_NET_VERSION = 2
 NUM_FEATURES = 128
 
 
@@ -119,7 +120,9 @@ def load_or_train_feature_net(dataset: ImageDataset, cache_dir: str | os.PathLik
     cache = Path(os.path.expanduser(cache_dir))
     cache.mkdir(parents=True, exist_ok=True)
     channels, size = dataset.image_shape[0], dataset.image_shape[-1]
-    stem = f"lenet-{dataset.name}{size}-v{FEATURE_NET_VERSION}-s{steps}"
+    # A dataset drawn another way under the same name (dSprites' published file) gets its own net.
+    source = getattr(dataset, "source", "")
+    stem = f"lenet-{dataset.name}{'-' + source if source else ''}{size}-v{FEATURE_NET_VERSION}-s{steps}"
     path = cache / f"{stem}.pt"
     with FileLock(str(cache / f"{stem}.lock")):  # one trainer; other trials wait, then load
         if not path.exists():

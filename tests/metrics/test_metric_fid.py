@@ -66,6 +66,10 @@ def test_feature_net_is_cached_deterministic_and_named_by_hash(tmp_path: Path) -
     assert id_other != id_a  # another training budget is another extractor
     images = data.images[:16]
     assert net_a(images).shape == (16, fid.NUM_FEATURES)
+    # The same name drawn another way (dSprites' published file) never reuses the other's net.
+    data.source = "npz"
+    fid.load_or_train_feature_net(data, tmp_path / "a", steps=3)
+    assert len(list((tmp_path / "a").glob("*.pt"))) == 2
 
 
 def test_concurrent_trials_train_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
