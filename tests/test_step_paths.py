@@ -100,14 +100,16 @@ def test_warm_up_before_a_capture_leaves_no_trace(recipe: str) -> None:
     torch.testing.assert_close(torch.stack(warmed), torch.stack(plain), rtol=0, atol=0, equal_nan=True)
 
 
-def test_a_run_resumes_on_another_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Started eager, resumed compiled (traced, so exactly): the uninterrupted eager run's losses.
+@pytest.mark.parametrize(("before", "after"), [("eager", "compiled"), ("compiled", "eager"), ("compiled", "compiled")])
+def test_a_run_resumes_on_any_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: str, after: str) -> None:
+    # Started on one path, resumed on another (compiled = traced here, so exactly): the
+    # uninterrupted eager run's losses, across the switch to InfoGAN-CR's phase at step 4.
     monkeypatch.setattr(InfoGANStep, "compile", _traced_compile)
     cfg = Config.from_flat({**TINY, **RECIPES["dsprites-cr"], "train.steps": 8, "train.checkpoint_every": 3,
                             "train.eval_every": 3})
     whole = train(cfg, run_dir=tmp_path / "whole")
-    first = train(cfg.replace(**{"train.steps": 3}), run_dir=tmp_path / "first")
-    second = train(cfg.replace(**{"train.step_mode": "compiled"}), run_dir=tmp_path / "second",
+    first = train(cfg.replace(**{"train.steps": 3, "train.step_mode": before}), run_dir=tmp_path / "first")
+    second = train(cfg.replace(**{"train.step_mode": after}), run_dir=tmp_path / "second",
                    resume=first.checkpoint)
     assert first.history + second.history == whole.history
     a, b = checkpoint.load(whole.checkpoint), checkpoint.load(second.checkpoint)
