@@ -4,9 +4,10 @@ Prints, in one process and one run (ratios are only meaningful within one run):
 1. the matmul peak measured here (fp32, and bf16 on a GPU): what "achieved TFLOP/s" is against;
 2. per recipe (``dsprites`` 64 px, ``dsprites-32``, ``mnist``: the official MNIST recipe, fed
    sklearn's digits so no files are needed) and per path (eager, compiled, graph): steps/s,
-   images/s (real images: batch x steps/s), achieved TFLOP/s and its share of the peak, and the
-   operator dispatches per step (aten calls seen by a TorchDispatchMode during one iteration: a
-   machine-independent proxy for kernel launches; a captured graph's replay dispatches none);
+   images/s (real images: batch x steps/s), achieved TFLOP/s and its share of the peak, the
+   operator dispatches per step (top-level aten operators in torch.profiler over one iteration:
+   a machine-independent proxy for kernel launches, countable on a CPU; a captured graph's replay
+   dispatches none) and, on a GPU, the kernel launches per step (CUDA launch calls);
 3. packing: K = 1, 2, 4, 8 processes training ``dsprites`` at once on the one device (what Ray's
    fractional GPUs, ``--gpus-per-trial 1/K``, amount to: logical shares, no isolation), their
    aggregate model-steps/s;
@@ -33,7 +34,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark modules
@@ -96,20 +96,27 @@ def steps_per_second(one: Callable[[], torch.Tensor], device: torch.device, seco
     return n / (time.perf_counter() - t0)
 
 
-class _CountDispatches(TorchDispatchMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
+def dispatches_per_step(one: Callable[[], torch.Tensor]) -> tuple[int, int]:
+    """Operator dispatches and kernel launches of one iteration, from torch.profiler.
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-        self.count += 1
-        return func(*args, **(kwargs or {}))
+    Dispatches: the top-level ``aten::`` operators called (a nested op, e.g. ``aten::convolution``
+    inside ``aten::conv2d``, is not counted again) -- what eager PyTorch dispatches from Python,
+    and what compiled code still calls (convolutions, matmuls) besides its own fused kernels;
+    countable on a CPU. Launches: CUDA runtime/driver kernel launches and graph launches (0 on
+    a CPU). A TorchDispatchMode cannot count them: torch.compile refuses to run under one.
+    """
+    from torch.profiler import ProfilerActivity, profile
 
-
-def dispatches_per_step(one: Callable[[], torch.Tensor]) -> int:
-    with _CountDispatches() as counter:
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
         one()
-    return counter.count
+    events = prof.events()
+    aten = sum(1 for e in events if e.name.startswith("aten::")
+               and (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::")))
+    launches = sum(1 for e in events if e.name in _LAUNCHES)
+    return aten, launches
+
+
+_LAUNCHES = {"cudaLaunchKernel", "cuLaunchKernel", "cuLaunchKernelEx", "cudaLaunchKernelExC", "cudaGraphLaunch"}
 
 
 def flops_per_step(cfg: Config, device: torch.device) -> float:
@@ -135,7 +142,7 @@ def measure_paths(args: argparse.Namespace, device: torch.device, peaks: dict[st
                 _sync(device)
                 first = time.perf_counter() - t0
                 rate = steps_per_second(one, device, args.seconds, args.warmup)
-                dispatches = dispatches_per_step(one)
+                dispatches, launches = dispatches_per_step(one)
             except Exception as err:  # a path this device or torch cannot run: say so, go on
                 print(f"{name:12s} {mode:9s} failed: {type(err).__name__}: {str(err).splitlines()[0][:160]}", flush=True)
                 continue
@@ -144,7 +151,8 @@ def measure_paths(args: argparse.Namespace, device: torch.device, peaks: dict[st
             ratio = f"  {rate / eager_rate:5.2f}x eager" if eager_rate and mode != "eager" else ""
             print(f"{name:12s} {mode:9s} {rate:9.1f} steps/s {rate * cfg.train.batch_size:11.0f} images/s "
                   f"{tflops:9.4g} TFLOP/s = {100 * tflops * 1e3 / peaks['fp32']:6.2f}% of fp32 peak  "
-                  f"{dispatches:5d} dispatches/step  first step {first:6.1f} s{ratio}", flush=True)
+                  f"{dispatches:5d} dispatches/step {launches:5d} launches/step  first step {first:6.1f} s{ratio}",
+                  flush=True)
         print(f"{name:12s} one step = {flops / 1e9:.2f} GFLOP (batch {cfg.train.batch_size})", flush=True)
 
 
