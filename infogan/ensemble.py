@@ -89,31 +89,50 @@ def check_members(cfgs: Sequence[Config]) -> None:
 
 
 class _Stacked(nn.Module):
-    """K copies of one layer, each tensor stacked on a leading member axis (K, ...).
+    """K copies of one layer, each tensor stacked on a leading member axis.
 
     ``member_keys`` maps each stacked tensor's attribute to the key of the same tensor in the
     single layer's ``state_dict`` (spectral norm keeps the weight and its vectors under
     ``parametrizations.weight``), so a member's ``state_dict`` is read out and written back by key.
+    A tensor is stored in the shape its kernel reads (``_take``'s layouts), members in order, so
+    ``member_view`` is a (K, *single shape) view of it.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.member_keys: dict[str, str] = {}
+        self._shapes: dict[str, tuple[int, ...]] = {}  # one member's shape of each tensor
+        self._layouts: dict[str, str] = {}
 
-    def _take(self, layers: Sequence[nn.Module], attr: str, key: str, parameter: bool) -> None:
-        stacked = torch.stack([layer.state_dict(keep_vars=True)[key].detach() for layer in layers]).contiguous()
+    def _take(self, layers: Sequence[nn.Module], attr: str, key: str, parameter: bool, layout: str = "stacked") -> None:
+        """Register K layers' tensor ``key`` as ``attr``, (K, *shape) stored as ``layout``:
+        ``stacked`` as is, ``merged`` (K*shape[0], *shape[1:]) (batch norm over K*C channels),
+        ``column`` (K, *shape, 1) and ``row`` (K, 1, *shape) (batched matmuls' operands)."""
+        stacked = torch.stack([layer.state_dict(keep_vars=True)[key].detach() for layer in layers])
+        self.member_keys[attr], self._shapes[attr], self._layouts[attr] = key, tuple(stacked.shape[1:]), layout
+        self._store(attr, stacked, parameter, True)
+
+    def _store(self, attr: str, stacked: torch.Tensor, parameter: bool, requires_grad: bool) -> None:
+        layout = self._layouts[attr]
+        stored = {"stacked": stacked, "merged": stacked.flatten(0, 1) if stacked.dim() > 1 else stacked,
+                  "column": stacked.unsqueeze(-1), "row": stacked.unsqueeze(1)}[layout].contiguous()
         if parameter:
-            self.register_parameter(attr, nn.Parameter(stacked))
+            setattr(self, attr, nn.Parameter(stored, requires_grad))
+        elif attr in self._buffers:
+            setattr(self, attr, stored)
         else:
-            self.register_buffer(attr, stacked)
-        self.member_keys[attr] = key
+            self.register_buffer(attr, stored)
+
+    def member_view(self, attr: str) -> torch.Tensor:
+        """Tensor ``attr`` as a (K, *one member's shape) view."""
+        return getattr(self, attr).view(-1, *self._shapes[attr])
 
     def keep(self, index: torch.Tensor) -> None:
         """Keep only the members ``index`` (new tensors: an optimiser must be rebuilt)."""
         for attr in self.member_keys:
             t = getattr(self, attr)
-            kept = t.detach().index_select(0, index).contiguous()
-            setattr(self, attr, nn.Parameter(kept, t.requires_grad) if isinstance(t, nn.Parameter) else kept)
+            kept = self.member_view(attr).detach().index_select(0, index)
+            self._store(attr, kept, isinstance(t, nn.Parameter), t.requires_grad)
 
 
 def _spectral(layer: nn.Module) -> bool:
@@ -127,21 +146,23 @@ def _spectral(layer: nn.Module) -> bool:
 
 
 class _StackedWeighted(_Stacked):
-    """A stacked layer with a weight (K, out, ...) and a bias (K, out), optionally spectrally normalised."""
+    """A stacked layer with a weight (K, out, ...) and a bias, optionally spectrally normalised."""
+
+    bias_layout = "stacked"
 
     def __init__(self, layers: Sequence[nn.Module]):
         super().__init__()
         self.sn = _spectral(layers[0])
         if self.sn:
             self._take(layers, "weight", "parametrizations.weight.original", True)
-            self._take(layers, "u", "parametrizations.weight.0._u", False)  # (K, out)
-            self._take(layers, "v", "parametrizations.weight.0._v", False)  # (K, in * kh * kw)
+            self._take(layers, "u", "parametrizations.weight.0._u", False, "column")  # (K, out, 1)
+            self._take(layers, "v", "parametrizations.weight.0._v", False, "column")  # (K, in * kh * kw, 1)
             self.eps = layers[0].parametrizations.weight[0].eps
         else:
             self._take(layers, "weight", "weight", True)
         if layers[0].bias is None:
             raise TypeError(f"no stacked form of a {type(layers[0]).__name__} without a bias")
-        self._take(layers, "bias", "bias", True)
+        self._take(layers, "bias", "bias", True, self.bias_layout)
 
     def normalised_weight(self) -> torch.Tensor:
         """The weight, divided per member by its largest singular value's estimate with spectral norm.
@@ -155,19 +176,20 @@ class _StackedWeighted(_Stacked):
         mat = self.weight.flatten(2)  # (K, out, in)
         if self.training:
             with torch.no_grad():
-                F.normalize(torch.bmm(mat, self.v.unsqueeze(2)).squeeze(2), dim=1, eps=self.eps, out=self.u)
-                F.normalize(torch.bmm(mat.transpose(1, 2), self.u.unsqueeze(2)).squeeze(2), dim=1, eps=self.eps,
-                            out=self.v)
+                F.normalize(torch.bmm(mat, self.v), dim=1, eps=self.eps, out=self.u)
+                F.normalize(torch.bmm(mat.transpose(1, 2), self.u), dim=1, eps=self.eps, out=self.v)
         u, v = self.u.clone(), self.v.clone()
-        sigma = torch.bmm(u.unsqueeze(1), torch.bmm(mat, v.unsqueeze(2)))  # (K, 1, 1)
-        return self.weight / sigma.view(-1, *[1] * (self.weight.dim() - 1))
+        sigma = torch.bmm(u.transpose(1, 2), torch.bmm(mat, v))  # (K, 1, 1)
+        return self.weight / (sigma if self.weight.dim() == 3 else sigma.view(-1, *[1] * (self.weight.dim() - 1)))
 
 
 class StackedLinear(_StackedWeighted):
     """K ``nn.Linear`` layers: dense (K, B, in) -> (K, B, out), one batched matmul."""
 
+    bias_layout = "row"  # (K, 1, out)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.baddbmm(self.bias.unsqueeze(1), x, self.normalised_weight().transpose(1, 2))
+        return torch.baddbmm(self.bias, x, self.normalised_weight().transpose(1, 2))
 
 
 class StackedConv2d(_StackedWeighted):
@@ -220,16 +242,16 @@ class StackedBatchNorm(_Stacked):
             raise TypeError(f"no stacked form of {first}")
         self.dense = isinstance(first, nn.BatchNorm1d)
         self.eps, self.momentum = first.eps, first.momentum
-        for name in ("weight", "bias"):
-            self._take(layers, name, name, True)
+        for name in ("weight", "bias"):  # (K*C,): member k's channels at k*C:(k+1)*C
+            self._take(layers, name, name, True, "merged")
         for name in ("running_mean", "running_var", "num_batches_tracked"):
-            self._take(layers, name, name, False)
+            self._take(layers, name, name, False, "merged")
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
             self.num_batches_tracked.add_(1)
-        return F.batch_norm(x, self.running_mean.view(-1), self.running_var.view(-1), self.weight.view(-1),
-                            self.bias.view(-1), self.training, self.momentum, self.eps)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training,
+                            self.momentum, self.eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.dense:
@@ -282,13 +304,14 @@ def stack_layers(layers: Sequence[nn.Module]) -> nn.Module:
     raise TypeError(f"no stacked form of {type(first).__name__}")
 
 
-def member_tensors(net: nn.Module) -> dict[str, torch.Tensor]:
-    """Every stacked tensor of ``net`` (K, ...), keyed as in one member network's ``state_dict``."""
-    out: dict[str, torch.Tensor] = {}
+def member_tensors(net: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Every stacked tensor of ``net``, keyed as in one member network's ``state_dict``: a
+    (K, *one member's shape) view of it, and the tensor itself (the parameter an optimiser holds)."""
+    out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     for prefix, module in net.named_modules():
         if isinstance(module, _Stacked):
             for attr, key in module.member_keys.items():
-                out[f"{prefix}.{key}" if prefix else key] = getattr(module, attr)
+                out[f"{prefix}.{key}" if prefix else key] = (module.member_view(attr), getattr(module, attr))
     return out
 
 
@@ -449,7 +472,7 @@ class StackedAdam:
         self.steps = torch.zeros(k, dtype=torch.float32, device=device)  # per member, as torch's state 'step'
         members = torch.arange(k, device=device)
         # Each element's (group, member): the row of the per-step coefficient table it reads.
-        self.segment = torch.cat([(gi * k + members).repeat_interleave(p[0].numel())
+        self.segment = torch.cat([(gi * k + members).repeat_interleave(p.numel() // k)
                                   for gi, g in enumerate(self.groups) for p in g])
         member = self.segment % k
         self.beta1_el, self.beta2_el = self.beta1.float()[member], self.beta2.float()[member]
@@ -469,9 +492,9 @@ class StackedAdam:
             p.grad = None
 
     def state_of(self, p: nn.Parameter) -> tuple[torch.Tensor, torch.Tensor]:
-        """Views (K, ...) of the first and second moments of the stacked parameter ``p``."""
-        where = self._slices[id(p)]
-        return self.exp_avg[where].view_as(p), self.exp_avg_sq[where].view_as(p)
+        """(K, n) views of the first and second moments of the stacked parameter ``p`` (n: one member's)."""
+        where, k = self._slices[id(p)], self.steps.numel()
+        return self.exp_avg[where].view(k, -1), self.exp_avg_sq[where].view(k, -1)
 
     @torch.no_grad()
     def step(self) -> None:
@@ -628,8 +651,12 @@ class EnsembleStep:
     # -- one iteration
 
     def draw(self, cr: bool) -> list[Draw]:
-        """Every member's next draw from its own loop generator (``IterationSampler``)."""
-        return [sampler(cr) for sampler in self.samplers]
+        """Every member's next draw from its own loop generator (``IterationSampler``): each draws
+        its keys (the factors or indices of its real batch) and latents, in its run's order; the
+        members' real images are then rendered at once (the same pixels, one render)."""
+        drawn = [sampler.draw_keys(cr) for sampler in self.samplers]
+        reals = self.samplers[0].render(torch.cat([keys for keys, _ in drawn])).chunk(self.k)
+        return [Draw(real, d.latent, d.g_latents, d.pair) for real, (_, d) in zip(reals, drawn, strict=True)]
 
     def iteration(self, cr: bool) -> torch.Tensor:
         """Draw and train one iteration; ``cr`` says whether InfoGAN-CR's phase has started."""
@@ -782,7 +809,7 @@ class EnsembleStep:
             for name, p in s_net.named_parameters():
                 owner = next(((s, e) for s, e in opts if any(p is q for g in s.param_groups for q in g["params"])), None)
                 if owner is not None:
-                    out[id(p)] = (stacked[name], owner[1], owner[0])  # type: ignore[assignment]
+                    out[id(p)] = (stacked[name][1], owner[1], owner[0])  # type: ignore[assignment]
         return out
 
     def member_step(self, k: int) -> InfoGANStep:
@@ -791,15 +818,15 @@ class EnsembleStep:
         single = self._single(k, cr=self.cr is not None)
         with torch.no_grad():
             for s_net, e_net, _ in self._pairs(single):
-                s_net.load_state_dict({key: t[k] for key, t in member_tensors(e_net).items()})
+                s_net.load_state_dict({key: view[k] for key, (view, _) in member_tensors(e_net).items()})
         for p_id, (stacked, opt, s_opt) in self._parameter_map(single).items():
             if opt.steps[k] == 0:
                 continue  # a fresh optimiser has no state
             p = next(q for g in s_opt.param_groups for q in g["params"] if id(q) == p_id)
             m, v = opt.state_of(stacked)
             s_opt.state[p] = {"step": opt.steps[k].detach().clone().to(p.device),
-                              "exp_avg": torch.empty_like(p).copy_(m[k]),
-                              "exp_avg_sq": torch.empty_like(p).copy_(v[k])}
+                              "exp_avg": torch.empty_like(p).copy_(m[k].view_as(p)),
+                              "exp_avg_sq": torch.empty_like(p).copy_(v[k].view_as(p))}
         return single
 
     def member_state_dict(self, k: int) -> dict[str, Any]:
@@ -822,15 +849,15 @@ class EnsembleStep:
                 values = s_net.state_dict()
                 if set(values) != set(stacked):
                     raise ValueError(f"member state's keys {sorted(set(values) ^ set(stacked))} do not fit the ensemble")
-                for key, t in stacked.items():
-                    t[k].copy_(values[key])
+                for key, (view, _) in stacked.items():
+                    view[k].copy_(values[key])
             steps: dict[StackedAdam, set[float]] = {}
             for p_id, (stacked_p, opt, s_opt) in self._parameter_map(single).items():
                 p = next(q for g in s_opt.param_groups for q in g["params"] if id(q) == p_id)
                 m, v = opt.state_of(stacked_p)
                 st = s_opt.state.get(p, {})
-                m[k].copy_(st["exp_avg"]) if st else m[k].zero_()
-                v[k].copy_(st["exp_avg_sq"]) if st else v[k].zero_()
+                m[k].copy_(st["exp_avg"].flatten()) if st else m[k].zero_()
+                v[k].copy_(st["exp_avg_sq"].flatten()) if st else v[k].zero_()
                 steps.setdefault(opt, set()).add(float(st["step"]) if st else 0.0)
             for opt, values in steps.items():
                 if len(values) != 1:

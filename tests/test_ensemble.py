@@ -9,6 +9,7 @@ and InfoGAN-CR (its classifier from step 4 on). A separate run is ``InfoGANStep`
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,19 @@ def test_members_start_with_their_separate_runs_weights(recipe: str) -> None:
         assert torch.equal(ens.samplers[k].generator.get_state(), sampler.generator.get_state())
 
 
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_each_member_draws_its_separate_runs_batches(recipe: str) -> None:
+    # Each member draws from its own generator in its run's order; the ensemble renders all the
+    # members' real images at once, to the same pixels.
+    cfgs = _configs(recipe)
+    ens = _ensemble(cfgs)
+    samplers = [_separate(cfg)[1] for cfg in cfgs]
+    for i in range(1, 6):
+        cr = ens.cr_active(i)
+        for got, expected in zip(ens.draw(cr), (s(cr) for s in samplers), strict=True):
+            _assert_states_equal(got.__dict__, expected.__dict__, f"step {i}")
+
+
 # Grouped convolutions and batched matmuls sum in another order than one model's kernels, so a
 # member's losses equal its separate run's to float rounding. From the same state (the separate
 # runs' states loaded into the ensemble before every step, the same draws), at 24 states along the
@@ -179,6 +193,9 @@ def test_a_member_state_reads_back_unchanged(recipe: str) -> None:
 def _assert_states_equal(a: object, b: object, where: str = "") -> None:
     if isinstance(a, torch.Tensor):
         assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
+    elif dataclasses.is_dataclass(a):
+        assert type(a) is type(b), where
+        _assert_states_equal(a.__dict__, b.__dict__, where)
     elif isinstance(a, dict):
         assert isinstance(b, dict) and a.keys() == b.keys(), where
         for key in a:
