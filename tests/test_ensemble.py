@@ -297,3 +297,20 @@ def test_the_steps_operator_count_does_not_grow_with_members(recipe: str) -> Non
             ens(draws)
         counts.append(counter.count)
     assert counts[0] == counts[1], counts
+
+
+@pytest.mark.parametrize("recipe", ["digits", "dsprites-cr"])
+def test_compiled_ensemble_traces_exactly_the_eager_ensemble(recipe: str) -> None:
+    # torch.compile(fullgraph=True) of the step's compute, traced by TorchDynamo/AOTAutograd and
+    # run on PyTorch's own kernels (aot_eager): the eager ensemble's losses to the bit, through
+    # the CR phase's start and a member's drop (a recompile for the new K).
+    cfgs = _configs(recipe)
+    eager, compiled = _ensemble(cfgs), _ensemble(cfgs)
+    compiled.compile(backend="aot_eager")
+    runs = []
+    for ens in (eager, compiled):
+        first = _ensemble_losses(ens, 1, 5)
+        ens.drop(0)
+        runs.append((first, _ensemble_losses(ens, 6, 8)))
+    for got, expected in zip(runs[1], runs[0], strict=True):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0, equal_nan=True)
