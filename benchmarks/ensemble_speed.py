@@ -7,7 +7,8 @@ meaningful within one run):
    generator, as its separate run draws) and the stacked step, against K separate iterations
    (draw + ``InfoGANStep``) of the same members;
 2. iterations per second of the ensemble and of K separate steps run one after the other in this
-   process, as model-steps/s (K x ensemble steps/s), and their ratio.
+   process, as model-steps/s (K x ensemble steps/s), timed in alternating windows (a background
+   load drifts through both), and the median of the windows' ratios.
 
 Everything is eager (the compiled paths are ``benchmarks/gpu_speed.py``'s). Nothing is asserted.
 
@@ -18,6 +19,7 @@ Everything is eager (the compiled paths are ``benchmarks/gpu_speed.py``'s). Noth
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -69,11 +71,23 @@ def measure(name: str, k: int, args: argparse.Namespace, device: torch.device) -
     for _ in range(2):
         separate()
     separate_count = dispatches_per_step(separate)
-    ens_rate = steps_per_second(lambda: ens.iteration(False), device, args.seconds, args.warmup)
-    sep_rate = steps_per_second(separate, device, args.seconds, args.warmup)
+    ens_rate, sep_rate, ratio = interleaved_rates(lambda: ens.iteration(False), separate, device, args)
     return (f"{name:12s} K={k:<3d} dispatches/iteration: ensemble {total:6d} (draws {total - step_count:5d} + step "
             f"{step_count:5d}), {k} separate {separate_count:6d} = {separate_count / total:5.2f}x the ensemble's | "
-            f"model-steps/s: ensemble {k * ens_rate:8.1f}, separate {k * sep_rate:8.1f} = {ens_rate / sep_rate:5.2f}x")
+            f"model-steps/s: ensemble {k * ens_rate:8.1f}, separate {k * sep_rate:8.1f}, ratio {ratio:5.2f}x")
+
+
+def interleaved_rates(a: Callable[[], torch.Tensor], b: Callable[[], torch.Tensor], device: torch.device,
+                      args: argparse.Namespace) -> tuple[float, float, float]:
+    """Iterations/s of ``a`` and ``b`` timed in alternating windows (``args.rounds`` each, ``args.seconds``
+    in all), so a background load's drift hits both: their medians and the median of the rounds' ratios."""
+    window = args.seconds / (2 * args.rounds)
+    rates_a, rates_b = [], []
+    for i in range(args.rounds):
+        rates_a.append(steps_per_second(a, device, window, args.warmup if i == 0 else 0))
+        rates_b.append(steps_per_second(b, device, window, args.warmup if i == 0 else 0))
+    ratios = [x / y for x, y in zip(rates_a, rates_b, strict=True)]
+    return statistics.median(rates_a), statistics.median(rates_b), statistics.median(ratios)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,7 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated: " + ", ".join(RECIPES))
     parser.add_argument("--ensemble", default="1,2,4,8", help="comma-separated K (members per ensemble)")
-    parser.add_argument("--seconds", type=float, default=3.0, help="timing window per measurement")
+    parser.add_argument("--seconds", type=float, default=6.0, help="timing per line (both sides, all rounds)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating timing windows per side")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     parser.add_argument("--tiny", action="store_true", help="width 0.125, batch 16: a CPU-sized run")

@@ -299,8 +299,12 @@ def stack_layers(layers: Sequence[nn.Module]) -> nn.Module:
         return StackedBatchNorm(layers)
     if isinstance(first, nn.Flatten) and first.start_dim == 1 and first.end_dim == -1:
         return StackedFlatten(len(layers))
-    if isinstance(first, (nn.ReLU, nn.LeakyReLU)):  # elementwise: any layout
-        return first
+    # Elementwise, any layout; out of place: batch norm's dense output is a transposed view, and an
+    # in-place op on a view makes autograd rebase it (as_strided and copies in every backward).
+    if isinstance(first, nn.ReLU):
+        return nn.ReLU()
+    if isinstance(first, nn.LeakyReLU):
+        return nn.LeakyReLU(first.negative_slope)
     raise TypeError(f"no stacked form of {type(first).__name__}")
 
 

@@ -28,7 +28,7 @@ def test_gpu_speed_runs_on_a_cpu(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_ensemble_speed_runs_on_a_cpu(tmp_path: Path) -> None:
     cmd = [sys.executable, str(ROOT / "benchmarks" / "ensemble_speed.py"), "--device", "cpu", "--tiny", "--recipes",
-           "dsprites-32", "--ensemble", "1,2", "--seconds", "0.5", "--warmup", "1"]
+           "dsprites-32", "--ensemble", "1,2", "--seconds", "0.5", "--rounds", "1", "--warmup", "1"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
