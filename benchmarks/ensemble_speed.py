@@ -3,17 +3,20 @@
 For each recipe and each K (members with seeds 0..K-1), in one process and one run (ratios are only
 meaningful within one run):
 1. operator dispatches per iteration (aten calls seen by a TorchDispatchMode: a machine-independent
-   proxy for kernel launches) of the ensemble, split into its K members' draws (each from its own
+   proxy for kernel launches) of the eager ensemble, split into its K members' draws (each from its own
    generator, as its separate run draws) and the stacked step, against K separate iterations
    (draw + ``InfoGANStep``) of the same members;
 2. iterations per second of the ensemble and of K separate steps run one after the other in this
    process, as model-steps/s (K x ensemble steps/s), timed in alternating windows (a background
    load drifts through both), and the median of the windows' ratios.
 
-Everything is eager (the compiled paths are ``benchmarks/gpu_speed.py``'s). Nothing is asserted.
+The separate steps are eager; the ensemble is eager, or compiled with ``--compile inductor`` (its
+step's compute, as ``train.step_mode=compiled`` compiles a single step; the first iterations,
+compilation included, are warm-up). Nothing is asserted.
 
     python benchmarks/ensemble_speed.py --tiny --ensemble 1,2,4,8          # CPU-sized, ~2 min
     python benchmarks/ensemble_speed.py --device cuda --ensemble 1,8,32,128 --recipes dsprites
+    python benchmarks/ensemble_speed.py --device cuda --ensemble 8,32,128 --compile inductor
 """
 
 from __future__ import annotations
@@ -65,8 +68,10 @@ def measure(name: str, k: int, args: argparse.Namespace, device: torch.device) -
     for _ in range(2):  # optimiser state exists before counting
         ens.iteration(False)
     draws = ens.draw(False)
-    step_count = dispatches_per_step(lambda: ens(draws))
+    step_count = dispatches_per_step(lambda: ens(draws))  # eager: a dispatch mode cannot watch compiled code
     total = dispatches_per_step(lambda: ens.iteration(False))
+    if args.compile:  # as train.step_mode=compiled: CUDA graphs per compiled function on a GPU
+        ens.compile(mode="reduce-overhead" if device.type == "cuda" else None, backend=args.compile)
     separate = separate_iterations(cfgs, device)
     for _ in range(2):
         separate()
@@ -100,6 +105,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     parser.add_argument("--tiny", action="store_true", help="width 0.125, batch 16: a CPU-sized run")
+    parser.add_argument("--compile", default="", metavar="BACKEND",
+                        help="compile the ensemble's step with torch.compile's backend BACKEND (inductor; "
+                             "aot_eager traces without a compiler)")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     if args.threads:
@@ -109,7 +117,8 @@ def main(argv: list[str] | None = None) -> None:
     args.ensemble = [int(k) for k in args.ensemble.split(",") if k]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"device: {device} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"{'tiny models' if args.tiny else 'full recipes'}, fp32, eager, {time.strftime('%Y-%m-%d %H:%M')}",
+          f"{'tiny models' if args.tiny else 'full recipes'}, fp32, ensemble {args.compile or 'eager'}, "
+          f"{time.strftime('%Y-%m-%d %H:%M')}",
           flush=True)
     for name in args.recipes:
         for k in args.ensemble:
