@@ -16,7 +16,9 @@ Each member is its separate run: it starts with the weights ``train()`` would bu
 generator through its own ``IterationSampler``, and follows InfoGAN-CR's order (CR step, D step,
 ``train.g_steps`` G steps, spectral-norm power iterations and batch-norm statistics exactly where
 ``InfoGANStep`` runs them). Its losses equal the separate run's to float rounding (grouped kernels
-sum in another order); ``tests/test_ensemble.py`` states how closely. A member reads out as an
+sum in another order); ``tests/test_ensemble.py`` states how closely. The step's compute compiles
+with ``torch.compile(fullgraph=True)`` (``compile``); a CUDA-graph capture of the whole iteration
+(``train.step_mode=graph``'s ``infogan.capture``) is not wired to it yet. A member reads out as an
 ``InfoGANStep`` (``member_step``: for evaluation) or a checkpoint that ``infogan.train.train``
 resumes as a plain single run (``member_checkpoint``), reads back in (``load_member``), and is
 dropped without disturbing the others (``drop``: a scheduler stopped it).
@@ -878,7 +880,9 @@ class EnsembleStep:
                                   cuda_rng=torch.cuda.get_rng_state_all() if cuda else [])
 
     def drop(self, k: int) -> None:
-        """Remove member k (a scheduler stopped it); the others train on exactly as before.
+        """Remove member k (a scheduler stopped it); the others keep their states bit for bit and
+        train on as before (to the bit where the kernels' rounding does not depend on K: on the CPU
+        with spectral norm; batch norm over K*C channels rounds its column sums by the width).
 
         Raises:
             ValueError: k is the last member (discard the ensemble instead).
