@@ -51,13 +51,28 @@ class IterationSampler:
 
     def __call__(self, cr: bool) -> Draw:
         """The next iteration's draw; ``cr`` says whether InfoGAN-CR's phase has started."""
+        keys, draw = self.draw_keys(cr)
+        return Draw(self.render(keys), draw.latent, draw.g_latents, draw.pair)
+
+    def draw_keys(self, cr: bool) -> tuple[torch.Tensor, Draw]:
+        """Everything the next iteration draws from the generator, in its order, with the real
+        batch as the keys that pick its images (``render`` makes them; what a dataset without
+        ``sample_keys`` draws is the images themselves): an ensemble renders its members' batches
+        at once. The returned draw's ``real`` is the keys."""
         cfg, n, gen = self.cfg, self.cfg.train.batch_size, self.generator
-        real = self.dataset.sample(n, gen)
-        if self.channels_last:
-            real = real.contiguous(memory_format=torch.channels_last)
+        sample_keys = getattr(self.dataset, "sample_keys", None)
+        keys = sample_keys(n, gen) if sample_keys is not None else self.dataset.sample(n, gen)
         latent = latent_codes.sample(cfg.codes, n, gen)
         g_latents = None
         if cfg.train.g_latent == "fresh":
             g_latents = [latent_codes.sample(cfg.codes, n, gen) for _ in range(cfg.train.g_steps)]
         pair = latent_codes.sample_pairs(cfg.codes, n, gen) if cr else None
-        return Draw(real, latent, g_latents, pair)
+        return keys, Draw(keys, latent, g_latents, pair)
+
+    def render(self, keys: torch.Tensor) -> torch.Tensor:
+        """The real images of ``draw_keys``'s keys (of one batch or of several laid end to end)."""
+        images_from_keys = getattr(self.dataset, "images_from_keys", None)
+        real = images_from_keys(keys) if images_from_keys is not None else keys
+        if self.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
+        return real

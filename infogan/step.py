@@ -61,6 +61,18 @@ def _set_requires_grad(params: Sequence[torch.nn.Parameter], flag: bool) -> None
         p.requires_grad_(flag)
 
 
+def cr_classifier(cfg: Config) -> CRClassifier:
+    """InfoGAN-CR's classifier as a run with ``cfg`` creates it when its CR phase starts, on the CPU.
+
+    Its weights come from a seed of their own derived from ``train.seed`` (``InfoGANStep.start_cr``
+    says why), drawn on the CPU so they are the same on every device; the global RNG is untouched.
+    """
+    seed = int(np.random.SeedSequence((cfg.train.seed, _CR_STREAM)).generate_state(1)[0])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_cr(cfg.codes, cfg.model)
+
+
 def info_nll(q: QOutput, latent: latent_codes.Latent) -> tuple[torch.Tensor, torch.Tensor]:
     """Q's negative log-likelihoods of the sampled categorical and continuous codes (nats)."""
     return (losses.categorical_nll(q.logits, latent.categorical),
@@ -147,11 +159,7 @@ class InfoGANStep:
         with CR switched on train the same classifier, and the steps before k are those of a run
         without CR.
         """
-        seed = int(np.random.SeedSequence((self.cfg.train.seed, _CR_STREAM)).generate_state(1)[0])
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            cr = build_cr(self.cfg.codes, self.cfg.model)  # built on the CPU: its draws are the same everywhere
-        self.cr = cr.to(self.device)
+        self.cr = cr_classifier(self.cfg).to(self.device)
         if self.device.type == "cuda":
             self.cr.to(memory_format=torch.channels_last)
         self.opt_cr = _adam([{"params": list(self.cr.parameters()), "lr": self.cfg.optim.lr_cr}], self.cfg, self.device)

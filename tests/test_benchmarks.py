@@ -23,3 +23,14 @@ def test_gpu_speed_runs_on_a_cpu(tmp_path: Path) -> None:
     assert "matmul peak: fp32" in out
     assert "dsprites-32  eager" in out and "steps/s" in out and "dispatches/step" in out
     assert "pack K=1:" in out and "pack K=2:" in out and "failed" not in out
+
+
+@pytest.mark.slow
+def test_ensemble_speed_runs_on_a_cpu(tmp_path: Path) -> None:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "ensemble_speed.py"), "--device", "cpu", "--tiny", "--recipes",
+           "dsprites-32", "--ensemble", "1,2", "--seconds", "0.5", "--rounds", "1", "--warmup", "1"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("dsprites-32")]
+    assert len(lines) == 2 and all("dispatches/iteration" in ln and "model-steps/s" in ln for ln in lines)

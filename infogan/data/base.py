@@ -67,8 +67,15 @@ class TensorImageDataset:
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         # With-replacement sampling keeps the loop's only data state in the generator, so a
         # resumed run draws exactly the batches an uninterrupted run would.
-        idx = torch.randint(len(self.images), (n,), generator=generator, device=generator.device)
-        return self.images[idx.to(self.images.device)]
+        return self.images_from_keys(self.sample_keys(n, generator))
+
+    def sample_keys(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """The random part of ``sample``: (n,) int64 image indices, on the generator's device."""
+        return torch.randint(len(self.images), (n,), generator=generator, device=generator.device)
+
+    def images_from_keys(self, keys: torch.Tensor) -> torch.Tensor:
+        """The images of ``sample_keys``'s draws (any number of batches laid end to end)."""
+        return self.images[keys.to(self.images.device)]
 
     def eval_set(self, n: int, seed: int) -> tuple[torch.Tensor, np.ndarray | None]:
         n = min(n, len(self.images))

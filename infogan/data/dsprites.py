@@ -96,8 +96,17 @@ class DSpritesGrid:
         Returns:
             (n, 1, S, S) float32 in {-1, +1} on the device.
         """
+        return self.images_from_keys(self.sample_keys(n, generator))
+
+    def sample_keys(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """The random part of ``sample``: (n, 5) int64 factor indices, on the generator's device."""
         cols = [torch.randint(size, (n,), generator=generator, device=generator.device) for size in self.factor_sizes]
-        return self._images(torch.stack(cols, dim=1).to(self.device))
+        return torch.stack(cols, dim=1)
+
+    def images_from_keys(self, keys: torch.Tensor) -> torch.Tensor:
+        """The images of ``sample_keys``'s draws (any number of batches laid end to end: an
+        ensemble renders its members' batches at once)."""
+        return self._images(keys.to(self.device))
 
     def eval_set(self, n: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
         """n images from factors drawn with ``np.random.default_rng(seed)``, labelled by shape.
