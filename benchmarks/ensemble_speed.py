@@ -68,14 +68,14 @@ def measure(name: str, k: int, args: argparse.Namespace, device: torch.device) -
     for _ in range(2):  # optimiser state exists before counting
         ens.iteration(False)
     draws = ens.draw(False)
-    step_count = dispatches_per_step(lambda: ens(draws))  # eager: a dispatch mode cannot watch compiled code
-    total = dispatches_per_step(lambda: ens.iteration(False))
+    step_count = dispatches_per_step(lambda: ens(draws))[0]  # counted eager, before any compile
+    total = dispatches_per_step(lambda: ens.iteration(False))[0]
     if args.compile:  # as train.step_mode=compiled: CUDA graphs per compiled function on a GPU
         ens.compile(mode="reduce-overhead" if device.type == "cuda" else None, backend=args.compile)
     separate = separate_iterations(cfgs, device)
     for _ in range(2):
         separate()
-    separate_count = dispatches_per_step(separate)
+    separate_count = dispatches_per_step(separate)[0]
     ens_rate, sep_rate, ratio = interleaved_rates(lambda: ens.iteration(False), separate, device, args)
     return (f"{name:12s} K={k:<3d} dispatches/iteration: ensemble {total:6d} (draws {total - step_count:5d} + step "
             f"{step_count:5d}), {k} separate {separate_count:6d} = {separate_count / total:5.2f}x the ensemble's | "
