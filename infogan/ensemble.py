@@ -47,7 +47,7 @@ from infogan.config import KEYS, Config, key_role
 from infogan.data.base import ImageDataset
 from infogan.model import CRClassifier, Discriminator, Generator, QOutput, to_network_range
 from infogan.sampling import Draw, IterationSampler, loop_generator
-from infogan.step import CR_LOSS_NAMES, LOSS_NAMES, InfoGANStep, cr_classifier
+from infogan.step import CR_LOSS_NAMES, LOSS_NAMES, InfoGANStep, compile_compute, cr_classifier
 
 # What members may differ in: the keys that change no tensor's shape and no step's structure (the
 # per-member hyperparameters), and the keys that change nothing the step computes.
@@ -650,9 +650,7 @@ class EnsembleStep:
 
     def compile(self, mode: str | None = None, backend: str = "inductor") -> None:
         """Compile the step's compute as ``InfoGANStep.compile`` does (the updates stay eager)."""
-        for name in ("_generate", "_d_losses", "_g_losses", "_cr_losses"):
-            setattr(self, name, torch.compile(getattr(self, name), mode=mode, backend=backend,
-                                              dynamic=False, fullgraph=True))
+        compile_compute(self, mode, backend)
 
     # -- one iteration
 

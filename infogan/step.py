@@ -56,6 +56,24 @@ def _adam(params: list[dict[str, Any]], cfg: Config, device: torch.device) -> to
         return torch.optim.Adam(params, lr=lr, betas=betas, foreach=cuda, capturable=cuda)
 
 
+COMPUTE = ("_generate", "_d_losses", "_g_losses", "_cr_losses")  # a step's compilable functions
+
+
+def compile_compute(step: Any, mode: str | None, backend: str) -> None:
+    """Replace ``step``'s compute functions (``COMPUTE``) with ``torch.compile``d ones.
+
+    Dynamo keys compiled code by function and guards it on the step object, so every new step in
+    a process compiles its functions anew and counts against Dynamo's recompile limit (8): a
+    process that builds several steps (a benchmark, tests, a worker running trial after trial)
+    would hit it. The compiler's caches are reset first, so each compile starts from a clean
+    slate; steps compiled before recompile on their next call (from the on-disk kernel cache).
+    """
+    torch.compiler.reset()
+    for name in COMPUTE:
+        setattr(step, name, torch.compile(getattr(step, name), mode=mode, backend=backend,
+                                          dynamic=False, fullgraph=True))
+
+
 def _set_requires_grad(params: Sequence[torch.nn.Parameter], flag: bool) -> None:
     for p in params:
         p.requires_grad_(flag)
@@ -142,9 +160,7 @@ class InfoGANStep:
             backend: ``"inductor"`` (generated kernels); ``"aot_eager"`` traces the same graphs
                 but runs PyTorch's own kernels (tests of the tracing, no compiler needed).
         """
-        for name in ("_generate", "_d_losses", "_g_losses", "_cr_losses"):
-            setattr(self, name, torch.compile(getattr(self, name), mode=mode, backend=backend,
-                                              dynamic=False, fullgraph=True))
+        compile_compute(self, mode, backend)
 
     def cr_active(self, step: int) -> bool:
         """Whether iteration ``step`` (1-based) has a CR step (and G a CR term)."""
