@@ -313,7 +313,9 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
                     verbose=0,  # progress comes from ProgressPrinter, the answer from the closing table
                 ),
             )
-        # SIGTERM ends the sweep like Ctrl-C: Tune stops the trials and saves its state.
+        # SIGTERM ends the sweep like Ctrl-C: Tune stops the trials and saves its state. Tune's
+        # fit() installs its own SIGINT handler and leaves it behind: the caller's is put back.
+        previous_int = signal.getsignal(signal.SIGINT)
         previous_term = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
         try:
             results = tuner.fit()
@@ -321,6 +323,7 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
             results = None
         finally:
             signal.signal(signal.SIGTERM, previous_term)
+            signal.signal(signal.SIGINT, previous_int)
         trials = tune_trials(experiment_path)
         statuses = reconcile_statuses(trials, ref)
         interrupted = len(statuses) < settings.num_samples * settings.seeds or \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,13 @@ def test_sweep_with_a_diverging_trial_logs_everything(tmp_path: Path, monkeypatc
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     # The first trial uses an absurd learning rate (the loop treats losses above 1e6 as divergence).
     absurd = json.dumps([{"optim.lr_d": 1000.0, "optim.lr_g": 1000.0}])
+    handler = signal.getsignal(signal.SIGINT)
     code = lambda_search.main([
         "--smoke-test", "--num-samples", "3", "--scheduler", "fifo", "--name", "diverge",
         "--storage-path", str(tmp_path / "tune"), "--tracking-uri", uri, "--points-to-evaluate", absurd,
     ])
     assert code == 0
+    assert signal.getsignal(signal.SIGINT) is handler  # Tune's handler does not outlive the sweep
     assert (tmp_path / "tune" / "diverge" / tracking.PARENT_FILE).is_file()
     client, parent, children = sweep_runs(uri, "diverge")
     assert_parent_contract(client, parent, "diverge", 3)
