@@ -20,7 +20,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic.fields import FieldInfo
@@ -86,6 +85,12 @@ def metric_set(value: str) -> frozenset[str]:
     return frozenset(p.strip() for p in value.split(",") if p.strip())
 
 
+def _size_from_text(value: Any) -> Any:
+    """An image size from text (``"64"``): a choice among ints, which pydantic matches exactly.
+    Part of the annotation, so every reader of one key (``coerce_value``) types it the same way."""
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else _not_bool(value)
+
+
 class _Section(BaseModel):
     """A frozen config section: unknown fields forbidden, NaN/inf refused, defaults checked too."""
 
@@ -128,7 +133,7 @@ class CodesConfig(_Section):
 class ModelConfig(_Section):
     """Networks: image size, architecture family and a width multiplier for cheap runs."""
 
-    image_size: Literal[28, 32, 64] = 64
+    image_size: Annotated[Literal[28, 32, 64], BeforeValidator(_size_from_text)] = 64
     channels: Annotated[Int, Field(ge=1, le=4)] = 1
     arch: Literal["auto", "mnist", "conv"] = "auto"
     width: Annotated[Float, Field(gt=0.0, le=8.0)] = 1.0
@@ -143,11 +148,6 @@ class ModelConfig(_Section):
     # ReLU (model.leak) after the deconvolutions (InfoGAN-CR); bn_act = batch norm then ReLU after
     # every hidden layer (openai/InfoGAN, DCGAN).
     g_blocks: Literal["act_bn", "bn_act"] = "act_bn"
-
-    @field_validator("image_size", mode="before")
-    @classmethod
-    def _size_from_text(cls, value: Any) -> Any:
-        return int(value) if isinstance(value, str) and value.strip().isdigit() else _not_bool(value)
 
     @model_validator(mode="after")
     def _arch_fits_size(self) -> ModelConfig:

@@ -170,3 +170,14 @@ def test_fixing_one_code_kind_to_zero_is_allowed() -> None:
     both = space.with_fixed(dict([spaces.parse_set("codes.categorical=")]))
     with pytest.raises(ValueError, match="no latent"):
         both.validate()
+
+
+def test_image_size_is_typed_from_text_as_the_training_cli_types_it() -> None:
+    # The sweep's --set / --range read a key as infogan.train's --set does: "64" is the size 64.
+    assert spaces.parse_set("model.image_size=64") == ("model.image_size", 64)
+    assert spaces.parse_range("model.image_size=32,64")[1].choices == (32, 64)
+    space = spaces.base_space("dsprites").with_fixed(dict([spaces.parse_set("model.image_size=64")]))
+    space.validate()
+    assert space.sample_config().model.image_size == 64
+    with pytest.raises(ValueError, match="allowed is one of 28, 32, 64"):
+        spaces.parse_set("model.image_size=48")
