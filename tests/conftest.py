@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 import torch
@@ -22,6 +23,16 @@ TINY = {
     "train.eval_every": 3, "train.checkpoint_every": 3, "train.log_every": 1, "data.eval_size": 64,
     "eval.fid": False,
 }
+
+
+@pytest.fixture(autouse=True)
+def _sigint_handler_is_left_as_found():
+    """Ray Tune installs a SIGINT handler of its own and leaves it behind when a test runs a Tuner
+    in this process; the next test's training run would then not own Ctrl-C (infogan.interrupt
+    takes SIGINT only from Python's default handler). Each test gets back the handler it found."""
+    handler = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, handler)
 
 
 @pytest.fixture
