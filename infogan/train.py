@@ -26,9 +26,9 @@ import torch
 from infogan import checkpoint as ckpt
 from infogan import codes as latent_codes
 from infogan.config import KEYS, Config, describe, parse_assignment, resume_conflicts, unknown_key_message
-from infogan.data import load_dataset
+from infogan.data import GROUND_TRUTH_DATASETS, load_dataset
 from infogan.interrupt import Interrupted, StepBoundary
-from infogan.metrics.evaluate import Evaluator
+from infogan.metrics.evaluate import Evaluator, metric_names
 from infogan.monitor import DivergedError, LossLog, check_finite_weights
 from infogan.presets import PRESETS
 from infogan.run_writer import RunWriter, latest_checkpoint
@@ -93,10 +93,11 @@ def resolve_precision(choice: str, device: torch.device) -> torch.dtype | None:
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[choice]
 
 
-# What train.step_mode=auto runs on each kind of device: the path measured fastest there
-# (benchmarks/gpu_speed.py). CPU: eager (compiled measured slower here, see docs/results). CUDA:
-# eager until the captured path's speed and equality are measured on a GPU (not yet: no GPU was
-# lent to the session that built it).
+# What train.step_mode=auto runs on each kind of device (benchmarks/gpu_speed.py; docs/results).
+# CPU: eager. Compiled measured 1.17x eager on dsprites-32 but 0.91x on the MNIST recipe, after
+# 23-29 s of compilation a short sweep trial does not earn back. CUDA: eager until the captured
+# path's speed and equality are measured on a GPU (not yet: no GPU was lent to the sessions that
+# built it).
 FASTEST_STEP_MODE = {"cpu": "eager", "cuda": "eager"}
 
 
@@ -163,6 +164,20 @@ def run_evaluation_steps(cfg: Config) -> list[int]:
     """Every step at which a run with config ``cfg`` evaluates, from step 1."""
     tc = cfg.train
     return evaluation_steps(tc.steps, tc.eval_every, tc.eval_schedule == "log", full_evaluation_steps(cfg))
+
+
+def reported_metrics(cfg: Config) -> frozenset[str]:
+    """The metric names every evaluation report of a run with ``cfg`` carries (``on_eval``'s
+    ``EvalReport.metrics``, a sweep's Tune results): the losses of every step, the code priors'
+    entropies, ``train/images`` and the ``eval/`` metrics of both evaluation stages it reaches.
+    InfoGAN-CR's losses are left out: they exist only from ``loss.cr_start`` on."""
+    train = {*LOSS_NAMES, "l_info_cat", "l_info_cont", "h_cat", "h_cont", "images"}
+    ground_truth = cfg.data.name in GROUND_TRUTH_DATASETS
+    full = set(full_evaluation_steps(cfg))
+    names = metric_names(cfg, True, ground_truth)
+    if any(step not in full for step in run_evaluation_steps(cfg)):
+        names &= metric_names(cfg, False, ground_truth)
+    return frozenset({*(f"train/{name}" for name in train), *names})
 
 
 def _check_resume(saved: dict[str, Any], cfg: Config, step: int) -> None:

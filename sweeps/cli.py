@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from infogan.train import reported_metrics
 from sweeps import spaces, tracking
 from sweeps.settings import (
     DEFAULT_METRIC,
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     cpu = spaces.BUDGETS["cpu"]
     add("--budget", default=None, choices=sorted(spaces.BUDGETS),
         help=f"training budget preset: smoke (CI), cpu (default: {cpu['num_samples']} trials of "
-             f"{cpu['fixed']['train.steps']:,} steps, 15-17 min measured on 2 cores), gpu (a cluster)")
+             f"{cpu['fixed']['train.steps']:,} steps, 9-17 min measured on 2 cores), gpu (a cluster)")
     add("--steps", type=int, default=None, help="training steps per trial (overrides the budget's)")
     add("--num-samples", type=int, default=None, help="number of trials (default from the budget)")
     add("--max-concurrent", type=int, default=None, help="trials running at once (default from the budget)")
@@ -163,6 +164,14 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
     space = space.with_params(ranges)
     space = space.with_fixed(dict(spaces.parse_set(s) for s in args.set))
     space.validate()
+    reported = reported_metrics(space.sample_config())
+    for metric in metrics:
+        if metric not in reported:
+            flag = "--multi-objective" if args.multi_objective else "--metric"
+            evals = [m for m in sorted(reported) if m.startswith("eval/")]
+            train = [m.removeprefix("train/") for m in sorted(reported) if m.startswith("train/")]
+            raise ValueError(f"{flag} {metric}: not reported by every evaluation of this sweep's trials; choose "
+                             f"{', '.join(evals)} or train/{{{','.join(train)}}} (eval.intermediate sets the rest)")
     sample = space.sample_config().train
     steps = int(space.fixed.get("train.steps", 0)) or sample.steps
     if sample.eval_every % sample.checkpoint_every:

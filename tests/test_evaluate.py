@@ -10,7 +10,8 @@ import pytest
 from infogan.config import Config, metric_set
 from infogan.evaluate import RESULTS, main
 from infogan.presets import PRESETS, is_eval_preset
-from infogan.train import EvalReport, train
+from infogan.metrics.evaluate import metric_names
+from infogan.train import EvalReport, reported_metrics, train
 
 TINY_DSPRITES_EVAL = {
     "model.image_size": 32, "model.width": 0.125, "codes.noise_dim": 2, "codes.n_continuous": 3,
@@ -35,6 +36,10 @@ def test_intermediate_evaluations_compute_only_the_cheap_subset(tmp_path: Path, 
     assert reports[0].step == 2 and reports[-1].step == 4
     assert {"eval/mig", "eval/fid"} <= set(first) and not FINAL_ONLY & set(first)
     assert FINAL_ONLY | {"eval/mig", "eval/fid"} <= set(last)
+    # The names declared before a run (what a sweep checks its objective against) are these.
+    assert {k for k in first if k.startswith("eval/")} == metric_names(cfg, False, ground_truth=True)
+    assert {k for k in last if k.startswith("eval/")} == metric_names(cfg, True, ground_truth=True)
+    assert reported_metrics(cfg) == set(first) & set(last)
     # Every stage is configurable: all metrics at every evaluation, or none in between.
     every = []
     train(cfg.replace(**{"eval.intermediate": "all"}), on_eval=every.append)
@@ -101,3 +106,25 @@ def test_evaluate_set_accepts_only_evaluation_keys(tmp_path: Path, cfg: Config, 
     assert main([str(run), "--set", "eval.final=mig", "--set", "eval.fid=false"]) == 0
     rows = [json.loads(line) for line in (run / RESULTS).read_text().splitlines()]
     assert [k for k in rows[-1] if k.startswith("eval/") and k != "eval/seconds"] == ["eval/mig"]
+
+
+def test_declared_metric_names_hold_on_a_labelled_dataset(tmp_path: Path, tiny_cfg: Config) -> None:
+    reports: list[EvalReport] = []
+    cfg = tiny_cfg.replace(**{"eval.final": "all", "eval.cache_dir": str(tmp_path / "cache")})
+    train(cfg, on_eval=reports.append)
+    assert [r.step for r in reports] == [3, 6]
+    for report, final in zip(reports, (False, True), strict=True):
+        # digits: categorical accuracy only (no factors, eval.fid off in the tiny config)
+        assert {k for k in report.metrics if k.startswith("eval/")} == metric_names(cfg, final, ground_truth=False) \
+            == {"eval/cat_accuracy", "eval/cat_nmi", "eval/seconds"}
+    assert reported_metrics(cfg) == set(reports[0].metrics) & set(reports[1].metrics)
+
+
+def test_ground_truth_datasets_are_the_ones_loaded_with_factors(tmp_path: Path) -> None:
+    from infogan.data import GROUND_TRUTH_DATASETS, GroundTruthDataset, load_dataset
+    from tests.test_data_mnist import make_dataset
+
+    make_dataset(tmp_path, "mnist")
+    for name in ("dsprites", "digits", "mnist"):
+        dataset = load_dataset(Config.from_flat({"data.name": name, "model.image_size": 32, "data.root": str(tmp_path)}))
+        assert isinstance(dataset, GroundTruthDataset) == (name in GROUND_TRUTH_DATASETS), name

@@ -11,7 +11,11 @@ import torch
 from infogan.config import Config
 from infogan.data.base import GroundTruthDataset, ImageDataset, TensorImageDataset
 
-__all__ = ["GroundTruthDataset", "ImageDataset", "TensorImageDataset", "load_dataset"]
+__all__ = ["GROUND_TRUTH_DATASETS", "GroundTruthDataset", "ImageDataset", "TensorImageDataset", "load_dataset"]
+
+# The datasets ``load_dataset`` gives as a ``GroundTruthDataset`` (known factors: the disentanglement
+# metrics), for what must be known before loading (a sweep's metric names); tests hold it to it.
+GROUND_TRUTH_DATASETS = frozenset({"dsprites"})
 
 
 def load_dataset(cfg: Config, device: torch.device | str = "cpu") -> ImageDataset:

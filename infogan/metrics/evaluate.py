@@ -46,6 +46,40 @@ from infogan.model import Discriminator, Generator
 
 EVAL_SEED = 20_161_205  # fixed: every evaluation of every run sees the same points
 GROUND_TRUTH_FAMILIES = frozenset({"mig", "dci", "sap", "modularity", "factor_vae", "beta_vae"})
+# What each family reports (``eval/<name>``), beside ``eval/seconds``: known before a run starts, so
+# a sweep can refuse an objective no trial would report (tests hold it to what the metrics return).
+FAMILY_METRICS: dict[str, tuple[str, ...]] = {
+    "categorical": ("cat_accuracy", "cat_nmi"),
+    "mig": ("mig",),
+    "dci": ("dci_disentanglement", "dci_completeness", "dci_informativeness", "dci_informativeness_train"),
+    "sap": ("sap",),
+    "modularity": ("modularity", "explicitness", "explicitness_train"),
+    "factor_vae": ("factor_vae", "factor_vae_train", "factor_vae_num_active"),
+    "beta_vae": ("beta_vae", "beta_vae_train"),
+    "fid": ("fid",),
+}
+
+
+def metric_families(cfg: Config, final: bool, ground_truth: bool) -> frozenset[str]:
+    """The metric families an evaluation computes: the ``eval.final`` (``final``) or
+    ``eval.intermediate`` families, less those the ``eval.fid`` / ``eval.disentanglement``
+    switches turn off, those a dataset without factors (``ground_truth``) cannot have and the
+    categorical family without a categorical code."""
+    ec = cfg.eval
+    chosen = metric_set(ec.final if final else ec.intermediate)
+    if not ec.fid:
+        chosen -= {"fid"}
+    if not (ec.disentanglement and ground_truth):
+        chosen -= GROUND_TRUTH_FAMILIES
+    if not cfg.codes.categorical:
+        chosen -= {"categorical"}
+    return chosen
+
+
+def metric_names(cfg: Config, final: bool, ground_truth: bool) -> frozenset[str]:
+    """The ``eval/`` keys an evaluation of a run with ``cfg`` returns (see ``metric_families``)."""
+    names = {name for family in metric_families(cfg, final, ground_truth) for name in FAMILY_METRICS[family]}
+    return frozenset({"eval/seconds", *(f"eval/{name}" for name in names)})
 
 
 @contextmanager
@@ -180,17 +214,8 @@ class Evaluator:
         self._fid_references: dict[int, FIDReference] = {}
 
     def families(self, final: bool) -> frozenset[str]:
-        """The metric families an evaluation computes (after the ``eval.fid`` /
-        ``eval.disentanglement`` switches and what the dataset allows)."""
-        ec = self.cfg.eval
-        chosen = metric_set(ec.final if final else ec.intermediate)
-        if not ec.fid:
-            chosen -= {"fid"}
-        if not (ec.disentanglement and isinstance(self.dataset, GroundTruthDataset)):
-            chosen -= GROUND_TRUTH_FAMILIES
-        if not self.cfg.codes.categorical:
-            chosen -= {"categorical"}
-        return chosen
+        """The metric families an evaluation of this run computes (``metric_families``)."""
+        return metric_families(self.cfg, final, isinstance(self.dataset, GroundTruthDataset))
 
     def fid_samples(self, final: bool) -> int:
         ec = self.cfg.eval

@@ -98,6 +98,11 @@ def test_a_file_store_is_refused_on_a_cluster_of_several_machines() -> None:
     (["--set", "loss.lamda_cat=1"], "did you mean 'loss.lambda_cat'"),
     (["--loss.lambda_cat", "5"], "config keys are set with --set KEY=VALUE"),
     (["--num-sample", "3"], "unknown flag '--num-sample'"),  # no silent abbreviation
+    # An objective no trial would report: refused before Ray starts, named with the flag it came in.
+    (["--metric", "eval/foo"], "--metric eval/foo: not reported by every evaluation"),
+    (["--multi-objective", "eval/fid:min,eval/foo:max"], "--multi-objective eval/foo: not reported"),
+    (["--metric", "eval/factor_vae"], "eval.intermediate sets the rest"),  # only at the last step
+    (["--dataset", "digits", "--metric", "eval/mig"], "choose eval/cat_accuracy, eval/cat_nmi, eval/fid"),
 ])
 def test_bad_sweep_inputs_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
                                               expected: str) -> None:
