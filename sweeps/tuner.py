@@ -201,6 +201,32 @@ def resume_command(settings: SweepSettings, storage: str) -> str:
     return " ".join(parts)
 
 
+def free_sweep_name(settings: SweepSettings, storage: str) -> str:
+    """``settings.name``, or the first of ``<name>_2``, ``<name>_3``, ... that no earlier sweep holds.
+
+    A name is held by a sweep's Tune folder in ``storage`` (its state or its parent-run file) or by
+    an Optuna study of that name in the sweep's Optuna storage (``--optuna-storage``, else the
+    default one beside the tracking store: it outlives a smoke test's temporary Tune folder).
+    """
+    from ray import tune
+
+    from sweeps import summary as summary_mod
+
+    def held(name: str) -> bool:
+        if tune.Tuner.can_restore(f"{storage.rstrip('/')}/{name}") or \
+                read_storage_json(storage, name, tracking.PARENT_FILE) is not None:
+            return True
+        optuna_storage = settings.optuna_storage or \
+            summary_mod.default_optuna_storage(settings.tracking_uri, storage, name)
+        return summary_mod.load_study(optuna_storage, name) is not None
+
+    name, number = settings.name, 1
+    while held(name):
+        number += 1
+        name = f"{settings.name}_{number}"
+    return name
+
+
 def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool = False) -> int:
     """Check tracking, start or restore the Tune experiment, run it and print the summary.
 
@@ -267,16 +293,14 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
             ref = tracking.SweepRef(uri, parent["experiment_id"], parent["run_id"], settings.name)
             tracking.reopen_run(mlflow_client, ref.parent_run_id)
         else:
-            if tune.Tuner.can_restore(experiment_path):
-                print(f"error: sweep {settings.name!r} already exists at {experiment_path}: pass --resume to "
-                      "continue it, or choose another --name", file=sys.stderr)
-                return 2
+            # The same command run twice starts a second sweep: --resume is what continues the first.
+            name = free_sweep_name(settings, storage)
+            if name != settings.name:
+                print(f"sweep {settings.name!r} already exists (continue it with --resume --name {settings.name}): "
+                      f"this sweep is {name!r}")
+                settings.name, experiment_path = name, f"{storage.rstrip('/')}/{name}"
             if not settings.optuna_storage:
                 settings.optuna_storage = summary_mod.default_optuna_storage(uri, storage, settings.name) or ""
-            if summary_mod.load_study(settings.optuna_storage, settings.name) is not None:
-                print(f"error: the Optuna storage {settings.optuna_storage} already holds a study {settings.name!r}: "
-                      "pass --resume to continue that sweep, or choose another --name", file=sys.stderr)
-                return 2
             experiment_id = tracking.get_or_create_experiment(mlflow_client, settings.name, uri)
             sweep_config = {"settings": asdict(settings), "space": space.to_json()}
             run_id = tracking.start_parent_run(mlflow_client, experiment_id, settings.name, settings.params(),
