@@ -9,8 +9,8 @@ import pytest
 
 from infogan.config import Config, metric_set
 from infogan.evaluate import RESULTS, main
-from infogan.presets import PRESETS, is_eval_preset
 from infogan.metrics.evaluate import metric_names
+from infogan.presets import PRESETS, is_eval_preset
 from infogan.train import EvalReport, reported_metrics, train
 
 TINY_DSPRITES_EVAL = {
