@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -142,7 +143,20 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     context = ray.tune.get_context()
     trial_id, trial_name = context.get_trial_id(), context.get_trial_name()
     config = with_repeat_seed(config)
-    run_dir = Path(context.get_trial_dir()) / "run"
+    # The loop's working folder (checkpoints, figures, logs) is a temporary one outside the trial
+    # folder Tune copies to its storage with every experiment snapshot: the loop prunes its old
+    # checkpoints while Tune copies, and each collision failed a snapshot ("Saving experiment
+    # state ... failed", FileNotFoundError), the state --resume needs. Nothing in it outlives the
+    # trial: checkpoints reach Tune through tune.report, figures and records MLflow.
+    run_dir = Path(tempfile.mkdtemp(prefix=f"infogan-trial-{trial_id}-"))
+    try:
+        _run_trial(config, settings, trial_id, trial_name, run_dir)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _run_trial(config: dict[str, Any], settings: TrialSettings, trial_id: str, trial_name: str, run_dir: Path) -> None:
+    """``run_trial``'s work, with the loop writing to ``run_dir``."""
     # Every MLflow call of the trial waits out a tracking outage (logged when it starts and ends).
     mlflow_client = tracking.ResilientClient(tracking.client(settings.ref.tracking_uri), what=f"MLflow (trial {trial_id})")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,11 @@ def test_sweep_with_a_diverging_trial_logs_everything(tmp_path: Path, monkeypatc
     assert code == 0
     assert signal.getsignal(signal.SIGINT) is handler  # Tune's handler does not outlive the sweep
     assert (tmp_path / "tune" / "diverge" / tracking.PARENT_FILE).is_file()
+    # The loop's working folders (pruned checkpoints) stay out of what Tune copies to its storage,
+    # where pruning under a copy failed experiment snapshots, and are gone when their trials end.
+    trial_dirs = sorted((tmp_path / "tune" / "diverge").glob("trial_*"))
+    assert len(trial_dirs) == 3 and not [p for d in trial_dirs for p in d.rglob("step_*")]
+    assert not [p for d in trial_dirs for p in Path(tempfile.gettempdir()).glob(f"infogan-trial-{d.name[6:]}-*")]
     client, parent, children = sweep_runs(uri, "diverge")
     assert_parent_contract(client, parent, "diverge", 3)
     assert parent.info.status == "FINISHED"
