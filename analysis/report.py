@@ -50,6 +50,25 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g", index: bool = False)
     return "\n".join([head, rule, *body])
 
 
+def level_text(v: object) -> str:
+    """A knob's level as a table shows it: numbers to 4 significant digits (``0.03911``, not
+    ``0.03910605384005753``), a bin as ``(0.01, 0.1]``, anything else as is."""
+    if isinstance(v, pd.Interval):
+        closed = ("[" if v.closed_left else "(", "]" if v.closed_right else ")")
+        return f"{closed[0]}{v.left:.4g}, {v.right:.4g}{closed[1]}"
+    if isinstance(v, (float, np.floating)):
+        return format(float(v), ".4g")
+    return str(v)
+
+
+def spearman_text(rho: float, p: float, n: int) -> str:
+    """The rank correlation's line, or why there is none (``nan`` for fewer than three trials, or
+    when the levels or the values do not vary)."""
+    if not np.isfinite(rho):
+        return f"Spearman ρ: not defined for these {n} trials (it needs three or more, with differing levels and values)."
+    return f"Spearman ρ = {rho:.3f} (p = {p:.3g}, n = {n})."
+
+
 def _section(lines: list[str], title: str, build: Callable[[], list[str]]) -> None:
     lines += ["", f"## {title}", ""]
     try:
@@ -144,9 +163,9 @@ def write_report(
 
     def knob() -> list[str]:
         eff = compare.effect(trials, param, metric)
-        tab = eff.table.assign(level=eff.table["level"].astype(str))
+        tab = eff.table.assign(level=eff.table["level"].map(level_text).astype(str))
         path = plots.save(plots.param_scatter(trials, param, metric), figs / f"effect_{param}.{fmt}")
-        return [f"Spearman ρ = {eff.spearman_rho:.3f} (p = {eff.spearman_p:.3g}, n = {eff.n}).", "",
+        return [spearman_text(eff.spearman_rho, eff.spearman_p, eff.n), "",
                 markdown_table(tab), "", f"![{param} effect]({path.relative_to(out).as_posix()})"]
 
     def study() -> list[str]:
@@ -156,7 +175,7 @@ def write_report(
             raise KeyError(f"none of {', '.join(study_metrics)} was logged")
         table = compare.study_table(trials, [param, *by], present)
         for col in [param, *by]:
-            table[col] = table[col].astype(str)
+            table[col] = table[col].map(level_text).astype(str)
         path = plots.save(plots.study(trials, param, present, hue=by[0] if by else None), figs / f"study.{fmt}")
         return [f"Mean and standard deviation over the seeds of each cell ({param} cut into levels"
                 + (f", by {', '.join(by)}" if by else "") + ").", "", markdown_table(table), "",

@@ -242,3 +242,20 @@ def test_a_tied_knob_is_counted_once_in_the_importance() -> None:
                        "final/eval/mig": np.log10(lr_d) + rng.normal(0, 0.01, 30)})
     table = param_importances(t, ["optim.lr_d", "optim.lr_q", "loss.lambda_cont"], "eval/mig")
     assert list(table["param"]) == ["optim.lr_d", "loss.lambda_cont"] and table["importance"].iloc[0] > 0.8
+
+
+def test_report_levels_read_as_a_person_writes_them() -> None:
+    from analysis.report import level_text
+
+    assert level_text(0.03910605384005753) == "0.03911"
+    assert level_text(np.float32(2.0)) == "2"
+    assert level_text(pd.Interval(0.0125, 0.05000000001, closed="right")) == "(0.0125, 0.05]"
+    assert level_text(pd.Interval(1.0, 2.0, closed="left")) == "[1, 2)"
+    assert level_text("10,3") == "10,3" and level_text(5) == "5"
+
+
+def test_an_undefined_rank_correlation_is_said_not_printed_as_nan() -> None:
+    from analysis.report import spearman_text
+
+    assert spearman_text(0.5, 0.0123, 8) == "Spearman ρ = 0.500 (p = 0.0123, n = 8)."
+    assert spearman_text(float("nan"), float("nan"), 2).startswith("Spearman ρ: not defined for these 2 trials")
