@@ -56,8 +56,8 @@ def sampler_options(settings: SweepSettings) -> dict[str, Any]:
     """The options of the sweep's sampler (seeded; TPE multivariate with a short start-up)."""
     if settings.search == "tpe":
         # Multivariate TPE models the lambdas and learning rates jointly (they interact). Its
-        # random start-up phase (Optuna's default: 10 trials) is shortened for small sweeps, or a
-        # 12-trial CPU sweep would be random search with TPE guiding the last two trials only.
+        # random start-up phase (Optuna's default: 10 trials) is shortened for small sweeps, or the
+        # 6-trial CPU default would be random search throughout (3 random, then 3 TPE-guided here).
         return {"seed": settings.seed, "multivariate": True, "n_startup_trials": startup_trials(settings.num_samples)}
     return {"seed": settings.seed}
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sweeps.spaces import BUDGETS
+
 # The default objective per dataset (all "max"): MIG where ground-truth factors exist (dSprites),
 # categorical accuracy on labelled datasets (it needs a categorical code).
 DEFAULT_METRICS = {"dsprites": "eval/mig", "digits": "eval/cat_accuracy", "mnist": "eval/cat_accuracy",
@@ -22,9 +24,10 @@ class SweepSettings:
     name: str = "lambda_search"
     dataset: str = "dsprites"
     budget: str = "cpu"
-    steps: int = 600
-    num_samples: int = 12  # sampled configs; Tune runs num_samples * seeds trials
-    max_concurrent: int = 2
+    # The defaults are the CPU budget's (spaces.BUDGETS["cpu"], what the CLI runs without flags).
+    steps: int = BUDGETS["cpu"]["fixed"]["train.steps"]
+    num_samples: int = BUDGETS["cpu"]["num_samples"]  # sampled configs; Tune runs num_samples * seeds trials
+    max_concurrent: int = BUDGETS["cpu"]["max_concurrent"]
     seeds: int = 1  # training seeds per sampled config (Tune's Repeater), for seed spread
     metrics: list[str] = field(default_factory=lambda: [DEFAULT_METRIC])
     modes: list[str] = field(default_factory=lambda: [DEFAULT_MODE])
