@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-# Config keys that never distinguish two runs of one recipe.
-_BOOKKEEPING = ("train.seed", "train.threads", "train.device", "data.root", "data.download", "train.eval_every",
-                "train.checkpoint_every", "train.log_every")
+from infogan.config import key_role
+
 CURVE_METRICS = ("eval/mig", "eval/factor_vae", "eval/beta_vae", "eval/dci_disentanglement", "eval/fid")
 
 
@@ -112,8 +111,9 @@ def group_labels(runs: Sequence[Run]) -> list[str]:
     """A label per run from the config keys that differ between runs (the seed and bookkeeping
     aside): ``model.image_size=32``; one shared label when nothing differs."""
     keys = sorted({k for r in runs for k in r.config})
-    varying = [k for k in keys if k not in _BOOKKEEPING and not k.startswith("eval.")
-               and len({json.dumps(r.config.get(k)) for r in runs}) > 1 and k != "train.steps"]
+    # Only what changes the experiment names a group (infogan.config's key roles: not the seed, the
+    # machine, the numerics or speed path, the bookkeeping, the budget or the evaluation).
+    varying = [k for k in keys if key_role(k) == "model" and len({json.dumps(r.config.get(k)) for r in runs}) > 1]
     if not varying:
         return ["all runs"] * len(runs)
     return [", ".join(f"{k}={r.config.get(k)}" for k in varying) for r in runs]

@@ -67,3 +67,20 @@ def test_a_resumed_run_is_timed_over_its_last_leg_and_says_so(tmp_path: Path) ->
     row = table.iloc[0]
     assert row["steps"] == 400 and row["timed_steps"] == 300  # evaluated through 400, timed 100 -> 400
     assert row["train_minutes"] == pytest.approx(1.0) and row["steps_per_second"] == pytest.approx(5.0)
+
+
+def test_runs_differing_only_in_how_they_ran_are_one_group(tmp_path: Path) -> None:
+    # Precision, threads, step path, budget and evaluation settings do not make another experiment
+    # (infogan.config's key roles); a model key does.
+    runs = []
+    for i, (precision, threads, steps, mode) in enumerate([("fp32", 1, 100, "eager"), ("bf16", 2, 200, "compiled")]):
+        run = _fake_run(tmp_path, f"r{i}", 32, i, [0.1], final=False)
+        config = json.loads((run / "config.json").read_text())
+        config.update({"train.precision": precision, "train.threads": threads, "train.steps": steps,
+                       "train.step_mode": mode, "eval.num_points": 1000 * (i + 1)})
+        (run / "config.json").write_text(json.dumps(config))
+        runs.append(read_run(run))
+    assert group_labels(runs) == ["all runs", "all runs"]
+    config = json.loads((tmp_path / "r1" / "config.json").read_text())
+    (tmp_path / "r1" / "config.json").write_text(json.dumps({**config, "loss.lambda_cont": 0.5}))
+    assert group_labels([runs[0], read_run(tmp_path / "r1")]) == ["loss.lambda_cont=None", "loss.lambda_cont=0.5"]
