@@ -164,7 +164,8 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
     space = space.with_params(ranges)
     space = space.with_fixed(dict(spaces.parse_set(s) for s in args.set))
     space.validate()
-    reported = reported_metrics(space.sample_config())
+    sample_cfg = space.sample_config()
+    reported = reported_metrics(sample_cfg)
     for metric in metrics:
         if metric not in reported:
             flag = "--multi-objective" if args.multi_objective else "--metric"
@@ -172,7 +173,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
             train = [m.removeprefix("train/") for m in sorted(reported) if m.startswith("train/")]
             raise ValueError(f"{flag} {metric}: not reported by every evaluation of this sweep's trials; choose "
                              f"{', '.join(evals)} or train/{{{','.join(train)}}} (eval.intermediate sets the rest)")
-    sample = space.sample_config().train
+    sample = sample_cfg.train
     steps = int(space.fixed.get("train.steps", 0)) or sample.steps
     if sample.eval_every % sample.checkpoint_every:
         # Tune receives a checkpoint only with a report (one per evaluation): checkpoints written

@@ -33,7 +33,7 @@ def test_sweep_with_a_diverging_trial_logs_everything(tmp_path: Path, monkeypatc
     # where pruning under a copy failed experiment snapshots, and are gone when their trials end.
     trial_dirs = sorted((tmp_path / "tune" / "diverge").glob("trial_*"))
     assert len(trial_dirs) == 3 and not [p for d in trial_dirs for p in d.rglob("step_*")]
-    assert not [p for d in trial_dirs for p in Path(tempfile.gettempdir()).glob(f"infogan-trial-{d.name[6:]}-*")]
+    assert not [p for d in trial_dirs for p in Path(tempfile.gettempdir()).glob(f"infogan-trial-{d.name.removeprefix('trial_')}-*")]
     client, parent, children = sweep_runs(uri, "diverge")
     assert_parent_contract(client, parent, "diverge", 3)
     assert parent.info.status == "FINISHED"
