@@ -72,7 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None, help="output folder (default: reports/<sweep>)")
     r.add_argument("--metric", default="eval/mig", help="disentanglement metric (default: eval/mig)")
     r.add_argument("--fid", default="eval/fid", help="FID metric (default: eval/fid)")
-    r.add_argument("--param", default="loss.lambda_cont", help="knob whose effect to show (default: loss.lambda_cont)")
+    r.add_argument("--param", default=None,
+                   help="knob whose effect to show (default: the first numeric knob the sweep searched, from the "
+                        "search_space.json collected beside its tables)")
     r.add_argument("--top", type=int, default=10, help="leaderboard length (default: 10)")
     r.add_argument("--by", action="append", default=[],
                    help="second knob of the study table, repeatable (e.g. loss.lambda_cr: InfoGAN vs InfoGAN-CR)")

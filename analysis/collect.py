@@ -16,8 +16,10 @@ logged is kept.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analysis import schema as S
+from analysis import searched
 from analysis.sources import (
     TuneTrial,
     check_readable_store,
@@ -39,7 +42,7 @@ from analysis.sources import (
 from sweeps import record
 
 __all__ = ["CollectResult", "TuneTrial", "build_tables", "check_readable_store", "collect", "find_trial_runs",
-           "iter_sweep_dirs", "read_tune_dir", "summarise_curves"]
+           "iter_sweep_dirs", "logged_space", "read_tune_dir", "summarise_curves"]
 
 
 @dataclass
@@ -49,6 +52,7 @@ class CollectResult:
     sweep: str
     trials: pa.Table
     curves: pa.Table
+    search_space: dict[str, Any] | None = None  # the sweep's logged space (analysis.searched)
     paths: dict[str, Path] = field(default_factory=dict)
 
 
@@ -267,13 +271,32 @@ def collect(
         raise ValueError(f"sweep {name!r} has no trial runs in MLflow (and no Tune directory was given)")
     history = histories(client, runs, progress)
     trials, curves = build_tables(name, parents, runs, history, tune)
-    result = CollectResult(name, trials, curves)
+    result = CollectResult(name, trials, curves, logged_space(client, parents, tune_dir))
     if out_dir is not None:
         folder = S.sweep_dir(out_dir, name)
         paths = {folder / S.TRIALS_FILE: trials, folder / S.CURVES_FILE: curves}
         S.write_tables(paths)
         result.paths[S.TRIALS], result.paths[S.CURVES] = folder / S.TRIALS_FILE, folder / S.CURVES_FILE
+        if result.search_space is not None:
+            result.paths[searched.SPACE_FILE] = searched.write_space(folder, result.search_space)
     return result
+
+
+def logged_space(client: Any, parents: list[Any], tune_dir: str | os.PathLike[str] | None) -> dict[str, Any] | None:
+    """The search space the sweep logged: the latest parent run's ``search_space.json``, else the
+    ``space`` of the sweep config in Tune's folder; None if neither holds one."""
+    from mlflow.exceptions import MlflowException
+
+    for parent in sorted(parents, key=lambda r: (r.info.start_time or 0, r.info.run_id), reverse=True):
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                return json.loads(Path(client.download_artifacts(parent.info.run_id, record.ARTIFACT_SEARCH_SPACE, tmp)).read_text())
+            except (MlflowException, OSError, ValueError):
+                continue  # a parent logged without it (or a store that lost it): try the next
+    config = Path(tune_dir) / record.ARTIFACT_SWEEP_CONFIG if tune_dir is not None else None
+    if config is not None and config.is_file():
+        return json.loads(config.read_text()).get("space")
+    return None
 
 
 def iter_sweep_dirs(tables_dir: str | os.PathLike[str]) -> Iterator[Path]:

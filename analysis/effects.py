@@ -14,6 +14,7 @@ from scipy import stats
 
 from analysis import schema as S
 from analysis.ranking import check_fid_comparable, resolve
+from analysis.searched import searched_knobs
 
 
 def levels(x: pd.Series, *, bins: int | Sequence[float] | None = None, max_levels: int = 12,
@@ -93,7 +94,7 @@ class Effect:
 
 def effect(
     trials: pd.DataFrame,
-    param: str = "loss.lambda_cont",
+    param: str,
     metric: str = "eval/mig",
     *,
     bins: int | Sequence[float] | None = None,
@@ -150,14 +151,15 @@ def effect(
 
 def effects(
     trials: pd.DataFrame,
-    params: Sequence[str] = ("loss.lambda_cont", "loss.lambda_cat", "codes.n_continuous", "optim.lr_g", "optim.lr_d"),
+    params: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Spearman rank correlation of every (knob, metric) pair that varies in the sweep.
 
     Args:
         trials: trials frame.
-        params: knobs to try; constant or missing ones are skipped.
+        params: knobs to try; constant, missing or non-numeric ones are skipped. Default: the model and budget
+            keys that vary between the trials (``analysis.searched.searched_knobs``).
         metrics: columns or bare metrics; default every quality-metric ``final/`` column
             (``schema.is_quality``: no eval time, no probe training accuracy).
 
@@ -165,10 +167,11 @@ def effects(
         Long frame: param, metric, n, spearman_rho, spearman_p; sorted by |rho| descending.
     """
     metrics = list(metrics) if metrics is not None else S.quality_columns(trials)
+    params = list(params) if params is not None else searched_knobs(trials, None)
     rows = []
     for p in params:
-        if p not in trials.columns or trials[p].nunique(dropna=True) < 2:
-            continue
+        if p not in trials.columns or trials[p].nunique(dropna=True) < 2 or not pd.api.types.is_numeric_dtype(trials[p]):
+            continue  # constant, missing, or not a quantity (a choice of text has no rank order)
         for m in metrics:
             col = resolve(trials, m)
             sub = trials[trials[p].notna() & trials[col].notna()]

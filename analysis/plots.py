@@ -73,7 +73,7 @@ def to_png(fig: Figure, dpi: int = 100) -> bytes:
 
 def param_scatter(
     trials: pd.DataFrame,
-    param: str = "loss.lambda_cont",
+    param: str,
     metric: str = "eval/mig",
     *,
     logx: bool | None = None,
@@ -194,7 +194,7 @@ def learning_curves(
     metrics: Sequence[str] = ("eval/mig", "eval/fid", "train/loss_d", "train/loss_g"),
     *,
     trials: pd.DataFrame | None = None,
-    color_by: str = "loss.lambda_cont",
+    color_by: str | None = None,
     max_trials: int = 50,
 ) -> Figure:
     """One panel per metric, one line per trial (coloured by a knob when ``trials`` is given).
@@ -203,7 +203,7 @@ def learning_curves(
         curves: curves frame (long).
         metrics: metric names as logged; missing ones are skipped.
         trials: trials frame, for colouring and FID checks.
-        color_by: trials column to colour lines by.
+        color_by: trials column to colour lines by (e.g. the searched knob); None: one colour.
         max_trials: draw at most this many trials (the first by id) so big sweeps stay readable.
 
     Returns:
@@ -223,7 +223,7 @@ def learning_curves(
     keys = curves[["sweep", "trial_id"]].drop_duplicates().sort_values(["sweep", "trial_id"]).head(max_trials)
     sub = curves.merge(keys, on=["sweep", "trial_id"])
     colour: dict[tuple[str, str], float] = {}
-    if trials is not None and color_by in trials.columns:
+    if trials is not None and color_by is not None and color_by in trials.columns:
         colour = {(s, t): v for s, t, v in trials[["sweep", "trial_id", color_by]].itertuples(index=False)}
     vals = np.array([v for v in colour.values() if v is not None and np.isfinite(v)], dtype=float)
     use_log = bool(len(vals) and vals.min() > 0 and vals.max() / vals.min() > 10)

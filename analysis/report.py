@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import compare, plots
+from analysis import compare, plots, searched
 from analysis import schema as S
 from infogan.atomic import atomic_path
 
@@ -84,7 +84,7 @@ def write_report(
     sweep: str | None = None,
     metric: str = "eval/mig",
     fid: str = "eval/fid",
-    param: str = "loss.lambda_cont",
+    param: str | None = None,
     top: int = 10,
     fmt: str = "png",
     statuses: tuple[str, ...] | None = ("finished",),
@@ -99,7 +99,8 @@ def write_report(
         sweep: sweep to report; required when the tables hold several.
         metric: disentanglement metric for the leaderboard, Pareto front and knob effect.
         fid: FID metric.
-        param: knob whose effect is shown.
+        param: knob whose effect is shown; None: the first numeric knob the sweep searched
+            (``analysis.searched.default_knob``).
         top: leaderboard length.
         fmt: figure format, ``png`` or ``svg``.
         statuses: trial statuses that enter the comparisons (default: finished only, since a
@@ -122,6 +123,7 @@ def write_report(
         raise ValueError(f"no sweep {sweep!r} in the tables; found: {', '.join(sweeps)}")
     trials = trials[trials["sweep"] == sweep].reset_index(drop=True)
     curves = curves[curves["sweep"] == sweep]
+    param = param or searched.default_knob(trials, searched.read_space(tables, sweep))
     out = Path(out_dir)
     figs = out / "figures"
     lines = [f"# Sweep `{sweep}`", ""]

@@ -12,7 +12,7 @@ from analysis.ranking import check_fid_comparable, resolve
 
 
 def seed_robustness(trials: pd.DataFrame, metrics: Sequence[str] | None = None, min_seeds: int = 2,
-                    knobs: Sequence[str] = ("loss.lambda_cont",)) -> pd.DataFrame:
+                    knobs: Sequence[str] = ()) -> pd.DataFrame:
     """Spread of each metric across seeds, for configs run with several seeds.
 
     Configs are identified by ``config_id`` (the config minus seed and machine-only keys).
@@ -25,7 +25,7 @@ def seed_robustness(trials: pd.DataFrame, metrics: Sequence[str] | None = None, 
 
     Returns:
         Long frame, one row per (config_id, metric): n_seeds, mean, std, median, iqr, min, max,
-        range; plus the ``knobs`` present (default ``loss.lambda_cont``) to say which config it is.
+        range; plus the ``knobs`` present (e.g. the searched ones) to say which config it is.
     """
     metrics = list(metrics) if metrics is not None else S.quality_columns(trials)
     cols = [resolve(trials, m) for m in metrics]

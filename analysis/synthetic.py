@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from analysis import schema as S
 from infogan.config import Config
 from infogan.train import is_evaluation_step
 from sweeps import record
+from sweeps.spaces import Param as SpaceParam
+from sweeps.spaces import SearchSpace
 
 DEFAULT_LAMBDAS = (0.01, 0.05, 0.2, 1.0)
 _BATCH = 1000  # MLflow's per-call limit on metrics in log_batch
@@ -96,6 +99,12 @@ def log_synthetic_sweep(
     )
     pid = parent.info.run_id
     client.log_batch(pid, params=[Param("sweep.metric", "eval/mig"), Param("sweep.mode", "max"), Param("sweep.dataset", "dsprites")])
+    # The space a sweep of these λs would have searched, logged as the sweep logs it.
+    space = SearchSpace(params={"loss.lambda_cont": SpaceParam(low=min(lambdas), high=max(lambdas), log=True)})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / record.ARTIFACT_SEARCH_SPACE
+        path.write_text(json.dumps(space.to_json()))
+        client.log_artifact(pid, str(path))
 
     combos = [(lam, seed) for lam in lambdas for seed in seeds]
     n = n_trials if n_trials is not None else len(combos)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -132,6 +133,9 @@ def test_sweeps_concatenate_and_cli(mlflow_store, tmp_path: Path, capsys) -> Non
     assert main(["collect", "--tracking-uri", mlflow_store.uri, "--sweep", "other", "--out", str(out), "--no-progress"]) == 0
     trials = S.read_trials(out)
     assert sorted(trials["sweep"].unique()) == ["demo", "other"]
+    # The space each sweep logged lies beside its tables; the report's default knob comes from it.
+    assert json.loads((S.sweep_dir(out, "demo") / "search_space.json").read_text())["params"] == {
+        "loss.lambda_cont": {"low": 0.01, "high": 1.0, "log": True}}
     assert trials.loc[trials.sweep == "demo", "final/eval/sap"].isna().all()  # only "other" logged SAP
     assert trials.loc[trials.sweep == "other", "final/eval/sap"].notna().all()
     assert len(S.read_curves(out).groupby(["sweep", "trial_id"])) == len(trials)
