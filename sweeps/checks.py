@@ -1,13 +1,71 @@
-"""Pre-flight checks of a sweep against its cluster and tracking store, before any record exists:
-an address nothing answers on, a trial the cluster can never place, a machine-local store on a
-cluster of several machines."""
+"""Pre-flight checks of a sweep, before Ray starts or any record exists: the settings against
+the search space (``check_sweep``: objectives the trials report, ASHA's clock, seeds, grids), and
+against the cluster and tracking store (an address nothing answers on, a trial the cluster can
+never place, a machine-local store on a cluster of several machines)."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from urllib.parse import urlparse
 
+from infogan.train import reported_metrics
 from sweeps.settings import SweepSettings
+from sweeps.spaces import SearchSpace
+
+
+class SweepCheckError(ValueError):
+    """Settings and space that cannot make a sweep (one line naming what to change)."""
+
+
+def check_sweep(settings: SweepSettings, space: SearchSpace) -> None:
+    """Check that the settings and the (validated) space make a sweep that can run and answer.
+
+    ``run_sweep`` calls it first, so a sweep started from Python is held to what the CLI is.
+
+    Raises:
+        SweepCheckError: naming the flag or key and what to do instead.
+    """
+    if settings.num_samples < 1 or settings.max_concurrent < 1 or settings.seeds < 1:
+        raise SweepCheckError("--num-samples, --max-concurrent and --seeds must be >= 1")
+    sample = space.sample_config()
+    reported = reported_metrics(sample)
+    for metric in settings.metrics:
+        if metric not in reported:
+            flag = "--multi-objective" if settings.multi_objective else "--metric"
+            close = difflib.get_close_matches(metric, sorted(reported), n=1)
+            evals = [m for m in sorted(reported) if m.startswith("eval/")]
+            train = [m.removeprefix("train/") for m in sorted(reported) if m.startswith("train/")]
+            raise SweepCheckError(
+                f"{flag} {metric}: not reported by every evaluation of this sweep's trials"
+                + (f" (did you mean {close[0]}?)" if close else "")
+                + f"; choose {', '.join(evals)} or train/{{{','.join(train)}}} (eval.intermediate sets the rest)")
+    tc = sample.train
+    if tc.eval_every % tc.checkpoint_every:
+        # Tune receives a checkpoint only with a report (one per evaluation): checkpoints written
+        # between reports would never reach Tune, and a retried trial would restart further back.
+        raise SweepCheckError(f"train.eval_every={tc.eval_every} must be a multiple of "
+                              f"train.checkpoint_every={tc.checkpoint_every} in a sweep")
+    asha = settings.scheduler == "asha"
+    clocked = [k for k in ("train.steps", "train.eval_every", "train.eval_schedule") if k in space.params]
+    if asha and clocked:
+        # ASHA's rungs and max_t are placed from one budget and one report interval.
+        raise SweepCheckError(f"searching {' and '.join(clocked)} would put ASHA's rungs off some trials' report "
+                              "steps: fix it with --set, or use --scheduler fifo")
+    if asha and tc.eval_schedule == "log":
+        raise SweepCheckError("train.eval_schedule=log reports at 1, 2, 4, ... x train.eval_every steps, but ASHA's "
+                              "rungs sit on regular report steps: use --scheduler fifo, or the linear schedule")
+    if asha and settings.multi_objective:
+        raise SweepCheckError("ASHA ranks trials by one metric: use --scheduler fifo with --multi-objective")
+    if settings.seeds > 1 and settings.multi_objective:
+        raise SweepCheckError("--seeds averages one objective over seeds for the searcher: not with --multi-objective")
+    if settings.seeds > 1 and asha:
+        raise SweepCheckError("--seeds with ASHA would cut some seeds of a config and not others: use --scheduler fifo")
+    if settings.search == "grid":
+        not_choices = [k for k, p in space.params.items() if p.choices is None]
+        if not space.params or not_choices:
+            raise SweepCheckError("--search grid needs every searched key given as choices (--range KEY=a,b,c); "
+                                  f"ranges: {', '.join(not_choices) or 'none searched'}")
 
 ADDRESS_TIMEOUT_S = 15.0  # how long joining a cluster may take before it is an error
 

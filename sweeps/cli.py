@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from infogan.train import reported_metrics
 from sweeps import spaces, tracking
+from sweeps.checks import SweepCheckError
 from sweeps.settings import (
     DEFAULT_METRIC,
     DEFAULT_METRICS,
@@ -144,6 +144,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
         ("--max-failures", args.max_failures, args.max_failures >= -1, ">= 0, or -1 for unlimited retries"),
         ("--grace-period", args.grace_period, args.grace_period >= 0, ">= 0 (0: a third of the steps)"),
         ("--steps", args.steps, args.steps is None or args.steps >= 1, ">= 1"),
+        ("--seeds", args.seeds, args.seeds >= 1, ">= 1"),
     ):
         if not ok:
             raise ValueError(f"{flag} {value}: allowed is {allowed}")
@@ -164,48 +165,12 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
     space = space.with_params(ranges)
     space = space.with_fixed(dict(spaces.parse_set(s) for s in args.set))
     space.validate()
-    sample_cfg = space.sample_config()
-    reported = reported_metrics(sample_cfg)
-    for metric in metrics:
-        if metric not in reported:
-            flag = "--multi-objective" if args.multi_objective else "--metric"
-            evals = [m for m in sorted(reported) if m.startswith("eval/")]
-            train = [m.removeprefix("train/") for m in sorted(reported) if m.startswith("train/")]
-            raise ValueError(f"{flag} {metric}: not reported by every evaluation of this sweep's trials; choose "
-                             f"{', '.join(evals)} or train/{{{','.join(train)}}} (eval.intermediate sets the rest)")
-    sample = sample_cfg.train
-    steps = int(space.fixed.get("train.steps", 0)) or sample.steps
-    if sample.eval_every % sample.checkpoint_every:
-        # Tune receives a checkpoint only with a report (one per evaluation): checkpoints written
-        # between reports would never reach Tune, and a retried trial would restart further back.
-        raise ValueError(f"train.eval_every={sample.eval_every} must be a multiple of "
-                         f"train.checkpoint_every={sample.checkpoint_every} in a sweep")
+    steps = int(space.fixed.get("train.steps", 0)) or space.sample_config().train.steps
     search = args.search
     scheduler = args.scheduler or ("asha" if search == "tpe" and len(metrics) == 1 and args.seeds == 1 else "fifo")
-    clocked = [k for k in ("train.steps", "train.eval_every", "train.eval_schedule") if k in space.params]
-    if scheduler == "asha" and clocked:
-        # ASHA's rungs and max_t are placed from one budget and one report interval.
-        raise ValueError(f"searching {' and '.join(clocked)} would put ASHA's rungs off some trials' report steps: "
-                         "fix it with --set, or use --scheduler fifo")
-    if scheduler == "asha" and sample.eval_schedule == "log":
-        raise ValueError("train.eval_schedule=log reports at 1, 2, 4, ... x train.eval_every steps, but ASHA's rungs "
-                         "sit on regular report steps: use --scheduler fifo, or the linear schedule")
-    if scheduler == "asha" and len(metrics) > 1:
-        raise ValueError("ASHA ranks trials by one metric: use --scheduler fifo with --multi-objective")
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
-    if args.seeds > 1 and len(metrics) > 1:
-        raise ValueError("--seeds averages one objective over seeds for the searcher: not with --multi-objective")
-    if args.seeds > 1 and scheduler == "asha":
-        raise ValueError("--seeds with ASHA would cut some seeds of a config and not others: use --scheduler fifo")
     num_samples = budget["num_samples"] if args.num_samples is None else args.num_samples
-    if search == "grid":
-        not_choices = [k for k, p in space.params.items() if p.choices is None]
-        if not space.params or not_choices:
-            raise ValueError("--search grid needs every searched key given as choices (--range KEY=a,b,c); "
-                             f"ranges: {', '.join(not_choices) or 'none searched'}")
-        num_samples = math.prod(len(p.choices or ()) for p in space.params.values()) if args.num_samples is None \
-            else args.num_samples
+    if search == "grid" and args.num_samples is None and all(p.choices for p in space.params.values()):
+        num_samples = math.prod(len(p.choices or ()) for p in space.params.values())
     settings = SweepSettings(
         name=args.name or ("smoke_test" if args.smoke_test else "lambda_search"),
         dataset=args.dataset, budget=budget_name, steps=steps,
@@ -219,8 +184,6 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
         wait_for_resources=args.wait_for_resources,
         points_to_evaluate=_parse_points(args.points_to_evaluate),
     )
-    if settings.num_samples < 1 or settings.max_concurrent < 1:
-        raise ValueError("--num-samples and --max-concurrent must be >= 1")
     return settings, space
 
 
@@ -265,6 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return run_sweep(settings, space, resume=args.resume)
+    except SweepCheckError as err:  # the sweep's own consistency checks, before Ray starts
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     finally:
         if temp_storage:
             shutil.rmtree(temp_storage, ignore_errors=True)

@@ -15,6 +15,7 @@ DEFAULT_METRICS = {"dsprites": "eval/mig", "digits": "eval/cat_accuracy", "mnist
 DEFAULT_METRIC, DEFAULT_MODE = DEFAULT_METRICS["dsprites"], "max"
 DEFAULT_MULTI_OBJECTIVE = "eval/fid:min,eval/mig:max"
 EXIT_INTERRUPTED = 130
+EXIT_ALL_FAILED = 1  # the sweep ran, and no trial gave an answer
 
 
 @dataclass

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from sweeps import spaces, tracking
-from sweeps.checks import check_address, local_store_on_cluster, unplaceable
+from sweeps.checks import check_address, check_sweep, local_store_on_cluster, unplaceable
+from sweeps.record import STATUS_FAILED, TAG_ERROR
 from sweeps.samplers import make_sampler
-from sweeps.settings import EXIT_INTERRUPTED, SweepSettings, default_grace_period
+from sweeps.settings import EXIT_ALL_FAILED, EXIT_INTERRUPTED, SweepSettings, default_grace_period
 
 # ----------------------------------------------------------------------------------------------
 # Storage next to Tune's state (local paths or URIs such as s3://)
@@ -235,8 +236,12 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
         space: the validated search space.
         resume: continue ``<storage>/<name>`` with ``Tuner.restore``.
     Returns:
-        The exit code: 0 done, 2 a usage/tracking error, 130 interrupted (resume it later).
+        The exit code: 0 done, 1 every trial failed, 2 a usage/tracking error, 130 interrupted
+        (resume it later).
+    Raises:
+        SweepCheckError: settings and space that cannot make a sweep (``checks.check_sweep``).
     """
+    check_sweep(settings, space)  # raises SweepCheckError before anything starts
     uri = settings.tracking_uri
     try:
         tracking.check_tracking(uri)  # before Ray starts or any trial runs
@@ -381,6 +386,10 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
         if interrupted:
             print(f"the sweep is incomplete: continue it with\n  {resume_command(settings, storage)}", file=sys.stderr)
             return EXIT_INTERRUPTED
+        if statuses and set(statuses.values()) == {STATUS_FAILED}:
+            print(f"every trial failed: their errors are in {experiment_path}/*/error.txt and in the MLflow runs' "
+                  f"{TAG_ERROR} tags", file=sys.stderr)
+            return EXIT_ALL_FAILED
         return 0
     finally:
         if started_ray:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sweeps import lambda_search
+from sweeps.checks import SweepCheckError, check_sweep
 from tests.sweeps.conftest import SCRIPT, free_port, subprocess_env
 
 
@@ -40,8 +41,8 @@ def test_multi_objective_parses_and_refuses_asha() -> None:
     settings, _ = lambda_search.settings_from_args(parser.parse_args(["--multi-objective"]))
     assert settings.metrics == ["eval/fid", "eval/mig"] and settings.modes == ["min", "max"]
     assert settings.scheduler == "fifo"
-    with pytest.raises(ValueError, match="ASHA"):
-        lambda_search.settings_from_args(parser.parse_args(["--multi-objective", "--scheduler", "asha"]))
+    with pytest.raises(SweepCheckError, match="ASHA"):
+        check_sweep(*lambda_search.settings_from_args(parser.parse_args(["--multi-objective", "--scheduler", "asha"])))
     with pytest.raises(ValueError, match="METRIC:min"):
         lambda_search.settings_from_args(parser.parse_args(["--multi-objective", "eval/fid:low,eval/mig:max"]))
 
@@ -100,6 +101,7 @@ def test_a_file_store_is_refused_on_a_cluster_of_several_machines() -> None:
     (["--num-sample", "3"], "unknown flag '--num-sample'"),  # no silent abbreviation
     # An objective no trial would report: refused before Ray starts, named with the flag it came in.
     (["--metric", "eval/foo"], "--metric eval/foo: not reported by every evaluation"),
+    (["--metric", "eval/mgi"], "eval/mgi: not reported by every evaluation of this sweep's trials (did you mean eval/mig?); choose"),
     (["--multi-objective", "eval/fid:min,eval/foo:max"], "--multi-objective eval/foo: not reported"),
     (["--metric", "eval/factor_vae"], "eval.intermediate sets the rest"),  # only at the last step
     (["--dataset", "digits", "--metric", "eval/mig"], "choose eval/cat_accuracy, eval/cat_nmi, eval/fid"),
@@ -113,3 +115,33 @@ def test_bad_sweep_inputs_are_one_line_exit_2(tmp_path: Path, capsys: pytest.Cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0] and len(err[0]) < 300, err
     assert not (tmp_path / "tune").exists() and not (tmp_path / "m.db").exists()
+
+
+def test_run_sweep_from_python_is_held_to_the_same_checks(tmp_path: Path) -> None:
+    # README says a sweep may be started from Python: its checks live in run_sweep, not only in the CLI.
+    from sweeps import spaces
+    from sweeps.settings import SweepSettings
+    from sweeps.tuner import run_sweep
+
+    space = spaces.base_space("dsprites").with_fixed(spaces.BUDGETS["smoke"]["fixed"])
+    settings = SweepSettings(metrics=["eval/fid", "eval/mig"], modes=["min", "max"], scheduler="asha",
+                             storage_path=str(tmp_path / "tune"), tracking_uri=f"sqlite:///{tmp_path}/m.db")
+    with pytest.raises(SweepCheckError, match="ASHA ranks trials by one metric"):
+        run_sweep(settings, space)
+    settings.scheduler, settings.metrics = "fifo", ["eval/fid", "eval/migg"]
+    with pytest.raises(SweepCheckError, match="did you mean eval/mig"):
+        run_sweep(settings, space)
+    assert not (tmp_path / "tune").exists() and not (tmp_path / "m.db").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_sweep_whose_every_trial_failed_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # MNIST from an empty folder: the config is valid, every trial fails when it loads the data.
+    (tmp_path / "empty").mkdir()
+    code = lambda_search.main(["--smoke-test", "--num-samples", "1", "--dataset", "mnist", "--max-failures", "0",
+                               "--set", f"data.root={tmp_path / 'empty'}", "--storage-path", str(tmp_path / "tune"),
+                               "--tracking-uri", f"sqlite:///{tmp_path}/m.db"])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err[-2000:]
+    assert "1 trials, 1 failed" in captured.out and "every trial failed" in captured.err

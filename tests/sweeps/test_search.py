@@ -8,11 +8,15 @@ import pytest
 
 from infogan.config import Config
 from sweeps import lambda_search
+from sweeps.checks import check_sweep
 from sweeps.settings import default_grace_period
 
 
 def _settings(*argv: str) -> tuple[lambda_search.SweepSettings, object]:
-    return lambda_search.settings_from_args(lambda_search.build_parser().parse_args(["--smoke-test", *argv]))
+    """The CLI's settings and space, held to run_sweep's consistency checks."""
+    settings, space = lambda_search.settings_from_args(lambda_search.build_parser().parse_args(["--smoke-test", *argv]))
+    check_sweep(settings, space)
+    return settings, space
 
 
 @pytest.mark.parametrize(("search", "ranges"), [
@@ -192,7 +196,7 @@ def test_grid_search_with_seeds_runs_every_combination_on_every_seed() -> None:
 def test_grid_and_seed_flags_refuse_what_cannot_work() -> None:
     with pytest.raises(ValueError, match="choices"):
         _settings("--search", "grid", "--range", "loss.lambda_cont=0.01:1:log")
-    with pytest.raises(ValueError, match="--seeds must be >= 1"):
+    with pytest.raises(ValueError, match="--seeds 0: allowed is >= 1"):
         _settings("--seeds", "0")
     with pytest.raises(ValueError, match="scheduler fifo"):
         _settings("--seeds", "2", "--scheduler", "asha")
