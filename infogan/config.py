@@ -365,11 +365,12 @@ class Config(BaseModel):
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
     def to_flat(self) -> dict[str, Any]:
-        """Dotted flat dict, e.g. ``{"loss.lambda_cont": 0.05, ...}``; tuples become lists."""
+        """Dotted flat dict, e.g. ``{"loss.lambda_cont": 0.05, "codes.categorical": "10,3", ...}``:
+        every value in its flat form (``flat_value``: code tuples as their text)."""
         out: dict[str, Any] = {}
         for name in _SECTIONS:
             for field_name, value in getattr(self, name).model_dump().items():
-                out[f"{name}.{field_name}"] = list(value) if isinstance(value, tuple) else value
+                out[f"{name}.{field_name}"] = value_text(value) if isinstance(value, tuple) else value
         return out
 
     @classmethod
@@ -441,6 +442,31 @@ def value_kind(key: str) -> str:
     if annotation is float:
         return "float"
     return "string"
+
+
+# ---- The one codec of config values. Inside ``Config`` a value has its declared type (a code
+# layout is a tuple of ints); outside it (CLI, Optuna, Tune, MLflow params, JSON, Parquet) it has
+# one flat form: the typed scalar, a code layout as its text ("10,3"). ``coerce_value`` reads
+# either form, ``flat_value`` writes the flat one, ``value_text`` writes text.
+
+
+def value_text(value: Any) -> str:
+    """The text of a config value: a code layout comma-joined (``"10,3"``; ``""`` when empty),
+    anything else ``str``. MLflow params and ``--set`` read it back through ``coerce_value``."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def flat_value(key: str, raw: Any) -> Any:
+    """One key's value in the flat form, from text or a typed value, checked against the key's
+    declaration (``coerce_value``): what a search space, Optuna, Tune and the tables carry.
+
+    Raises:
+        ValueError: an unknown key, or a value that does not parse or is not allowed.
+    """
+    value = coerce_value(key, raw)
+    return value_text(value) if isinstance(value, tuple) else value
 
 
 def coerce_value(key: str, raw: Any) -> Any:
@@ -531,7 +557,11 @@ def resume_conflicts(saved: Mapping[str, Any], current: Mapping[str, Any], step:
         current: the resumed run's flat config.
         step: the checkpoint's step.
     """
-    changed = [k for k in current if k not in RESUMABLE_KEYS and saved.get(k, current[k]) != current[k]]
+    def same(key: str) -> bool:  # a checkpoint written before code layouts were text holds a list
+        old, new = saved.get(key, current[key]), current[key]
+        return old == new or (isinstance(old, list) and value_text(old) == new)
+
+    changed = [k for k in current if k not in RESUMABLE_KEYS and not same(k)]
     if not (cr_active(saved, step) or cr_active(current, step)):
         changed = [k for k in changed if k not in CR_KEYS]
     return sorted(changed)

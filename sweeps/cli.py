@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from infogan.config import flat_value
 from sweeps import spaces, tracking
 from sweeps.checks import SweepCheckError
 from sweeps.settings import (
@@ -127,7 +128,7 @@ def _parse_points(text: str | None) -> list[dict[str, Any]]:
         points = [points]
     if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
         raise ValueError("--points-to-evaluate expects a JSON object or a list of objects")
-    return [{k: spaces.typed_choice(k, v) for k, v in p.items()} for p in points]
+    return [{k: flat_value(k, v) for k, v in p.items()} for p in points]
 
 
 def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.SearchSpace]:
@@ -154,14 +155,14 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
     space = spaces.base_space(args.dataset).with_fixed(budget["fixed"])
     space = space.with_fixed({"train.threads": max(1, int(args.cpus_per_trial))})
     if args.steps is not None:
-        space = space.with_fixed({"train.steps": spaces.typed_value("train.steps", args.steps)})
+        space = space.with_fixed({"train.steps": flat_value("train.steps", args.steps)})
     if args.space:
         space = spaces.load_space_file(args.space, base=space)
     ranges = dict(spaces.parse_range(r) for r in args.range)
     if args.search == "grid":
         # A grid spans exactly the --range keys; the base space's other ranges stay at the recipe.
         recipe = spaces.recipe(args.dataset)
-        space = space.with_fixed({k: spaces.typed_value(k, recipe[k]) for k in space.params if k not in ranges})
+        space = space.with_fixed({k: flat_value(k, recipe[k]) for k in space.params if k not in ranges})
     space = space.with_params(ranges)
     space = space.with_fixed(dict(spaces.parse_set(s) for s in args.set))
     space.validate()

@@ -91,7 +91,7 @@ def value_from_param(key: str, text: Any) -> Any:
     """A config value back from its param text (or a Tune config value), typed as ``Config``
     types it (code tuples as their param text, ``"10,3"``); None when absent or when it does not
     parse (the raw text stays visible in MLflow, and the column type stays honest)."""
-    from infogan.config import coerce_value, value_kind  # not at import: reading tables stays light
+    from infogan.config import flat_value, value_kind  # not at import: reading tables stays light
 
     if text is None:
         return None
@@ -104,10 +104,9 @@ def value_from_param(key: str, text: Any) -> Any:
         except ValueError:
             pass
     try:
-        value = coerce_value(key, text)
+        return flat_value(key, text)
     except ValueError:
         return None
-    return param_value(value) if isinstance(value, tuple) else value
 
 
 def config_id(config: Mapping[str, Any]) -> str:

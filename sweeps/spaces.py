@@ -13,13 +13,12 @@ Also here, since they are data the CLI, tests and benchmarks share: per-dataset 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from infogan.config import KEYS, Config, coerce_value, parse_assignment, unknown_key_message, value_kind
+from infogan.config import KEYS, Config, flat_value, parse_assignment, unknown_key_message, value_kind
 
 # The defaults' Python types decide whether a range is searched with suggest_int or suggest_float.
 
@@ -139,7 +138,7 @@ class SearchSpace:
         """The JSON form logged as ``search_space.json`` and accepted by ``load_space_file``."""
         return {
             "params": {k: p.describe() for k, p in self.params.items()},
-            "fixed": {k: _jsonable(v) for k, v in self.fixed.items()},
+            "fixed": dict(self.fixed),
             "ties": dict(self.ties),
         }
 
@@ -157,33 +156,15 @@ class _LowestTrial:
         return choices[0]
 
 
-def _jsonable(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
 # --------------------------------------------------------------------------------------------
 # Parsing overrides
 
 
-def typed_value(key: str, raw: Any) -> Any:
-    """Coerce a CLI/file value to the key's type and check it against the key's declaration.
-
-    Args:
-        key: a dotted config key.
-        raw: a string (``"1e-3"``, ``"10,3"``, ``"true"``) or a typed value.
-    Returns:
-        The typed value as ``Config.to_flat`` gives it (tuples become lists).
-    Raises:
-        ValueError: unknown key or invalid value.
-    """
-    value = coerce_value(key, raw)  # the key's own declaration; cross-key checks come in validate()
-    return list(value) if isinstance(value, tuple) else value
-
-
 def parse_set(text: str) -> tuple[str, Any]:
-    """``"optim.lr_d=1e-3"`` -> ``("optim.lr_d", 0.001)`` (the syntax of ``infogan.config.parse_assignment``)."""
+    """``"optim.lr_d=1e-3"`` -> ``("optim.lr_d", 0.001)`` (the syntax of ``infogan.config.parse_assignment``;
+    the value in its flat form, ``infogan.config.flat_value``; cross-key checks come in ``validate()``)."""
     key, raw = parse_assignment(text)
-    return key, typed_value(key, raw)
+    return key, flat_value(key, raw)
 
 
 def parse_range(text: str) -> tuple[str, Param]:
@@ -200,32 +181,18 @@ def parse_range(text: str) -> tuple[str, Param]:
             raise ValueError(f"--range {key}: expected lo:hi or lo:hi:log, got {raw!r}")
         low, high = (_number(key, parts[0]), _number(key, parts[1]))
         return key, Param(low=low, high=high, log=len(parts) == 3)
-    choices = tuple(typed_choice(key, c) for c in raw.split(",") if c.strip())
+    choices = tuple(flat_value(key, c) for c in raw.split(",") if c.strip())
     return key, Param(choices=choices)
 
 
-def typed_choice(key: str, raw: Any) -> Any:
-    """A categorical choice typed for Optuna (which only stores None/bool/int/float/str)."""
-    value = typed_value(key, raw)
-    if isinstance(value, list):  # int-tuple keys, e.g. codes.categorical: "10" or "10,3"
-        return ",".join(map(str, value))
-    return value
-
-
 def _number(key: str, raw: str) -> float | int:
+    """A range bound: the key's own value (``flat_value``), for a numeric key only."""
     if value_kind(key) not in ("int", "float"):
         raise ValueError(f"--range {key}: {key} is not numeric; use choices KEY=a,b,c")
     try:
-        number = float(raw)
-    except ValueError:
-        raise ValueError(f"--range {key}: {raw!r} is not a number") from None
-    if value_kind(key) == "int":
-        if not number.is_integer():
-            raise ValueError(f"--range {key}: {key} is an integer, got {raw!r}")
-        return int(number)
-    if not math.isfinite(number):
-        raise ValueError(f"--range {key}: {raw!r} is not finite")
-    return number
+        return flat_value(key, raw)
+    except ValueError as err:
+        raise ValueError(f"--range {key}: {err}") from None
 
 
 def param_from_spec(key: str, spec: Mapping[str, Any]) -> Param:
@@ -234,7 +201,7 @@ def param_from_spec(key: str, spec: Mapping[str, Any]) -> Param:
     if unknown:
         raise ValueError(f"space entry {key}: unknown fields {sorted(unknown)}; allowed: low, high, log, choices")
     if "choices" in spec:
-        return Param(choices=tuple(typed_choice(key, c) for c in spec["choices"]))
+        return Param(choices=tuple(flat_value(key, c) for c in spec["choices"]))
     if "low" not in spec or "high" not in spec:
         raise ValueError(f"space entry {key}: needs low and high, or choices")
     return Param(low=_number(key, str(spec["low"])), high=_number(key, str(spec["high"])), log=bool(spec.get("log", False)))
@@ -256,7 +223,7 @@ def space_from_json(data: Mapping[str, Any], base: SearchSpace | None = None) ->
         params = {k: v for k, v in data.items() if isinstance(v, dict)}
         fixed = {k: v for k, v in data.items() if not isinstance(v, dict)}
         ties = {}
-    space = space.with_fixed({k: typed_value(k, v) for k, v in fixed.items()})
+    space = space.with_fixed({k: flat_value(k, v) for k, v in fixed.items()})
     space = space.with_params({k: param_from_spec(k, v) for k, v in params.items()})
     return replace(space, ties={**space.ties, **ties})
 
@@ -328,7 +295,7 @@ def base_space(dataset: str) -> SearchSpace:
         An unvalidated ``SearchSpace``.
     """
     base = recipe(dataset)
-    fixed = {k: _jsonable(v) for k, v in base.items()
+    fixed = {k: v for k, v in base.items()
              if k not in _BUDGET_KEYS and not k.startswith("eval.") and k != "train.seed"}
     ties = {"optim.lr_q": "optim.lr_d"}
     if dataset == "dsprites":

@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from infogan.config import flat_value
 from sweeps import spaces, tracking
 from sweeps.checks import check_address, check_sweep, local_store_on_cluster, unplaceable
 from sweeps.record import STATUS_FAILED, TAG_ERROR
@@ -140,7 +141,7 @@ def _summary(settings: SweepSettings, results: Any, searched: Sequence[str], par
         "metrics": {k: float(best[k]) for k in frame.columns
                     if k.startswith(("eval/", "train/")) and isinstance(best[k], (int, float)) and math.isfinite(best[k])},
         # Tune's frame holds some values as text ("6"): typed again through the config.
-        "config": {k: spaces.typed_value(k, v) for k, v in config.items() if k in searched},
+        "config": {k: flat_value(k, v) for k, v in config.items() if k in searched},
     }
     return out
 

@@ -51,10 +51,35 @@ def test_unknown_key_is_an_error() -> None:
 def test_flat_round_trip_is_exact() -> None:
     cfg = Config.from_flat({"codes.categorical": (10, 3), "loss.lambda_cont": 0.5, "model.image_size": 32})
     flat = cfg.to_flat()
-    assert flat["codes.categorical"] == [10, 3]
+    assert flat["codes.categorical"] == "10,3"  # the one flat form of a code layout: its text
     assert flat["loss.lambda_cont"] == 0.5
     assert Config.from_flat(flat) == cfg
     assert list(flat) == list(KEYS)
+
+
+def test_one_codec_reads_every_form_and_writes_one() -> None:
+    from infogan.config import coerce_value, flat_value, value_text
+
+    for form in ((10, 3), [10, 3], "10,3", "[10, 3]", " 10, 3 "):
+        assert coerce_value("codes.categorical", form) == (10, 3)
+        assert flat_value("codes.categorical", form) == "10,3"
+    assert flat_value("codes.categorical", []) == "" and value_text(()) == ""
+    assert flat_value("loss.lambda_cont", "1e-3") == 0.001 and value_text(0.001) == "0.001"
+    assert flat_value("model.image_size", "64") == 64 and flat_value("data.download", "false") is False
+    # Text and back is the identity on every default value.
+    flat = Config().to_flat()
+    assert {k: flat_value(k, value_text(v)) for k, v in flat.items() if v is not None} == \
+        {k: v for k, v in flat.items() if v is not None}
+    with pytest.raises(ValueError, match="invalid config value codes.categorical='x'"):
+        flat_value("codes.categorical", "x")
+
+
+def test_a_checkpoint_with_a_list_layout_resumes_without_a_conflict() -> None:
+    from infogan.config import resume_conflicts
+
+    current = Config.from_flat({"codes.categorical": "10,3"}).to_flat()
+    assert resume_conflicts({**current, "codes.categorical": [10, 3]}, current, 5) == []
+    assert resume_conflicts({**current, "codes.categorical": [10]}, current, 5) == ["codes.categorical"]
 
 
 def test_strings_are_coerced_like_cli_and_mlflow_values() -> None:
