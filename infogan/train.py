@@ -25,6 +25,7 @@ import torch
 
 from infogan import checkpoint as ckpt
 from infogan import codes as latent_codes
+from infogan import metric_names as names
 from infogan.config import KEYS, Config, describe, parse_assignment, resume_conflicts, unknown_key_message
 from infogan.data import GROUND_TRUTH_DATASETS, load_dataset
 from infogan.interrupt import Interrupted, StepBoundary
@@ -61,7 +62,10 @@ class TrainResult:
     run_dir: Path | None = None
     checkpoint: Path | None = None  # the last good checkpoint directory
     message: str = ""
-    images_per_second: float = 0.0  # training only: evaluations and checkpoint writes excluded
+    # Real images drawn per second of training (evaluations and checkpoint writes excluded):
+    # steps trained x train.batch_size / seconds, i.e. steps per second x batch size. Not the rate of
+    # ``train/images`` (metric_names.IMAGES), whose work per step is 1 + train.g_steps batches.
+    images_per_second: float = 0.0
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -171,13 +175,13 @@ def reported_metrics(cfg: Config) -> frozenset[str]:
     ``EvalReport.metrics``, a sweep's Tune results): the losses of every step, the code priors'
     entropies, ``train/images`` and the ``eval/`` metrics of both evaluation stages it reaches.
     InfoGAN-CR's losses are left out: they exist only from ``loss.cr_start`` on."""
-    train = {*LOSS_NAMES, "l_info_cat", "l_info_cont", "h_cat", "h_cont", "images"}
+    train = {*map(names.train_metric, (*LOSS_NAMES, *names.LOSS_LOG_COLUMNS)), names.H_CAT, names.H_CONT, names.IMAGES}
     ground_truth = cfg.data.name in GROUND_TRUTH_DATASETS
     full = set(full_evaluation_steps(cfg))
-    names = metric_names(cfg, True, ground_truth)
+    evaluated = metric_names(cfg, True, ground_truth)
     if any(step not in full for step in run_evaluation_steps(cfg)):
-        names &= metric_names(cfg, False, ground_truth)
-    return frozenset({*(f"train/{name}" for name in train), *names})
+        evaluated &= metric_names(cfg, False, ground_truth)
+    return frozenset({*train, *evaluated})
 
 
 def _check_resume(saved: dict[str, Any], cfg: Config, step: int) -> None:
@@ -248,8 +252,8 @@ def train(
         return {"fid_feature_net": evaluator.feature_net_id} if evaluator.feature_net_id else {}
 
     def evaluate(step: int, checkpoint_dir: Path | None) -> dict[str, float]:
-        metrics = {**log.last(), "train/h_cat": entropy["h_cat"], "train/h_cont": entropy["h_cont"],
-                   "train/images": float(step * tc.images_per_step)}
+        metrics = {**log.last(), names.H_CAT: entropy["h_cat"], names.H_CONT: entropy["h_cont"],
+                   names.IMAGES: float(step * tc.images_per_step)}
         metrics.update(evaluator(updater.g, updater.d, final=step in full_steps))
         writer.evaluation(step, metrics, tags(), updater.g, device)
         if on_eval is not None:
@@ -286,8 +290,8 @@ def train(
                 bar.update(1)
     except DivergedError as err:
         status, message, step = "diverged", str(err), err.step
-        last_metrics = {**last_metrics, "train/diverged_step": float(err.step),
-                        "train/images": float(err.step * tc.images_per_step)}
+        last_metrics = {**last_metrics, names.DIVERGED_STEP: float(err.step),
+                        names.IMAGES: float(err.step * tc.images_per_step)}
         if on_eval is not None:
             on_eval(EvalReport(err.step, dict(last_metrics), None, tags(), log.rows_since_report(err.step)))
     except KeyboardInterrupt as err:  # re-raised once the run directory records it
@@ -300,7 +304,7 @@ def train(
         if bar is not None:
             bar.close()
     train_seconds = time.perf_counter() - t0 - overhead
-    ips = (step - start) * tc.batch_size / train_seconds if train_seconds > 0 else 0.0
+    ips = (step - start) * tc.batch_size / train_seconds if train_seconds > 0 else 0.0  # TrainResult says why
     writer.ending({
         "status": status, "step": step, "message": message, "images_per_second": ips,
         "start_step": start, "train_seconds": train_seconds,
