@@ -52,9 +52,9 @@ def test_mnist_preset_runs_the_official_recipe_on_idx_files(tmp_path: Path, caps
 
 
 def test_presets_stack_left_to_right(tmp_path: Path) -> None:
-    from infogan.train import build_parser, config_from_args
+    from infogan.cli import config_from_args, train_parser
 
-    cfg = config_from_args(build_parser().parse_args(["--preset", "dsprites-32", "--preset", "eval-infogan-cr",
+    cfg = config_from_args(train_parser().parse_args(["--preset", "dsprites-32", "--preset", "eval-infogan-cr",
                                                       "--eval.num_votes_eval", "100"]))
     assert cfg.model.image_size == 32 and cfg.eval.mig_points == 73_728 and cfg.eval.num_votes_eval == 100
 
@@ -115,13 +115,13 @@ def test_resume_takes_the_checkpoints_config_and_names_forbidden_changes(
 
 
 def test_set_is_the_same_override_as_a_key_flag(tmp_path: Path) -> None:
-    from infogan.train import build_parser, config_from_args, parse_args
+    from infogan.cli import config_from_args, parse_args, train_parser
 
-    by_set = config_from_args(parse_args(build_parser(), ["--set", "loss.lambda_cr=2", "--set", "train.g_steps=1"]))
-    by_flag = config_from_args(parse_args(build_parser(), ["--loss.lambda_cr", "2", "--train.g_steps", "1"]))
+    by_set = config_from_args(parse_args(train_parser(), ["--set", "loss.lambda_cr=2", "--set", "train.g_steps=1"]))
+    by_flag = config_from_args(parse_args(train_parser(), ["--loss.lambda_cr", "2", "--train.g_steps", "1"]))
     assert by_set == by_flag and by_set.loss.lambda_cr == 2.0
     with pytest.raises(ValueError, match="did you mean 'loss.lambda_cr'"):
-        config_from_args(parse_args(build_parser(), ["--set", "loss.lambda_crr=2"]))
+        config_from_args(parse_args(train_parser(), ["--set", "loss.lambda_crr=2"]))
 
 
 def test_console_scripts_point_at_the_clis() -> None:

@@ -19,9 +19,10 @@ import pytest
 import torch
 
 from infogan import checkpoint
+from infogan.cli import interrupted_message
 from infogan.config import Config
 from infogan.interrupt import Interrupted
-from infogan.train import EvalReport, interrupted_message, train
+from infogan.train import EvalReport, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
