@@ -134,7 +134,9 @@ class ModelConfig(_Section):
     """Networks: image size, architecture family and a width multiplier for cheap runs."""
 
     image_size: Annotated[Literal[28, 32, 64], BeforeValidator(_size_from_text)] = 64
-    channels: Annotated[Int, Field(ge=1, le=4)] = 1
+    # Every dataset here is greyscale: the networks would take more channels, no dataset gives them.
+    channels: Annotated[Int, Field(ge=1, le=1, json_schema_extra={
+        "allowed": "1 (every dataset here is greyscale)"})] = 1
     arch: Literal["auto", "mnist", "conv"] = "auto"
     width: Annotated[Float, Field(gt=0.0, le=8.0)] = 1.0
     # D/Q normalisation: batch norm where the paper has it, spectral norm on every D/Q layer and

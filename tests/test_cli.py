@@ -51,6 +51,13 @@ def test_mnist_preset_runs_the_official_recipe_on_idx_files(tmp_path: Path, caps
         ("mnist", "batch", 1.0, 2e-4)
 
 
+def test_colour_channels_are_refused_before_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--set", "model.channels=3", "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "error: invalid config value model.channels='3': allowed is 1 (every dataset here is greyscale)"
+    assert not (tmp_path / "run").exists()
+
+
 def test_presets_stack_left_to_right(tmp_path: Path) -> None:
     from infogan.cli import config_from_args, train_parser
 

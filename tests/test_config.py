@@ -41,6 +41,15 @@ def test_bad_value_names_key_value_and_allowed(key: str) -> None:
     assert repr(BAD[key]) in message or str(BAD[key]) in message
 
 
+@pytest.mark.parametrize("value", [3, "3", 2, 4])
+def test_channels_other_than_one_are_refused_at_validation(value: object) -> None:
+    # The datasets are greyscale: a colour config must fail when it is read, not at the run's start.
+    with pytest.raises(ValueError) as info:
+        Config.from_flat({"model.channels": value})
+    assert str(info.value) == f"invalid config value model.channels={value!r}: allowed is 1 (every dataset here is greyscale)"
+    assert Config.from_flat({"model.channels": "1"}).model.channels == 1
+
+
 def test_unknown_key_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown config key 'loss.lambda'"):
         Config.from_flat({"loss.lambda": 1.0})
