@@ -42,7 +42,7 @@ def test_mnist_preset_runs_the_official_recipe_on_idx_files(tmp_path: Path, caps
     # The preset's recipe (full width, batch 128, 5,000 steps) shrunk only in size and length.
     assert main(["--preset", "mnist", "--data.root", str(tmp_path / "data"), "--model.width", "0.125",
                  "--train.batch_size", "8", "--train.steps", "2", "--train.eval_every", "2",
-                 "--train.checkpoint_every", "2", "--data.eval_size", "40", "--eval.fid", "false",
+                 "--train.checkpoint_every", "2", "--data.eval_size", "40", "--eval.final", "categorical",
                  "--out", str(tmp_path / "run"), "--no-progress"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["status"] == "finished" and "eval/cat_accuracy" in summary

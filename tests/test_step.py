@@ -20,7 +20,7 @@ from infogan.train import train
 TINY_DSPRITES = {
     "model.image_size": 32, "model.width": 0.125, "train.steps": 6, "train.batch_size": 8,
     "train.device": "cpu", "train.precision": "fp32", "train.eval_every": 3, "train.checkpoint_every": 3,
-    "train.log_every": 1, "data.eval_size": 64, "eval.fid": False, "eval.disentanglement": False,
+    "train.log_every": 1, "data.eval_size": 64, "eval.intermediate": "categorical", "eval.final": "categorical",
 }
 
 
