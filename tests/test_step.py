@@ -155,6 +155,78 @@ def test_d_and_q_learn_nothing_from_g_loss_and_cr_classifier_nothing_from_d() ->
     assert cr_owned == {id(p) for p in step.cr.parameters()}
 
 
+def _snapshot(params: list[torch.nn.Parameter]) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in params]
+
+
+def _grads(params: list[torch.nn.Parameter]) -> list[torch.Tensor | None]:
+    return [None if p.grad is None else p.grad.clone() for p in params]
+
+
+def _same(a: list[torch.Tensor | None], b: list[torch.Tensor | None]) -> bool:
+    return all((x is None and y is None) or (x is not None and y is not None and torch.equal(x, y))
+               for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("q_update", ["with_d", "with_g"])
+def test_q_head_learns_from_the_optimiser_its_mode_names_and_frozen_nets_get_no_gradient(
+    monkeypatch: pytest.MonkeyPatch, q_update: str
+) -> None:
+    # One iteration, watched at each optimiser step: the D step must not reach G (its fakes are
+    # detached), the G steps must not reach D's trunk and head (frozen), and Q's head must move in
+    # the step of the optimiser that owns it: D's (with_d, the official code) or G's (with_g,
+    # the paper's min over G and Q), and in no other.
+    cfg = Config.from_flat({**TINY_DSPRITES, "loss.q_update": q_update})
+    torch.manual_seed(0)
+    step = InfoGANStep(cfg, torch.device("cpu"), None)
+    g_params, q_params = list(step.g.parameters()), list(step.d.q_head.parameters())
+    d_params = step.d.d_parameters()  # trunk + D head
+    owned = lambda opt: {id(p) for group in opt.param_groups for p in group["params"]}  # noqa: E731
+    assert (owned(step.opt_d if q_update == "with_d" else step.opt_g) & {id(p) for p in q_params}) == \
+        {id(p) for p in q_params}
+    assert not owned(step.opt_g if q_update == "with_d" else step.opt_d) & {id(p) for p in q_params}
+
+    seen: dict[str, object] = {}
+    d_step, g_step = step.opt_d.step, step.opt_g.step
+
+    def watched_d_step(*args: object, **kwargs: object) -> object:
+        seen["g_grads_in_d_step"] = _grads(g_params)
+        q_before = _snapshot(q_params)
+        out = d_step(*args, **kwargs)
+        seen["q_moved_in_d_step"] = not _same(q_before, _snapshot(q_params))
+        seen["d_after_d_step"], seen["d_grads_after_d_step"] = _snapshot(d_params), _grads(d_params)
+        seen["q_grads_after_d_step"] = _grads(q_params)
+        return out
+
+    def watched_g_step(*args: object, **kwargs: object) -> object:
+        seen["d_requires_grad_in_g_step"] = any(p.requires_grad for p in d_params)
+        seen["d_grads_in_g_step"] = _grads(d_params)
+        seen["q_grads_in_g_step"] = _grads(q_params)
+        q_before = _snapshot(q_params)
+        out = g_step(*args, **kwargs)
+        seen["q_moved_in_g_step"] = not _same(q_before, _snapshot(q_params))
+        return out
+
+    monkeypatch.setattr(step.opt_d, "step", watched_d_step)
+    monkeypatch.setattr(step.opt_g, "step", watched_g_step)
+    gen = torch.Generator().manual_seed(0)
+    g_before = _snapshot(g_params)
+    step(torch.rand(8, 1, 32, 32) * 2 - 1, codes.sample(cfg.codes, 8, gen))
+
+    assert all(grad is None for grad in seen["g_grads_in_d_step"])  # type: ignore[union-attr]
+    assert not seen["d_requires_grad_in_g_step"]
+    assert _same(seen["d_grads_in_g_step"], seen["d_grads_after_d_step"])  # type: ignore[arg-type]
+    assert _same(seen["d_after_d_step"], _snapshot(d_params))  # type: ignore[arg-type]  # G steps left D as it was
+    assert not _same(g_before, _snapshot(g_params))
+    assert seen["q_moved_in_d_step"] == (q_update == "with_d")
+    assert seen["q_moved_in_g_step"] == (q_update == "with_g")
+    # Q's head gets gradients from the loss of the step that updates it, and only from that one.
+    q_grads_changed = not _same(seen["q_grads_in_g_step"], seen["q_grads_after_d_step"])  # type: ignore[arg-type]
+    assert q_grads_changed == (q_update == "with_g")
+    assert all((grad is None) == (q_update == "with_g") for grad in seen["q_grads_after_d_step"])  # type: ignore[union-attr]
+    assert all(p.requires_grad for p in step.d.parameters())  # unfrozen after the G steps
+
+
 def test_cr_losses_are_logged_from_cr_start_on_and_resume_is_exact(tmp_path: Path) -> None:
     cfg = Config.from_flat({**TINY_DSPRITES, "loss.lambda_cr": 2.0, "loss.cr_start": 2})
     full = train(cfg, run_dir=tmp_path / "full")
