@@ -248,3 +248,33 @@ def test_the_switch_to_cr_is_a_full_evaluation_and_a_checkpoint(tmp_path: Path) 
     full = {r.step for r in reports if "eval/sap" in r.metrics}
     assert full == {3, 5}
     assert [r.step for r in reports if r.checkpoint is not None] == [3, 4, 5]
+
+
+def _training_presets() -> list[str]:
+    from infogan.presets import PRESETS, is_eval_preset
+
+    return sorted(name for name in PRESETS if not is_eval_preset(name))
+
+
+@pytest.mark.parametrize("name", _training_presets())
+def test_every_training_recipe_trains_two_steps(tmp_path: Path, name: str) -> None:
+    # Each recipe as published (networks, codes, losses, G's latents, norms), only smaller and
+    # shorter; InfoGAN-CR's phase starts at once, so its classifier trains too.
+    from infogan.presets import PRESETS
+    from tests.test_data_mnist import make_dataset
+
+    recipe = Config.from_flat(PRESETS[name]["overrides"])
+    small = {"model.width": 0.125, "train.steps": 2, "train.batch_size": 8, "train.device": "cpu",
+             "train.eval_every": 2, "train.checkpoint_every": 2, "train.log_every": 1, "data.eval_size": 32,
+             "eval.intermediate": "categorical", "eval.final": "categorical"}
+    if recipe.loss.lambda_cr > 0:
+        small["loss.cr_start"] = 1
+    if recipe.data.name == "mnist":
+        make_dataset(tmp_path / "data", "mnist")
+        small["data.root"] = str(tmp_path / "data")
+    result = train(recipe.replace(**small), run_dir=tmp_path / "run")
+    assert result.status == "finished" and result.step == 2, result.message
+    assert all(math.isfinite(v) for row in result.history for v in row.values())
+    assert ("loss_cr" in result.history[-1]) == (recipe.loss.lambda_cr > 0)
+    assert ("eval/cat_accuracy" in result.metrics) == bool(recipe.codes.categorical)
+    assert checkpoint.load(result.checkpoint).step == 2
