@@ -61,7 +61,7 @@ def fixtures(work: Path, env: dict[str, str]) -> None:
 TINY = ["--set", "data.name=digits", "--set", "model.image_size=28", "--set", "model.width=0.125",
         "--set", "codes.noise_dim=4", "--set", "codes.categorical=[10]", "--set", "codes.n_continuous=2",
         "--set", "train.steps=2", "--set", "train.batch_size=8", "--set", "train.eval_every=2",
-        "--set", "train.checkpoint_every=2", "--set", "data.eval_size=32", "--set", "eval.fid=false",
+        "--set", "train.checkpoint_every=2", "--set", "data.eval_size=32", "--set", "eval.final=categorical",
         "--set", "train.device=cpu", "--no-progress"]
 
 
@@ -93,7 +93,7 @@ def cases(work: Path) -> list[tuple[str, list[str]]]:
          train + ["--resume", "tinyrun/checkpoints/step_00000002", "--set", "codes.n_continuous=3", "--out", "r6"]),
         ("train --resume CKPT --train.steps N (the README's form; must work)",
          train + ["--resume", "tinyrun/checkpoints/step_00000002", "--set", "train.steps=4", "--set",
-                  "eval.disentanglement=false", "--no-progress", "--out", "r7"]),
+                  "eval.final=categorical", "--no-progress", "--out", "r7"]),
         ("evaluate a folder without checkpoints", [PY, "-m", "infogan.evaluate", "data"]),
         ("analysis collect on a missing mlflow.db",
          analysis + ["collect", "--tracking-uri", f"sqlite:///{work}/none/mlflow.db", "--sweep", "s"]),

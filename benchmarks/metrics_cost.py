@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from infogan import checkpoint
-from infogan.config import Config, EvalConfig
+from infogan.config import Config, EvalConfig, metric_set
 from infogan.data import load_dataset
 from infogan.metrics import (
     compute_beta_vae,
@@ -76,6 +76,10 @@ class _PlaceholderDSprites:
 
     def images_from_factors(self, factors: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(factors).float().reshape(len(factors), 1, 1, -1)  # (n, 1, 1, F)
+
+
+def _has_fid(cfg: Config) -> bool:
+    return "fid" in metric_set(cfg.eval.intermediate) | metric_set(cfg.eval.final)
 
 
 def _representation(noise: float, noise_codes: int, seed: int) -> Callable[[torch.Tensor], np.ndarray]:
@@ -180,7 +184,7 @@ def trial_fraction(label: str, base: Config, scale: float, standard: bool, tmp: 
     tc = base.train
     eval_steps = run_evaluation_steps(base)
     n_inter = len(eval_steps) - len(full_evaluation_steps(base))
-    quiet = base.replace(**{"eval.disentanglement": False, "eval.fid": False})
+    quiet = base.replace(**{"eval.intermediate": "categorical", "eval.final": "categorical"})
     wall, result = _timed(lambda: train(quiet, run_dir=f"{tmp}/run"))
     train_seconds = tc.steps * tc.batch_size / result.images_per_second
     print(f"[2] {label}: {tc.steps} steps of batch {tc.batch_size} trained in {train_seconds:.1f} s "
@@ -194,7 +198,7 @@ def trial_fraction(label: str, base: Config, scale: float, standard: bool, tmp: 
     d.load_state_dict(state.discriminator)
     dataset = load_dataset(base, "cpu")
     cpu = torch.device("cpu")
-    if base.eval.fid:
+    if _has_fid(base):
         net_seconds, _ = _timed(lambda: Evaluator(base, dataset, cpu).prepare_fid())
         print(f"    FID feature net trained and cached once per machine (not counted): {net_seconds:.1f} s")
 
@@ -209,7 +213,7 @@ def trial_fraction(label: str, base: Config, scale: float, standard: bool, tmp: 
     for size_label, cfg in runs:
         evaluator = Evaluator(cfg, dataset, cpu)
         setup = 0.0
-        if cfg.eval.fid:  # real-image statistics: once per run and sample size
+        if _has_fid(cfg):  # real-image statistics: once per run and sample size
             setup += _timed(lambda ev=evaluator: ev.prepare_fid(final=False))[0] if n_inter else 0.0
             setup += _timed(lambda ev=evaluator: ev.prepare_fid(final=True))[0]
         inter_seconds, inter = _timed(lambda ev=evaluator: ev(g, d, final=False)) if n_inter else (0.0, {})

@@ -116,7 +116,7 @@ def training_only(cfg: Config) -> Config:
     """The config with evaluation cut to its minimum: no FID, no disentanglement metrics, Q on 16
     labelled images once at the end, no intermediate evaluations or checkpoints."""
     return cfg.replace(**{
-        "eval.fid": False, "eval.disentanglement": False, "data.eval_size": 16,
+        "eval.intermediate": "categorical", "eval.final": "categorical", "data.eval_size": 16,
         "train.eval_every": 10**6, "train.checkpoint_every": 10**6,
     })
 

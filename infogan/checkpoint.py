@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from infogan.atomic import atomic_path
+from infogan.config import upgrade_saved
 
 FILENAME = "checkpoint.pt"
 FORMAT_VERSION = 1
@@ -58,7 +59,8 @@ def resolve(path: str | os.PathLike[str]) -> Path:
 
 
 def load(path: str | os.PathLike[str]) -> TrainingState:
-    """Read a checkpoint written by ``save`` (tensors and plain containers only).
+    """Read a checkpoint written by ``save`` (tensors and plain containers only); its config in
+    today's keys (``infogan.config.upgrade_saved``).
 
     Raises:
         FileNotFoundError: nothing at ``path``.
@@ -73,4 +75,5 @@ def load(path: str | os.PathLike[str]) -> TrainingState:
     version = payload.pop("format_version", None)
     if version != FORMAT_VERSION:
         raise ValueError(f"checkpoint format {version!r} is not supported (expected {FORMAT_VERSION})")
+    payload["config"] = upgrade_saved(payload["config"])  # an older version's retired keys, read as today's
     return TrainingState(**payload)

@@ -26,6 +26,8 @@ from pydantic.fields import FieldInfo
 
 # The evaluation suite's metric families, as named in ``eval.intermediate`` / ``eval.final``.
 METRIC_FAMILIES = ("categorical", "mig", "dci", "sap", "modularity", "factor_vae", "beta_vae", "fid")
+# Those that need a dataset with ground-truth factors (dSprites): dropped from the sets elsewhere.
+GROUND_TRUTH_FAMILIES = frozenset({"mig", "dci", "sap", "modularity", "factor_vae", "beta_vae"})
 
 
 def _not_bool(value: Any) -> Any:
@@ -134,7 +136,9 @@ class ModelConfig(_Section):
     """Networks: image size, architecture family and a width multiplier for cheap runs."""
 
     image_size: Annotated[Literal[28, 32, 64], BeforeValidator(_size_from_text)] = 64
-    channels: Annotated[Int, Field(ge=1, le=4)] = 1
+    # Every dataset here is greyscale: the networks would take more channels, no dataset gives them.
+    channels: Annotated[Int, Field(ge=1, le=1, json_schema_extra={
+        "allowed": "1 (every dataset here is greyscale)"})] = 1
     arch: Literal["auto", "mnist", "conv"] = "auto"
     width: Annotated[Float, Field(gt=0.0, le=8.0)] = 1.0
     # D/Q normalisation: batch norm where the paper has it, spectral norm on every D/Q layer and
@@ -260,11 +264,11 @@ class EvalConfig(_Section):
     Staged evaluation: evaluations before a run's last step compute only the ``intermediate``
     families (what a scheduler and the curves need), with MIG on at most ``intermediate_points``
     points and FID on ``intermediate_fid_samples`` images; the last step computes the ``final``
-    families at the full sizes. ``disentanglement`` and ``fid`` switch whole families off.
+    families at the full sizes. These two sets are the one way to say which metrics run (the
+    ground-truth families only where the dataset has factors, ``categorical`` only with a
+    categorical code): ``eval.final=categorical,mig`` leaves FID out, ``none`` computes nothing.
     """
 
-    disentanglement: bool = True  # MIG, FactorVAE, BetaVAE, DCI, SAP, modularity (factor datasets)
-    fid: bool = True
     intermediate: MetricSet = "categorical,mig,fid"
     final: MetricSet = "all"
     intermediate_points: Annotated[Int, Field(ge=100, le=10_000_000)] = 10_000
@@ -289,12 +293,13 @@ class EvalConfig(_Section):
     def _inception_needs_weights(self) -> EvalConfig:
         # Inception weights are never downloaded: without a local file the run would only
         # fail at its first evaluation, after training for eval_every steps.
-        if self.fid and self.feature_net == "inception" and self.inception_weights is None:
+        fid = "fid" in metric_set(self.final) | metric_set(self.intermediate)
+        if fid and self.feature_net == "inception" and self.inception_weights is None:
             raise ValueError(
                 "invalid config value eval.inception_weights=None with eval.feature_net='inception' "
-                "and eval.fid=True: allowed is the path of a local Inception-v3 weights file "
-                "(torch-fidelity's 'weights-inception-2015-12-05-6726825d.pth'; nothing is downloaded), "
-                "or use eval.feature_net='lenet' or eval.fid=false"
+                "and 'fid' in eval.final or eval.intermediate: allowed is the path of a local Inception-v3 "
+                "weights file (torch-fidelity's 'weights-inception-2015-12-05-6726825d.pth'; nothing is "
+                "downloaded), or use eval.feature_net='lenet' or leave 'fid' out of both metric sets"
             )
         return self
 
@@ -394,6 +399,29 @@ class Config(BaseModel):
     def replace(self, **flat: Any) -> Config:
         """Convenience: ``cfg.replace(**{"train.steps": 10})``."""
         return Config.from_flat(flat, base=self)
+
+
+# Keys older runs saved that are no longer config keys, and how a saved value is read today.
+#   eval.fid, eval.disentanglement: switches that took FID / the ground-truth families out of
+#   eval.intermediate and eval.final, which now say it alone.
+RETIRED_KEYS = ("eval.fid", "eval.disentanglement")
+_RETIRED_FAMILIES = {"eval.fid": frozenset({"fid"}), "eval.disentanglement": GROUND_TRUTH_FAMILIES}
+
+
+def upgrade_saved(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """A flat config saved by an older version (a checkpoint's), in today's keys: a retired switch
+    that was off takes its families out of ``eval.intermediate`` and ``eval.final``; one that was
+    on changes nothing. Keys that are neither current nor retired stay, for ``from_flat`` to refuse.
+    """
+    out = {k: v for k, v in flat.items() if k not in RETIRED_KEYS}
+    off = frozenset().union(*(families for key, families in _RETIRED_FAMILIES.items()
+                              if key in flat and str(flat[key]).strip().lower() in ("false", "0")))
+    if off:
+        for key in ("eval.intermediate", "eval.final"):
+            default = getattr(EvalConfig(), key.partition(".")[2])
+            kept = [f for f in METRIC_FAMILIES if f in metric_set(str(out.get(key, default))) - off]
+            out[key] = ",".join(kept) or "none"
+    return out
 
 
 def parse_assignment(text: str, flag: str = "--set") -> tuple[str, str]:

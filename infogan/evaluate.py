@@ -23,12 +23,13 @@ from typing import Any
 import torch
 
 from infogan import checkpoint as ckpt
+from infogan.cli import EXIT_OK, EXIT_USAGE, parse_args, print_error
 from infogan.config import KEYS, Config, describe, parse_assignment
 from infogan.data import load_dataset
 from infogan.metrics.evaluate import Evaluator
 from infogan.model import build
 from infogan.presets import PRESETS, is_eval_preset
-from infogan.train import parse_args, resolve_device
+from infogan.train import resolve_device
 
 RESULTS = "eval_final.jsonl"
 # What an evaluation may change on a saved run: evaluation sizes and protocol, the labelled eval
@@ -172,10 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             shown = {k: round(v, 4) for k, v in row.items() if k.startswith("eval/") and math.isfinite(v)}
             print(json.dumps({"step": row["step"], **shown}), flush=True)
     except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        print_error(err)
+        return EXIT_USAGE
     print(f"evaluated {n} checkpoint(s) in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

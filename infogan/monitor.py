@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from infogan import losses
+from infogan.metric_names import L_INFO_CAT, L_INFO_CONT, train_metric
 
 
 class DivergedError(RuntimeError):
@@ -69,8 +70,8 @@ class LossLog:
             column = stacked[:, i]
             if not torch.isnan(column).all():
                 row[name] = float(column.nanmean())
-        row["l_info_cat"] = losses.mi_lower_bound(row["nll_cat"], self.entropies["h_cat"])
-        row["l_info_cont"] = losses.mi_lower_bound(row["nll_cont"], self.entropies["h_cont"])
+        row[L_INFO_CAT] = losses.mi_lower_bound(row["nll_cat"], self.entropies["h_cat"])
+        row[L_INFO_CONT] = losses.mi_lower_bound(row["nll_cont"], self.entropies["h_cont"])
         self.history.append(row)
         self._window.clear()
         return row
@@ -78,11 +79,11 @@ class LossLog:
     def last(self) -> dict[str, float]:
         """The last history row, as ``train/`` metrics."""
         row = self.history[-1] if self.history else {}
-        return {f"train/{k}": v for k, v in row.items() if k != "step"}
+        return {train_metric(k): v for k, v in row.items() if k != "step"}
 
     def rows_since_report(self, step: int) -> list[dict[str, float]]:
         """The logged rows before ``step`` not handed on yet, as ``train/`` keys (then marked handed on)."""
-        rows = [{"step": r["step"], **{f"train/{k}": v for k, v in r.items() if k != "step"}}
+        rows = [{"step": r["step"], **{train_metric(k): v for k, v in r.items() if k != "step"}}
                 for r in self.history[self._reported:] if r["step"] < step]
         self._reported = len(self.history)
         return rows

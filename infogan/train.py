@@ -1,4 +1,4 @@
-"""The training loop: ``train(cfg, run_dir, on_eval, resume) -> TrainResult``, and its CLI.
+"""The training loop: ``train(cfg, run_dir, on_eval, resume) -> TrainResult``, and ``main()``.
 
 Each step draws one real batch, one latent batch (and, for InfoGAN-CR, one batch of contrastive
 pairs) from the loop's generator and hands them to ``infogan.step.InfoGANStep``, which owns the
@@ -9,12 +9,7 @@ and the run directory. Loss values leave the device once per ``log_every`` steps
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import os
-import shlex
-import sys
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -24,14 +19,15 @@ from typing import Any
 import torch
 
 from infogan import checkpoint as ckpt
+from infogan import cli
 from infogan import codes as latent_codes
-from infogan.config import KEYS, Config, describe, parse_assignment, resume_conflicts, unknown_key_message
+from infogan import metric_names as names
+from infogan.config import Config, resume_conflicts
 from infogan.data import GROUND_TRUTH_DATASETS, load_dataset
 from infogan.interrupt import Interrupted, StepBoundary
 from infogan.metrics.evaluate import Evaluator, metric_names
 from infogan.monitor import DivergedError, LossLog, check_finite_weights
-from infogan.presets import PRESETS
-from infogan.run_writer import RunWriter, latest_checkpoint
+from infogan.run_writer import RunWriter
 from infogan.sampling import IterationSampler, loop_generator
 from infogan.step import LOSS_NAMES, InfoGANStep
 
@@ -61,7 +57,10 @@ class TrainResult:
     run_dir: Path | None = None
     checkpoint: Path | None = None  # the last good checkpoint directory
     message: str = ""
-    images_per_second: float = 0.0  # training only: evaluations and checkpoint writes excluded
+    # Real images drawn per second of training (evaluations and checkpoint writes excluded):
+    # steps trained x train.batch_size / seconds, i.e. steps per second x batch size. Not the rate of
+    # ``train/images`` (metric_names.IMAGES), whose work per step is 1 + train.g_steps batches.
+    images_per_second: float = 0.0
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -171,13 +170,13 @@ def reported_metrics(cfg: Config) -> frozenset[str]:
     ``EvalReport.metrics``, a sweep's Tune results): the losses of every step, the code priors'
     entropies, ``train/images`` and the ``eval/`` metrics of both evaluation stages it reaches.
     InfoGAN-CR's losses are left out: they exist only from ``loss.cr_start`` on."""
-    train = {*LOSS_NAMES, "l_info_cat", "l_info_cont", "h_cat", "h_cont", "images"}
+    train = {*map(names.train_metric, (*LOSS_NAMES, *names.LOSS_LOG_COLUMNS)), names.H_CAT, names.H_CONT, names.IMAGES}
     ground_truth = cfg.data.name in GROUND_TRUTH_DATASETS
     full = set(full_evaluation_steps(cfg))
-    names = metric_names(cfg, True, ground_truth)
+    evaluated = metric_names(cfg, True, ground_truth)
     if any(step not in full for step in run_evaluation_steps(cfg)):
-        names &= metric_names(cfg, False, ground_truth)
-    return frozenset({*(f"train/{name}" for name in train), *names})
+        evaluated &= metric_names(cfg, False, ground_truth)
+    return frozenset({*train, *evaluated})
 
 
 def _check_resume(saved: dict[str, Any], cfg: Config, step: int) -> None:
@@ -248,8 +247,8 @@ def train(
         return {"fid_feature_net": evaluator.feature_net_id} if evaluator.feature_net_id else {}
 
     def evaluate(step: int, checkpoint_dir: Path | None) -> dict[str, float]:
-        metrics = {**log.last(), "train/h_cat": entropy["h_cat"], "train/h_cont": entropy["h_cont"],
-                   "train/images": float(step * tc.images_per_step)}
+        metrics = {**log.last(), names.H_CAT: entropy["h_cat"], names.H_CONT: entropy["h_cont"],
+                   names.IMAGES: float(step * tc.images_per_step)}
         metrics.update(evaluator(updater.g, updater.d, final=step in full_steps))
         writer.evaluation(step, metrics, tags(), updater.g, device)
         if on_eval is not None:
@@ -286,8 +285,8 @@ def train(
                 bar.update(1)
     except DivergedError as err:
         status, message, step = "diverged", str(err), err.step
-        last_metrics = {**last_metrics, "train/diverged_step": float(err.step),
-                        "train/images": float(err.step * tc.images_per_step)}
+        last_metrics = {**last_metrics, names.DIVERGED_STEP: float(err.step),
+                        names.IMAGES: float(err.step * tc.images_per_step)}
         if on_eval is not None:
             on_eval(EvalReport(err.step, dict(last_metrics), None, tags(), log.rows_since_report(err.step)))
     except KeyboardInterrupt as err:  # re-raised once the run directory records it
@@ -300,7 +299,7 @@ def train(
         if bar is not None:
             bar.close()
     train_seconds = time.perf_counter() - t0 - overhead
-    ips = (step - start) * tc.batch_size / train_seconds if train_seconds > 0 else 0.0
+    ips = (step - start) * tc.batch_size / train_seconds if train_seconds > 0 else 0.0  # TrainResult says why
     writer.ending({
         "status": status, "step": step, "message": message, "images_per_second": ips,
         "start_step": start, "train_seconds": train_seconds,
@@ -358,143 +357,10 @@ def _progress_bar(total: int, initial: int) -> Any:
     return tqdm(total=total, initial=initial, desc="infogan", unit="step", dynamic_ncols=True)
 
 
-# ---------------------------------------------------------------------------------------------
-# CLI
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m infogan.train",
-        description="Train an InfoGAN (no Ray/Optuna/MLflow needed). Every config key is a flag.",
-        epilog=(
-            "examples:\n"
-            "  python -m infogan.train                                  # InfoGAN-CR's dSprites recipe, 2,000 steps\n"
-            "  python -m infogan.train --preset digits --train.seed 1   # official MNIST recipe on sklearn digits\n"
-            "  python -m infogan.train --preset dsprites-32 --set loss.lambda_cr=2 --set loss.cr_start=10000\n"
-            "  python -m infogan.train --preset mnist --data.root ~/data  # the same on MNIST IDX files\n"
-            "  python -m infogan.train --preset dsprites-32 --preset eval-infogan-cr  # published metric protocol\n"
-            "  python -m infogan.train --preset paper   # InfoGAN-CR's published protocol in one run (a GPU run)\n"
-            "  python -m infogan.train --resume runs/x/checkpoints/step_00000500 --train.steps 2000\n"
-            "  python -m infogan.train --resume runs/x/checkpoints/step_00288000 --loss.lambda_cr 2 \\\n"
-            "      --loss.cr_start 288000 --train.steps 322560   # switch InfoGAN-CR on (a fresh classifier)\n"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,  # --train.step must not silently mean --train.steps
-    )
-    parser.add_argument("--preset", choices=sorted(PRESETS), action="append", default=None,
-                        help="a named set of overrides applied before the flags, repeatable (later "
-                             "presets override earlier ones): " + ", ".join(
-                            f"{k} ({v['description']})" for k, v in sorted(PRESETS.items())))
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="set a config key, repeatable (the sweep's syntax; the same as --KEY VALUE)")
-    parser.add_argument("--out", default=None, help="run directory (default: runs/<dataset>-<time>)")
-    parser.add_argument("--resume", default=None,
-                        help="checkpoint file or directory to continue from, with the config saved in it (flags "
-                             "may change the budget, intervals and evaluation settings, and switch InfoGAN-CR "
-                             "on or move its start before its phase begins)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
-    defaults = Config().to_flat()
-    for key in KEYS:
-        parser.add_argument(f"--{key}", dest=key, default=None, metavar="V",
-                            help=f"{describe(key)} (default {defaults[key]!r})")
-    return parser
-
-
-def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
-    """``base`` (default ``Config()``), then the presets in order, then ``--set`` and the key flags."""
-    base = base or Config()
-    for name in args.preset or []:
-        base = Config.from_flat(PRESETS[name]["overrides"], base=base)
-    flags = dict(parse_assignment(text) for text in getattr(args, "set", []) or [])
-    flags.update({k: getattr(args, k) for k in KEYS if getattr(args, k) is not None})
-    return Config.from_flat(flags, base=base)
-
-
-def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
-               config_flags: bool = True) -> argparse.Namespace:
-    """``parser.parse_args`` with one line and a close match for an unknown ``--section.key`` flag
-    instead of argparse's usage dump (exits 2, as argparse does).
-
-    Args:
-        parser: the CLI's parser (built with ``allow_abbrev=False``).
-        argv: the arguments.
-        config_flags: the CLI takes config keys as flags (``--loss.lambda_cat V``); otherwise
-            they go through ``--set KEY=VALUE`` and the message says so.
-    """
-    args, unknown = parser.parse_known_args(argv)
-    for arg in unknown:
-        if arg.startswith("--"):
-            key = arg[2:].partition("=")[0]
-            if "." not in key:
-                message = f"unknown flag {arg!r} (see --help)"
-            elif config_flags:
-                message = unknown_key_message(key, flag=True)
-            else:
-                message = f"unknown flag {arg!r}: config keys are set with --set KEY=VALUE; " + \
-                    unknown_key_message(key).partition("; ")[2]
-            parser.exit(2, f"error: {message}\n")
-    if unknown:
-        parser.exit(2, f"error: unexpected argument {unknown[0]!r} (see --help)\n")
-    return args
-
-
-def interrupted_message(out: Path | None, resume: str | None, steps: int | None) -> str:
-    """The one line Ctrl-C leaves on stderr: where the run stopped and the command that continues it.
-
-    Args:
-        out: the run directory (None if Ctrl-C came before it was known).
-        resume: the checkpoint this run resumed from, if any.
-        steps: the run's budget (``train.steps``), if known.
-    """
-    latest = latest_checkpoint(out) if out is not None else None
-    if out is None or (latest is None and resume is None):
-        return "interrupted before the run's first checkpoint: nothing to resume; run the same command again"
-    if latest is not None and latest[0] == steps:
-        return f"interrupted after the last step ({steps}): the run is complete in {out}"
-    # The checkpoint holds the config; --out keeps the run in its directory (without it, a resumed
-    # run starts a new one) and --train.steps its budget (a run resumed with a new budget may not
-    # have written a checkpoint holding it yet).
-    command = ["python", "-m", "infogan.train", "--resume", str(latest[1] if latest else resume), "--out", str(out)]
-    command += ["--train.steps", str(steps)] if steps is not None else []
-    where = f"at step {latest[0]}" if latest else "before this run's first checkpoint"
-    return f"interrupted {where}; resume with: {shlex.join(command)}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """The CLI: every expected failure (config, data files, checkpoint, device) is one line and
-    exit 2; a run that diverges exits 1; Ctrl-C exits 130 with the command that resumes the run
-    (one line); ``--debug`` shows tracebacks instead."""
-    args = parse_args(build_parser(), argv)
-    out: Path | None = None
-    steps: int | None = None
-    try:
-        # A resumed run starts from the checkpoint's own config: only the flags given change it,
-        # and train() refuses changes other than budget, bookkeeping and evaluation keys.
-        base = Config.from_flat(ckpt.load(args.resume).config) if args.resume else None
-        cfg = config_from_args(args, base)
-        out, steps = Path(args.out or f"runs/{cfg.data.name}-{time.strftime('%Y%m%d-%H%M%S')}"), cfg.train.steps
-        result = train(cfg, run_dir=out, resume=args.resume, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError) as err:
-        if args.debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        if args.debug:
-            raise
-        print(interrupted_message(out, args.resume, steps), file=sys.stderr)
-        return 130
-    summary = {"status": result.status, "step": result.step, "images_per_second": round(result.images_per_second, 1),
-               **{k: round(v, 4) for k, v in result.metrics.items() if math.isfinite(v)}}
-    print(json.dumps(summary, indent=2))
-    if result.status != "finished":
-        print(result.message, file=sys.stderr)
-        print(f"run directory: {out} (last good checkpoint: {result.checkpoint})", file=sys.stderr)
-        return 1
-    print(f"run directory: {out}; figures: {out / 'figures' / 'traversal.png'}, {out / 'figures' / 'samples.png'}",
-          file=sys.stderr)
-    return 0
+    """``python -m infogan.train``: the flags of ``infogan.cli.train_parser``; every expected failure
+    is one line and exit 2, a diverged run exits 1, Ctrl-C 130 (``infogan.cli.run_training``)."""
+    return cli.run_training(cli.parse_args(cli.train_parser(), argv), train)
 
 
 if __name__ == "__main__":

@@ -196,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The process exit code.
     """
-    from infogan.train import parse_args
+    from infogan.cli import parse_args
 
     args = parse_args(build_parser(), argv, config_flags=False)
     temp_storage = None

@@ -16,6 +16,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from infogan.metric_names import DIVERGED_STEP, IMAGES  # standard library only, like this module
+
 # ---- tags
 TAG_PARENT_RUN_ID = "mlflow.parentRunId"
 TAG_RUN_NAME = "mlflow.runName"
@@ -48,11 +50,11 @@ MLFLOW_STATUS = {
 # ---- params and metrics
 SWEEP_PARAM_PREFIX = "sweep."
 STEP = "step"  # the training step, reported to Tune with every result
-WORK = "train/images"  # training work in images (TrainConfig.images_per_step); ASHA's clock
+WORK = IMAGES  # training work in images (infogan.metric_names.IMAGES says what it counts); ASHA's clock
 METRIC_WALL_SECONDS = "time/wall_seconds"
 METRIC_IMAGES_PER_SECOND = "time/images_per_second"
 METRIC_DIVERGED = "train/diverged"  # 1.0 on a diverged trial's last report, else 0.0 (reported to Tune too)
-METRIC_DIVERGED_STEP = "train/diverged_step"  # set by infogan.train on divergence
+METRIC_DIVERGED_STEP = DIVERGED_STEP  # set by infogan.train on divergence
 METRIC_PREFIXES = ("eval/", "train/", "time/")  # metric families that become table columns
 
 # ---- artifacts of a child run, and files beside Tune's state

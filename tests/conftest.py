@@ -21,7 +21,7 @@ TINY = {
     "model.d_norm": "batch", "model.leak": 0.1, "train.g_steps": 1,
     "train.steps": 6, "train.batch_size": 8, "train.device": "cpu", "train.precision": "fp32",
     "train.eval_every": 3, "train.checkpoint_every": 3, "train.log_every": 1, "data.eval_size": 64,
-    "eval.fid": False,
+    "eval.intermediate": "categorical,mig", "eval.final": "categorical,mig,dci,sap,modularity,factor_vae,beta_vae",
 }
 
 

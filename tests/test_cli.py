@@ -42,7 +42,7 @@ def test_mnist_preset_runs_the_official_recipe_on_idx_files(tmp_path: Path, caps
     # The preset's recipe (full width, batch 128, 5,000 steps) shrunk only in size and length.
     assert main(["--preset", "mnist", "--data.root", str(tmp_path / "data"), "--model.width", "0.125",
                  "--train.batch_size", "8", "--train.steps", "2", "--train.eval_every", "2",
-                 "--train.checkpoint_every", "2", "--data.eval_size", "40", "--eval.fid", "false",
+                 "--train.checkpoint_every", "2", "--data.eval_size", "40", "--eval.final", "categorical",
                  "--out", str(tmp_path / "run"), "--no-progress"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["status"] == "finished" and "eval/cat_accuracy" in summary
@@ -51,10 +51,17 @@ def test_mnist_preset_runs_the_official_recipe_on_idx_files(tmp_path: Path, caps
         ("mnist", "batch", 1.0, 2e-4)
 
 
-def test_presets_stack_left_to_right(tmp_path: Path) -> None:
-    from infogan.train import build_parser, config_from_args
+def test_colour_channels_are_refused_before_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--set", "model.channels=3", "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "error: invalid config value model.channels='3': allowed is 1 (every dataset here is greyscale)"
+    assert not (tmp_path / "run").exists()
 
-    cfg = config_from_args(build_parser().parse_args(["--preset", "dsprites-32", "--preset", "eval-infogan-cr",
+
+def test_presets_stack_left_to_right(tmp_path: Path) -> None:
+    from infogan.cli import config_from_args, train_parser
+
+    cfg = config_from_args(train_parser().parse_args(["--preset", "dsprites-32", "--preset", "eval-infogan-cr",
                                                       "--eval.num_votes_eval", "100"]))
     assert cfg.model.image_size == 32 and cfg.eval.mig_points == 73_728 and cfg.eval.num_votes_eval == 100
 
@@ -115,13 +122,13 @@ def test_resume_takes_the_checkpoints_config_and_names_forbidden_changes(
 
 
 def test_set_is_the_same_override_as_a_key_flag(tmp_path: Path) -> None:
-    from infogan.train import build_parser, config_from_args, parse_args
+    from infogan.cli import config_from_args, parse_args, train_parser
 
-    by_set = config_from_args(parse_args(build_parser(), ["--set", "loss.lambda_cr=2", "--set", "train.g_steps=1"]))
-    by_flag = config_from_args(parse_args(build_parser(), ["--loss.lambda_cr", "2", "--train.g_steps", "1"]))
+    by_set = config_from_args(parse_args(train_parser(), ["--set", "loss.lambda_cr=2", "--set", "train.g_steps=1"]))
+    by_flag = config_from_args(parse_args(train_parser(), ["--loss.lambda_cr", "2", "--train.g_steps", "1"]))
     assert by_set == by_flag and by_set.loss.lambda_cr == 2.0
     with pytest.raises(ValueError, match="did you mean 'loss.lambda_cr'"):
-        config_from_args(parse_args(build_parser(), ["--set", "loss.lambda_crr=2"]))
+        config_from_args(parse_args(train_parser(), ["--set", "loss.lambda_crr=2"]))
 
 
 def test_console_scripts_point_at_the_clis() -> None:

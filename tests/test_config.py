@@ -19,7 +19,7 @@ BAD = {
     "train.seed": -5, "train.device": "tpu", "train.precision": "fp8", "train.eval_every": 0,
     "train.eval_schedule": "cosine", "train.checkpoint_every": 0, "train.log_every": 0,
     "train.threads": -1, "train.max_loss": float("inf"),
-    "eval.disentanglement": "sometimes", "eval.fid": 2, "eval.num_points": 10, "eval.mig_points": -1, "eval.num_test": 0,
+    "eval.num_points": 10, "eval.mig_points": -1, "eval.num_test": 0,
     "eval.num_votes_train": 1, "eval.num_votes_eval": -3, "eval.vote_batch": 1, "eval.fid_samples": 4, "eval.fid_net_steps": 0,
     "eval.intermediate": "mig,elbo", "eval.final": "", "eval.intermediate_points": 5,
     "eval.intermediate_fid_samples": 0, "eval.dci_model": "lasso",
@@ -39,6 +39,15 @@ def test_bad_value_names_key_value_and_allowed(key: str) -> None:
     assert key in message
     assert "allowed" in message
     assert repr(BAD[key]) in message or str(BAD[key]) in message
+
+
+@pytest.mark.parametrize("value", [3, "3", 2, 4])
+def test_channels_other_than_one_are_refused_at_validation(value: object) -> None:
+    # The datasets are greyscale: a colour config must fail when it is read, not at the run's start.
+    with pytest.raises(ValueError) as info:
+        Config.from_flat({"model.channels": value})
+    assert str(info.value) == f"invalid config value model.channels={value!r}: allowed is 1 (every dataset here is greyscale)"
+    assert Config.from_flat({"model.channels": "1"}).model.channels == 1
 
 
 def test_unknown_key_is_an_error() -> None:
@@ -113,8 +122,28 @@ def test_cross_field_checks() -> None:
     with pytest.raises(ValueError, match=r"eval\.inception_weights"):
         Config.from_flat({"eval.feature_net": "inception"})
     # A weights path, or no FID at all, makes the Inception choice valid.
-    assert Config.from_flat({"eval.feature_net": "inception", "eval.inception_weights": "w.pth"}).eval.fid
-    assert not Config.from_flat({"eval.feature_net": "inception", "eval.fid": False}).eval.fid
+    assert Config.from_flat({"eval.feature_net": "inception", "eval.inception_weights": "w.pth"})
+    Config.from_flat({"eval.feature_net": "inception", "eval.intermediate": "mig", "eval.final": "mig,dci"})
+    with pytest.raises(ValueError, match=r"eval\.inception_weights"):  # FID in either stage needs the weights
+        Config.from_flat({"eval.feature_net": "inception", "eval.intermediate": "mig"})
+
+
+@pytest.mark.parametrize("key", ["eval.fid", "eval.disentanglement"])
+def test_retired_switches_are_no_longer_keys(key: str) -> None:
+    # eval.intermediate / eval.final alone say which metrics run.
+    with pytest.raises(ValueError, match=f"unknown config key '{key}'"):
+        Config.from_flat({key: False})
+
+
+def test_a_saved_config_with_the_retired_switches_reads_as_the_metric_sets_they_meant() -> None:
+    from infogan.config import upgrade_saved
+
+    old = {**Config().to_flat(), "eval.fid": False, "eval.disentanglement": True, "eval.intermediate": "mig,fid"}
+    cfg = Config.from_flat(upgrade_saved(old))
+    assert (cfg.eval.intermediate, cfg.eval.final) == ("mig", "categorical,mig,dci,sap,modularity,factor_vae,beta_vae")
+    both_off = upgrade_saved({"eval.fid": "False", "eval.disentanglement": "false"})
+    assert both_off == {"eval.intermediate": "categorical", "eval.final": "categorical"}
+    assert upgrade_saved({"eval.fid": True, "loss.lambda_cont": 1.0}) == {"loss.lambda_cont": 1.0}  # on: no change
 
 
 def test_frozen_and_replace() -> None:

@@ -34,7 +34,7 @@ from infogan.train import train
 TINY = {
     "model.image_size": 32, "model.width": 0.125, "train.batch_size": 8, "train.device": "cpu",
     "train.log_every": 1, "train.eval_every": 1000, "train.checkpoint_every": 1000,
-    "eval.fid": False, "eval.disentanglement": False, "data.eval_size": 64,
+    "eval.intermediate": "categorical", "eval.final": "categorical", "data.eval_size": 64,
 }
 RECIPES = {
     "dsprites": {},
@@ -240,7 +240,7 @@ def test_dropping_a_member_leaves_the_others_as_they_were(recipe: str) -> None:
 def test_configs_that_change_shapes_or_structure_are_refused() -> None:
     base = Config.from_flat(TINY)
     check_members([base, base.replace(**{"train.seed": 3, "optim.lr_d": 1e-4, "train.steps": 9,
-                                         "eval.fid": True, "train.log_every": 5})])
+                                         "eval.final": "all", "train.log_every": 5})])
     for key, value in [("model.width", 0.25), ("train.batch_size", 16), ("codes.n_continuous", 3),
                        ("train.g_steps", 1), ("loss.gan", "lsgan"), ("model.d_norm", "none"),
                        ("data.name", "digits"), ("train.precision", "bf16")]:

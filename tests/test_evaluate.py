@@ -74,9 +74,10 @@ def test_evaluate_cli_scores_every_checkpoint_once_and_matches_the_runs_final_ev
     assert [p["step"] for p in printed] == [2, 4]
     # Already scored with these settings: skipped. Other settings: scored again, beside them.
     assert main([str(run)]) == 0 and len((run / RESULTS).read_text().splitlines()) == 2
-    assert main([str(run / "checkpoints" / "step_00000004"), "--eval.fid", "false"]) == 0
+    no_fid = "categorical,mig,dci,sap,modularity,factor_vae,beta_vae"
+    assert main([str(run / "checkpoints" / "step_00000004"), "--eval.final", no_fid]) == 0
     rows = [json.loads(line) for line in (run / RESULTS).read_text().splitlines()]
-    assert len(rows) == 3 and "eval/fid" not in rows[-1] and rows[-1]["settings"]["eval.fid"] is False
+    assert len(rows) == 3 and "eval/fid" not in rows[-1] and rows[-1]["settings"]["eval.final"] == no_fid
 
 
 def test_evaluate_cli_refuses_training_keys_and_bad_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -103,18 +104,18 @@ def test_evaluate_set_accepts_only_evaluation_keys(tmp_path: Path, cfg: Config, 
     train(cfg.replace(**{"train.steps": 2}), run_dir=run)
     assert main([str(run), "--set", "loss.lambda_cont=3"]) == 2
     assert "only evaluation settings may change" in capsys.readouterr().err
-    assert main([str(run), "--set", "eval.final=mig", "--set", "eval.fid=false"]) == 0
+    assert main([str(run), "--set", "eval.final=mig"]) == 0
     rows = [json.loads(line) for line in (run / RESULTS).read_text().splitlines()]
     assert [k for k in rows[-1] if k.startswith("eval/") and k != "eval/seconds"] == ["eval/mig"]
 
 
 def test_declared_metric_names_hold_on_a_labelled_dataset(tmp_path: Path, tiny_cfg: Config) -> None:
     reports: list[EvalReport] = []
-    cfg = tiny_cfg.replace(**{"eval.final": "all", "eval.cache_dir": str(tmp_path / "cache")})
+    cfg = tiny_cfg.replace(**{"eval.cache_dir": str(tmp_path / "cache")})  # every family but FID at the end
     train(cfg, on_eval=reports.append)
     assert [r.step for r in reports] == [3, 6]
     for report, final in zip(reports, (False, True), strict=True):
-        # digits: categorical accuracy only (no factors, eval.fid off in the tiny config)
+        # digits: categorical accuracy only (no factors, no FID in the tiny config's sets)
         assert {k for k in report.metrics if k.startswith("eval/")} == metric_names(cfg, final, ground_truth=False) \
             == {"eval/cat_accuracy", "eval/cat_nmi", "eval/seconds"}
     assert reported_metrics(cfg) == set(reports[0].metrics) & set(reports[1].metrics)

@@ -15,3 +15,11 @@ def test_infogan_imports_no_sweep_stack() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_metric_names_load_nothing_but_the_standard_library() -> None:
+    # sweeps.record (read by the analysis without torch) takes train/ metric names from it.
+    code = ("import sys, infogan.metric_names\n"
+            "print(','.join(m for m in ('torch', 'numpy', 'pydantic', 'infogan.config') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

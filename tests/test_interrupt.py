@@ -19,9 +19,10 @@ import pytest
 import torch
 
 from infogan import checkpoint
+from infogan.cli import interrupted_message
 from infogan.config import Config
 from infogan.interrupt import Interrupted
-from infogan.train import EvalReport, interrupted_message, train
+from infogan.train import EvalReport, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,7 +138,7 @@ def test_ctrl_c_on_the_cli_exits_130_with_a_resume_command_that_works(tmp_path: 
     proc = subprocess.Popen(
         [sys.executable, "-m", "infogan.train", "--preset", "dsprites-quick", "--set", "model.width=0.25",
          "--set", "train.steps=100000", "--set", "train.checkpoint_every=5", "--set", "train.eval_every=100000",
-         "--set", "eval.fid=false", "--set", "train.device=cpu", "--no-progress", "--out", str(run)],
+         "--set", "eval.final=mig", "--set", "train.device=cpu", "--no-progress", "--out", str(run)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     try:
         deadline = time.monotonic() + 300  # imports and data generation on a busy machine

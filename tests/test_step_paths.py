@@ -26,7 +26,7 @@ from infogan.train import make_iteration, resolve_step_mode, train
 TINY = {
     "model.image_size": 32, "model.width": 0.125, "train.batch_size": 8, "train.device": "cpu",
     "train.log_every": 1, "train.eval_every": 1000, "train.checkpoint_every": 1000,
-    "eval.fid": False, "eval.disentanglement": False, "data.eval_size": 64,
+    "eval.intermediate": "categorical", "eval.final": "categorical", "data.eval_size": 64,
 }
 # Every compiled function: G's forward, D's and G's losses, the CR classifier's (from step 4 on),
 # G's fresh latents (openai's recipe) and the MNIST networks with batch norm in D.

@@ -44,6 +44,20 @@ def test_resume_continues_exactly(tmp_path: Path, tiny_cfg: Config, q_update: st
     assert all(torch.equal(g_full[k], g_resumed[k]) for k in g_full)
 
 
+def test_a_checkpoint_saved_with_the_retired_eval_switches_resumes(tmp_path: Path, tiny_cfg: Config) -> None:
+    # Checkpoints of older versions hold eval.fid / eval.disentanglement; they load as the metric
+    # sets those switches meant and the run resumes.
+    half = train(tiny_cfg.replace(**{"train.steps": 3, "eval.final": "all"}), run_dir=tmp_path / "half")
+    path = half.checkpoint / checkpoint.FILENAME
+    payload = torch.load(path, weights_only=True)
+    payload["config"] = {**payload["config"], "eval.fid": False, "eval.disentanglement": True}
+    torch.save(payload, path)
+    state = checkpoint.load(half.checkpoint)
+    assert "eval.fid" not in state.config and "fid" not in state.config["eval.final"].split(",")
+    resumed = train(Config.from_flat(state.config).replace(**{"train.steps": 6}), resume=half.checkpoint)
+    assert resumed.status == "finished" and "eval/fid" not in resumed.metrics
+
+
 def test_resume_refuses_a_different_config(tmp_path: Path, tiny_cfg: Config) -> None:
     half = train(tiny_cfg.replace(**{"train.steps": 3}), run_dir=tmp_path)
     with pytest.raises(ValueError, match=r"loss\.lambda_cat: 1\.0 -> 2\.0"):
@@ -224,7 +238,7 @@ def test_paper_preset_is_the_published_protocol_in_one_run() -> None:
 def test_the_switch_to_cr_is_a_full_evaluation_and_a_checkpoint(tmp_path: Path) -> None:
     cfg = Config.from_flat({
         "model.image_size": 32, "model.width": 0.125, "train.steps": 5, "train.batch_size": 8, "train.device": "cpu",
-        "train.eval_every": 2, "train.checkpoint_every": 4, "data.eval_size": 64, "eval.fid": False,
+        "train.eval_every": 2, "train.checkpoint_every": 4, "data.eval_size": 64,
         "eval.intermediate": "mig", "eval.final": "mig,sap", "eval.num_points": 200, "eval.num_test": 100,
         "eval.intermediate_points": 200, "loss.lambda_cr": 2.0, "loss.cr_start": 3,
     })
@@ -234,3 +248,33 @@ def test_the_switch_to_cr_is_a_full_evaluation_and_a_checkpoint(tmp_path: Path) 
     full = {r.step for r in reports if "eval/sap" in r.metrics}
     assert full == {3, 5}
     assert [r.step for r in reports if r.checkpoint is not None] == [3, 4, 5]
+
+
+def _training_presets() -> list[str]:
+    from infogan.presets import PRESETS, is_eval_preset
+
+    return sorted(name for name in PRESETS if not is_eval_preset(name))
+
+
+@pytest.mark.parametrize("name", _training_presets())
+def test_every_training_recipe_trains_two_steps(tmp_path: Path, name: str) -> None:
+    # Each recipe as published (networks, codes, losses, G's latents, norms), only smaller and
+    # shorter; InfoGAN-CR's phase starts at once, so its classifier trains too.
+    from infogan.presets import PRESETS
+    from tests.test_data_mnist import make_dataset
+
+    recipe = Config.from_flat(PRESETS[name]["overrides"])
+    small = {"model.width": 0.125, "train.steps": 2, "train.batch_size": 8, "train.device": "cpu",
+             "train.eval_every": 2, "train.checkpoint_every": 2, "train.log_every": 1, "data.eval_size": 32,
+             "eval.intermediate": "categorical", "eval.final": "categorical"}
+    if recipe.loss.lambda_cr > 0:
+        small["loss.cr_start"] = 1
+    if recipe.data.name == "mnist":
+        make_dataset(tmp_path / "data", "mnist")
+        small["data.root"] = str(tmp_path / "data")
+    result = train(recipe.replace(**small), run_dir=tmp_path / "run")
+    assert result.status == "finished" and result.step == 2, result.message
+    assert all(math.isfinite(v) for row in result.history for v in row.values())
+    assert ("loss_cr" in result.history[-1]) == (recipe.loss.lambda_cr > 0)
+    assert ("eval/cat_accuracy" in result.metrics) == bool(recipe.codes.categorical)
+    assert checkpoint.load(result.checkpoint).step == 2

@@ -21,8 +21,6 @@ GROUND_TRUTH_DATASETS = frozenset({"dsprites"})
 def load_dataset(cfg: Config, device: torch.device | str = "cpu") -> ImageDataset:
     """The dataset ``cfg.data.name`` at ``cfg.model.image_size``, held on ``device``."""
     name, size = cfg.data.name, cfg.model.image_size
-    if cfg.model.channels != 1:
-        raise ValueError(f"invalid config value model.channels={cfg.model.channels}: dataset {name!r} has 1 channel")
     if name == "dsprites" and cfg.data.dsprites_source == "npz":
         from infogan.data import dsprites_npz
 

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from infogan import codes as latent_codes
-from infogan.config import METRIC_FAMILIES, Config, metric_set
+from infogan.config import GROUND_TRUTH_FAMILIES, METRIC_FAMILIES, Config, metric_set
 from infogan.data.base import GroundTruthDataset, ImageDataset
 from infogan.metrics.beta_vae import compute_beta_vae
 from infogan.metrics.categorical import categorical_scores
@@ -45,7 +45,6 @@ from infogan.metrics.sap import sap_score
 from infogan.model import Discriminator, Generator
 
 EVAL_SEED = 20_161_205  # fixed: every evaluation of every run sees the same points
-GROUND_TRUTH_FAMILIES = frozenset({"mig", "dci", "sap", "modularity", "factor_vae", "beta_vae"})
 # What each family reports (``eval/<name>``), beside ``eval/seconds``: known before a run starts, so
 # a sweep can refuse an objective no trial would report (tests hold it to what the metrics return).
 FAMILY_METRICS: dict[str, tuple[str, ...]] = {
@@ -62,14 +61,11 @@ FAMILY_METRICS: dict[str, tuple[str, ...]] = {
 
 def metric_families(cfg: Config, final: bool, ground_truth: bool) -> frozenset[str]:
     """The metric families an evaluation computes: the ``eval.final`` (``final``) or
-    ``eval.intermediate`` families, less those the ``eval.fid`` / ``eval.disentanglement``
-    switches turn off, those a dataset without factors (``ground_truth``) cannot have and the
-    categorical family without a categorical code."""
+    ``eval.intermediate`` families, less those a dataset without factors (``ground_truth``)
+    cannot have and the categorical family without a categorical code."""
     ec = cfg.eval
     chosen = metric_set(ec.final if final else ec.intermediate)
-    if not ec.fid:
-        chosen -= {"fid"}
-    if not (ec.disentanglement and ground_truth):
+    if not ground_truth:
         chosen -= GROUND_TRUTH_FAMILIES
     if not cfg.codes.categorical:
         chosen -= {"categorical"}

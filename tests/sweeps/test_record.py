@@ -73,6 +73,7 @@ def _another_value(key: str) -> object:
         "train.device": "cpu", "train.precision": "fp32", "data.root": "elsewhere", "eval.inception_weights": None,
         "eval.cache_dir": "/tmp/other", "codes.categorical": [3], "model.image_size": 32, "model.arch": "conv",
         "data.name": "digits", "eval.feature_net": None, "eval.intermediate": "mig", "eval.final": "mig,fid",
+        "model.channels": None,  # one value allowed
     }
     if key in alternatives:
         return alternatives[key]

@@ -1,0 +1,182 @@
+"""Command-line plumbing shared by the CLIs: flags, one-line errors, exit codes.
+
+``python -m infogan.train`` (``train_parser``, ``config_from_args``, ``run_training``) and
+``python -m infogan.evaluate`` parse with ``parse_args``, which turns an unknown ``--section.key``
+flag into one line naming the closest keys; every expected failure is one ``error: ...`` line on
+stderr and an exit status from ``EXIT_*``. The training loop itself (``infogan.train.train``) knows
+nothing of this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from infogan import checkpoint as ckpt
+from infogan.config import KEYS, Config, describe, parse_assignment, unknown_key_message
+from infogan.presets import PRESETS
+from infogan.run_writer import latest_checkpoint
+
+if TYPE_CHECKING:
+    from infogan.train import TrainResult
+
+EXIT_OK = 0
+EXIT_DIVERGED = 1  # the run ended without finishing (diverged)
+EXIT_USAGE = 2  # a bad flag or config value, a missing or unreadable file: one line on stderr (as argparse)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), with the command that resumes the run
+
+
+def print_error(err: BaseException) -> None:
+    """An expected failure as the one line every CLI prints: ``error: <message>`` on stderr."""
+    print(f"error: {err}", file=sys.stderr)
+
+
+def train_parser() -> argparse.ArgumentParser:
+    """``python -m infogan.train``'s flags: presets, ``--set``, the run directory, ``--resume``, and
+    every config key as ``--KEY V``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m infogan.train",
+        description="Train an InfoGAN (no Ray/Optuna/MLflow needed). Every config key is a flag.",
+        epilog=(
+            "examples:\n"
+            "  python -m infogan.train                                  # InfoGAN-CR's dSprites recipe, 2,000 steps\n"
+            "  python -m infogan.train --preset digits --train.seed 1   # official MNIST recipe on sklearn digits\n"
+            "  python -m infogan.train --preset dsprites-32 --set loss.lambda_cr=2 --set loss.cr_start=10000\n"
+            "  python -m infogan.train --preset mnist --data.root ~/data  # the same on MNIST IDX files\n"
+            "  python -m infogan.train --preset dsprites-32 --preset eval-infogan-cr  # published metric protocol\n"
+            "  python -m infogan.train --preset paper   # InfoGAN-CR's published protocol in one run (a GPU run)\n"
+            "  python -m infogan.train --resume runs/x/checkpoints/step_00000500 --train.steps 2000\n"
+            "  python -m infogan.train --resume runs/x/checkpoints/step_00288000 --loss.lambda_cr 2 \\\n"
+            "      --loss.cr_start 288000 --train.steps 322560   # switch InfoGAN-CR on (a fresh classifier)\n"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # --train.step must not silently mean --train.steps
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), action="append", default=None,
+                        help="a named set of overrides applied before the flags, repeatable (later "
+                             "presets override earlier ones): " + ", ".join(
+                            f"{k} ({v['description']})" for k, v in sorted(PRESETS.items())))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="set a config key, repeatable (the sweep's syntax; the same as --KEY VALUE)")
+    parser.add_argument("--out", default=None, help="run directory (default: runs/<dataset>-<time>)")
+    parser.add_argument("--resume", default=None,
+                        help="checkpoint file or directory to continue from, with the config saved in it (flags "
+                             "may change the budget, intervals and evaluation settings, and switch InfoGAN-CR "
+                             "on or move its start before its phase begins)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    defaults = Config().to_flat()
+    for key in KEYS:
+        parser.add_argument(f"--{key}", dest=key, default=None, metavar="V",
+                            help=f"{describe(key)} (default {defaults[key]!r})")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
+    """``base`` (default ``Config()``), then the presets in order, then ``--set`` and the key flags."""
+    base = base or Config()
+    for name in args.preset or []:
+        base = Config.from_flat(PRESETS[name]["overrides"], base=base)
+    flags = dict(parse_assignment(text) for text in getattr(args, "set", []) or [])
+    flags.update({k: getattr(args, k) for k in KEYS if getattr(args, k) is not None})
+    return Config.from_flat(flags, base=base)
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
+               config_flags: bool = True) -> argparse.Namespace:
+    """``parser.parse_args`` with one line and a close match for an unknown ``--section.key`` flag
+    instead of argparse's usage dump (exits 2, as argparse does).
+
+    Args:
+        parser: the CLI's parser (built with ``allow_abbrev=False``).
+        argv: the arguments.
+        config_flags: the CLI takes config keys as flags (``--loss.lambda_cat V``); otherwise
+            they go through ``--set KEY=VALUE`` and the message says so.
+    """
+    args, unknown = parser.parse_known_args(argv)
+    for arg in unknown:
+        if arg.startswith("--"):
+            key = arg[2:].partition("=")[0]
+            if "." not in key:
+                message = f"unknown flag {arg!r} (see --help)"
+            elif config_flags:
+                message = unknown_key_message(key, flag=True)
+            else:
+                message = f"unknown flag {arg!r}: config keys are set with --set KEY=VALUE; " + \
+                    unknown_key_message(key).partition("; ")[2]
+            parser.exit(EXIT_USAGE, f"error: {message}\n")
+    if unknown:
+        parser.exit(EXIT_USAGE, f"error: unexpected argument {unknown[0]!r} (see --help)\n")
+    return args
+
+
+def interrupted_message(out: Path | None, resume: str | None, steps: int | None) -> str:
+    """The one line Ctrl-C leaves on stderr: where the run stopped and the command that continues it.
+
+    Args:
+        out: the run directory (None if Ctrl-C came before it was known).
+        resume: the checkpoint this run resumed from, if any.
+        steps: the run's budget (``train.steps``), if known.
+    """
+    latest = latest_checkpoint(out) if out is not None else None
+    if out is None or (latest is None and resume is None):
+        return "interrupted before the run's first checkpoint: nothing to resume; run the same command again"
+    if latest is not None and latest[0] == steps:
+        return f"interrupted after the last step ({steps}): the run is complete in {out}"
+    # The checkpoint holds the config; --out keeps the run in its directory (without it, a resumed
+    # run starts a new one) and --train.steps its budget (a run resumed with a new budget may not
+    # have written a checkpoint holding it yet).
+    command = ["python", "-m", "infogan.train", "--resume", str(latest[1] if latest else resume), "--out", str(out)]
+    command += ["--train.steps", str(steps)] if steps is not None else []
+    where = f"at step {latest[0]}" if latest else "before this run's first checkpoint"
+    return f"interrupted {where}; resume with: {shlex.join(command)}"
+
+
+def run_training(args: argparse.Namespace, train: Callable[..., TrainResult]) -> int:
+    """Train with the flags ``train_parser`` parsed: every expected failure (config, data files,
+    checkpoint, device) is one line and ``EXIT_USAGE``; a run that diverges exits ``EXIT_DIVERGED``;
+    Ctrl-C exits ``EXIT_INTERRUPTED`` with the command that resumes the run (one line);
+    ``--debug`` shows tracebacks instead.
+
+    Args:
+        args: the parsed flags.
+        train: ``infogan.train.train`` (passed in: that module imports this one).
+    Returns:
+        The exit status.
+    """
+    out: Path | None = None
+    steps: int | None = None
+    try:
+        # A resumed run starts from the checkpoint's own config: only the flags given change it,
+        # and train() refuses changes other than budget, bookkeeping and evaluation keys.
+        base = Config.from_flat(ckpt.load(args.resume).config) if args.resume else None
+        cfg = config_from_args(args, base)
+        out, steps = Path(args.out or f"runs/{cfg.data.name}-{time.strftime('%Y%m%d-%H%M%S')}"), cfg.train.steps
+        result = train(cfg, run_dir=out, resume=args.resume, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError) as err:
+        if args.debug:
+            raise
+        print_error(err)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(interrupted_message(out, args.resume, steps), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    summary = {"status": result.status, "step": result.step, "images_per_second": round(result.images_per_second, 1),
+               **{k: round(v, 4) for k, v in result.metrics.items() if math.isfinite(v)}}
+    print(json.dumps(summary, indent=2))
+    if result.status != "finished":
+        print(result.message, file=sys.stderr)
+        print(f"run directory: {out} (last good checkpoint: {result.checkpoint})", file=sys.stderr)
+        return EXIT_DIVERGED
+    print(f"run directory: {out}; figures: {out / 'figures' / 'traversal.png'}, {out / 'figures' / 'samples.png'}",
+          file=sys.stderr)
+    return EXIT_OK
