@@ -18,7 +18,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from infogan.config import KEYS, Config, flat_value, parse_assignment, unknown_key_message, value_kind
+from infogan.config import (
+    KEYS,
+    Config,
+    flat_value,
+    parse_assignment,
+    unknown_key_message,
+    upgrade_saved,
+    value_kind,
+)
 
 # The defaults' Python types decide whether a range is searched with suggest_int or suggest_float.
 
@@ -223,6 +231,7 @@ def space_from_json(data: Mapping[str, Any], base: SearchSpace | None = None) ->
         params = {k: v for k, v in data.items() if isinstance(v, dict)}
         fixed = {k: v for k, v in data.items() if not isinstance(v, dict)}
         ties = {}
+    fixed = upgrade_saved(fixed)  # a space saved by an older version (a sweep's --resume)
     space = space.with_fixed({k: flat_value(k, v) for k, v in fixed.items()})
     space = space.with_params({k: param_from_spec(k, v) for k, v in params.items()})
     return replace(space, ties={**space.ties, **ties})

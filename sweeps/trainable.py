@@ -22,7 +22,7 @@ import ray.tune
 import torch
 
 from infogan.atomic import write_json
-from infogan.config import Config
+from infogan.config import Config, upgrade_saved
 from infogan.train import EvalReport, TrainResult, train
 from sweeps import tracking
 from sweeps.record import STEP as STEP  # noqa: E402 - re-exported: the trainable's result keys
@@ -171,7 +171,7 @@ def _run_trial(config: dict[str, Any], settings: TrialSettings, trial_id: str, t
         # Opening the run is part of the trial's MLflow conversation, inside its error handling.
         run_id = tracking.open_child_run(mlflow_client, settings.ref, trial_id, trial_name, known_run_id)
         try:
-            cfg = Config.from_flat(config)
+            cfg = Config.from_flat(upgrade_saved(config))  # a sweep resumed from an older version
         except ValueError as err:
             raise TrialConfigError(f"trial {trial_id} has an invalid config: {err}") from None
         tracking.log_params(mlflow_client, run_id, cfg.to_flat())

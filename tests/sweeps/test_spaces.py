@@ -181,3 +181,12 @@ def test_image_size_is_typed_from_text_as_the_training_cli_types_it() -> None:
     assert space.sample_config().model.image_size == 64
     with pytest.raises(ValueError, match="allowed is one of 28, 32, 64"):
         spaces.parse_set("model.image_size=48")
+
+
+def test_a_space_saved_before_eval_switches_were_retired_still_loads() -> None:
+    # A sweep started by an older version saved eval.fid / eval.disentanglement: --resume reads them as metric sets.
+    old = {"params": {"loss.lambda_cont": {"low": 0.01, "high": 1.0, "log": True}},
+           "fixed": {"eval.fid": False, "eval.disentanglement": True, "codes.categorical": [10, 3]}, "ties": {}}
+    space = spaces.space_from_json(old)
+    assert "eval.fid" not in space.fixed and "fid" not in space.fixed["eval.intermediate"]
+    assert space.fixed["codes.categorical"] == "10,3"  # and a list layout becomes the one flat form
