@@ -5,7 +5,7 @@ sweep whose MLflow child run holds ``checkpoint/checkpoint.pt`` (finished trials
 the checkpoint, rebuild the discriminator/Q from the checkpoint's own flat config, apply Q to the
 same fixed real images (``dataset.eval_set(n, EVAL_SEED)``, the evaluation's fixed seed) and keep
 the ``(N, D)`` representation the evaluation metrics see (continuous posterior means, then
-categorical argmaxes; ``infogan.metrics.evaluate.codes_of``). The codes go to
+categorical argmaxes; ``infogan.metrics.suite.codes_of``). The codes go to
 ``<tables>/<sweep>/codes.npz``, one array per trial id, written atomically.
 
 Trials without a checkpoint are skipped and listed with the reason. Trials that differ in dataset,
@@ -123,7 +123,7 @@ def model_codes(cfg: Any, discriminator_state: Mapping[str, Any], images: Any) -
     Returns:
         (N, D) float32 codes: continuous posterior means, then categorical argmaxes.
     """
-    from infogan.metrics.evaluate import codes_of, inference_model
+    from infogan.metrics.suite import codes_of, inference_model
     from infogan.model import build
 
     _, d = build(cfg.codes, cfg.model, learned_std=cfg.loss.q_std == "learned")
@@ -194,7 +194,7 @@ def collect_codes(
     from infogan import checkpoint as ckpt
     from infogan.config import Config
     from infogan.data import load_dataset
-    from infogan.metrics.evaluate import EVAL_SEED
+    from infogan.metrics.suite import EVAL_SEED
 
     codes: dict[str, np.ndarray] = {}
     images = None

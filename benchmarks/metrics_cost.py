@@ -10,7 +10,7 @@ The number of images each metric encodes is printed too.
 
 Part 2, a real trial (per ``--preset``, default ``dsprites-quick``, or ``--sweep-budget cpu``: a
 trial of the README's default sweep). One trial is trained with the metrics switched off (its
-training time); then its staged evaluations (``infogan.metrics.evaluate.Evaluator``) are timed on
+training time); then its staged evaluations (``infogan.metrics.suite.Evaluator``) are timed on
 the trained G and Q: an intermediate one (``eval.intermediate``: MIG on a reduced sample and a
 small FID, by default) and the final one (every metric: Q encoding real images + MIG, FactorVAE,
 BetaVAE, DCI, SAP, modularity, and FID = generation + feature extraction), at the trial's sizes
@@ -49,7 +49,7 @@ from infogan.metrics import (
     compute_modularity,
     compute_sap,
 )
-from infogan.metrics.evaluate import Evaluator
+from infogan.metrics.suite import Evaluator
 from infogan.model import build
 from infogan.presets import PRESETS
 from infogan.train import full_evaluation_steps, run_evaluation_steps, train

@@ -26,7 +26,7 @@ from infogan import checkpoint as ckpt
 from infogan.cli import EXIT_OK, EXIT_USAGE, parse_args, print_error
 from infogan.config import KEYS, Config, describe, parse_assignment
 from infogan.data import load_dataset
-from infogan.metrics.evaluate import Evaluator
+from infogan.metrics.suite import Evaluator
 from infogan.model import build
 from infogan.presets import PRESETS, is_eval_preset
 from infogan.train import resolve_device

@@ -4,7 +4,7 @@
 them, and ``sweeps.record`` (the run record, which loads nothing but the standard library) takes
 ``IMAGES`` and ``DIVERGED_STEP`` from here. Standard library only: importing this module must
 not pull in torch. The ``eval/`` names are declared by their families in
-``infogan.metrics.evaluate.FAMILY_METRICS``.
+``infogan.metrics.suite.FAMILY_METRICS``.
 """
 
 from __future__ import annotations

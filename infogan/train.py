@@ -25,7 +25,7 @@ from infogan import metric_names as names
 from infogan.config import Config, resume_conflicts
 from infogan.data import GROUND_TRUTH_DATASETS, load_dataset
 from infogan.interrupt import Interrupted, StepBoundary
-from infogan.metrics.evaluate import Evaluator, metric_names
+from infogan.metrics.suite import Evaluator, metric_names
 from infogan.monitor import DivergedError, LossLog, check_finite_weights
 from infogan.run_writer import RunWriter
 from infogan.sampling import IterationSampler, loop_generator

@@ -9,7 +9,7 @@ import pytest
 
 from infogan.config import Config, metric_set
 from infogan.evaluate import RESULTS, main
-from infogan.metrics.evaluate import metric_names
+from infogan.metrics.suite import metric_names
 from infogan.presets import PRESETS, is_eval_preset
 from infogan.train import EvalReport, reported_metrics, train
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from infogan.config import Config
-from infogan.metrics.evaluate import codes_of, inference_model
+from infogan.metrics.suite import codes_of, inference_model
 from infogan.model import build
 
 

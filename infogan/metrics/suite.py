@@ -1,4 +1,4 @@
-"""Evaluation: turn (G, D/Q, dataset) into one flat ``dict[str, float]`` with ``eval/`` keys.
+"""The evaluation suite: turn (G, D/Q, dataset) into one flat ``dict[str, float]`` with ``eval/`` keys.
 
 Runs in eval mode and inference mode, in batches, on the training device. The representation
 the metrics see is Q applied to REAL images: the posterior means of the continuous codes, then
