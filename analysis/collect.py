@@ -39,6 +39,7 @@ from analysis.sources import (
     read_tune_dir,
     tune_curves,
 )
+from infogan.config import upgrade_saved
 from sweeps import record
 
 __all__ = ["CollectResult", "TuneTrial", "build_tables", "check_readable_store", "collect", "find_trial_runs",
@@ -161,6 +162,7 @@ def build_tables(
         raw_cfg: dict[str, Any] = dict(tt.config) if tt else {}
         if run is not None:
             raw_cfg.update(run.data.params)  # MLflow wins: it is what the trial itself logged
+        raw_cfg = upgrade_saved(raw_cfg)  # a run logged by an older version, in today's keys
         cfg = {k: record.value_from_param(k, raw_cfg.get(k)) for k in kinds}
         extras = {k: str(v) for k, v in raw_cfg.items() if k not in kinds and "." in k and not k.startswith(S.SWEEP_PARAM_PREFIX)}
         extra_params |= set(extras)

@@ -36,7 +36,9 @@ def test_build_tables_final_best_status_and_config_types() -> None:
         fake_run("r1", "a", params={"loss.lambda_cont": "0.5", "codes.categorical": "10,3", "train.seed": "7",
                                     "data.download": "False", "train.steps": "3", "loss.new_knob": "x"},
                  tags={S.TAG_FID_FEATURE_NET: "lenet@1"}),
-        fake_run("r2", "b", status_tag="running", mlflow_status="FAILED", params={"train.seed": "1"}),
+        # Logged by an older version: eval.fid=False meant "no FID in either stage".
+        fake_run("r2", "b", status_tag="running", mlflow_status="FAILED",
+                 params={"train.seed": "1", "eval.fid": "False", "eval.intermediate": "mig,fid"}),
     ]
     h = history([
         ("r1", "eval/mig", 1, 0.2, 10), ("r1", "eval/mig", 3, 0.1, 30), ("r1", "eval/mig", 2, 0.4, 20),
@@ -53,6 +55,7 @@ def test_build_tables_final_best_status_and_config_types() -> None:
     assert df.loc["a", "seed"] == 7 and df.loc["a", "loss.lambda_cont"] == 0.5
     assert df.loc["a", "codes.categorical"] == "10,3" and not df.loc["a", "data.download"]
     assert df.loc["a", "loss.new_knob"] == "x"  # a param newer than this config: kept as text
+    assert "eval.fid" not in df.columns and df.loc["b", "eval.intermediate"] == "mig"  # retired keys read as today's
     assert df.loc["a", "artifact/traversal"] == "file:///a/r1/artifacts/figures/traversal.png"
     assert df.loc["b", "wall_seconds"] == 5.0  # no time metric: run end − start
     assert set(KEYS) <= set(df.columns)
