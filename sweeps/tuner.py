@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sweeps import spaces, tracking
+from sweeps import ranking, spaces, tracking
 from sweeps.checks import check_address, local_store_on_cluster, unplaceable
 from sweeps.samplers import make_sampler
 from sweeps.settings import EXIT_INTERRUPTED, SweepSettings, default_grace_period
@@ -114,6 +114,8 @@ def build_scheduler(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
 
 
 def _summary(settings: SweepSettings, results: Any, searched: Sequence[str], parent_run_id: str) -> dict[str, Any]:
+    """The closing summary's counts and answer from Tune's results: the best trial with its metrics
+    and searched values (one objective), or the Pareto front (several)."""
     import pandas as pd
 
     frame: pd.DataFrame = results.get_dataframe()
@@ -121,18 +123,14 @@ def _summary(settings: SweepSettings, results: Any, searched: Sequence[str], par
     present = [m for m in settings.metrics if m in frame.columns]
     if len(present) != len(settings.metrics) or frame.empty:
         return out
-    finite = frame[[math.isfinite(v) if isinstance(v, float) else False for v in frame[present[0]]]]
     if settings.multi_objective:
-        signs = [1 if m == "min" else -1 for m in settings.modes]
-        values = finite[settings.metrics].to_numpy() * signs
-        front = [i for i in range(len(values))
-                 if not any((values[j] <= values[i]).all() and (values[j] < values[i]).any() for j in range(len(values)))]
-        out["pareto_front"] = [{"trial_id": finite.iloc[i]["trial_id"], **{m: finite.iloc[i][m] for m in settings.metrics}}
-                               for i in front]
+        front = ranking.non_dominated(ranking.finite_rows(frame, settings.metrics[0]), settings.metrics, settings.modes)
+        out["pareto_front"] = [{"trial_id": front.iloc[i]["trial_id"], **{m: front.iloc[i][m] for m in settings.metrics}}
+                               for i in range(len(front))]
         return out
-    if finite.empty:
+    best = ranking.best_row(frame, settings.metrics[0], ascending=settings.modes[0] == "min")
+    if best is None:
         return out
-    best = finite.sort_values(settings.metrics[0], ascending=settings.modes[0] == "min").iloc[0]
     config = {k.removeprefix("config/"): best[k] for k in frame.columns if k.startswith("config/")}
     out["best"] = {
         "trial_id": best["trial_id"], "step": int(best.get("step", 0)),
