@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import schema as S
-from sweeps import ranking
+from sweeps import ranking, record
 
 DEFAULT_SUPERVISED = (
     "eval/mig",
@@ -175,10 +175,10 @@ def status_counts(trials: pd.DataFrame) -> pd.DataFrame:
         Frame indexed by sweep with one column per status and ``total``.
     """
     t = pd.crosstab(trials["sweep"], trials["status"])
-    for s in S.STATUSES:
+    for s in record.STATUSES:
         if s not in t.columns:
             t[s] = 0
-    extra = sorted(c for c in t.columns if c not in S.STATUSES)
-    t = t[list(S.STATUSES) + extra]
+    extra = sorted(c for c in t.columns if c not in record.STATUSES)
+    t = t[list(record.STATUSES) + extra]
     t["total"] = t.sum(axis=1)
     return t

@@ -203,12 +203,12 @@ def publish(mlflow_client: Any, ref: SweepRef, trials: Sequence[Any], metrics: S
     best = board.iloc[0]
     if metrics[0] in board.columns and isinstance(best.get(metrics[0]), float):
         tracking.log_metrics(mlflow_client, ref.parent_run_id, {f"best/{metrics[0]}": best[metrics[0]]}, len(board))
-        mlflow_client.set_tag(ref.parent_run_id, tracking.TAG_BEST_TRIAL_ID, best["trial_id"])
+        mlflow_client.set_tag(ref.parent_run_id, record.TAG_BEST_TRIAL_ID, best["trial_id"])
         run_id = tracking.find_child_run(mlflow_client, ref, best["trial_id"])
         if run_id is not None:
             with tempfile.TemporaryDirectory() as tmp:
                 try:
-                    path = mlflow_client.download_artifacts(run_id, f"{tracking.ARTIFACT_FIGURES_DIR}/traversal.png", tmp)
+                    path = mlflow_client.download_artifacts(run_id, f"{record.ARTIFACT_FIGURES_DIR}/traversal.png", tmp)
                     mlflow_client.log_artifact(ref.parent_run_id, path, f"{ARTIFACT_DIR}/best_trial")
                 except Exception as err:  # the best trial may not have logged its figure yet
                     logger.info("best trial's traversal not copied: %s", err)

@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sweeps import ranking, spaces, tracking
+from sweeps import ranking, record, spaces, tracking
 from sweeps.checks import check_address, local_store_on_cluster, unplaceable
 from sweeps.samplers import make_sampler
 from sweeps.settings import EXIT_INTERRUPTED, SweepSettings, default_grace_period
@@ -95,8 +95,6 @@ def build_scheduler(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
     """
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from sweeps.trainable import WORK
-
     if settings.scheduler == "fifo":
         return FIFOScheduler()
     sample = space.sample_config().train
@@ -109,7 +107,7 @@ def build_scheduler(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
     # max_t past every trial's budget: trials end at train.steps by themselves, so ASHA's max_t
     # stop never fires (a rung may still fall on the last step: the trainable reports that one last).
     max_t = (settings.steps + 1) * space.max_images_per_step()
-    return ASHAScheduler(time_attr=WORK, metric=settings.metrics[0], mode=settings.modes[0], max_t=max_t,
+    return ASHAScheduler(time_attr=record.WORK, metric=settings.metrics[0], mode=settings.modes[0], max_t=max_t,
                          grace_period=min(grace, settings.steps) * per_step, reduction_factor=settings.reduction_factor)
 
 
@@ -160,7 +158,7 @@ def reconcile_statuses(trials: Sequence[Any], ref: tracking.SweepRef) -> dict[st
     Returns:
         ``{trial_id: status}``.
     """
-    from sweeps.trainable import trial_status, trial_steps
+    from sweeps.trainable import trial_steps
 
     mlflow_client = tracking.client(ref.tracking_uri)
     statuses: dict[str, str] = {}
@@ -168,7 +166,7 @@ def reconcile_statuses(trials: Sequence[Any], ref: tracking.SweepRef) -> dict[st
         if trial.status not in ("TERMINATED", "ERROR"):
             statuses[trial.trial_id] = INTERRUPTED if trial.last_result else NOT_STARTED
             continue
-        status = trial_status(trial.status, trial.last_result, trial_steps(trial.config))
+        status = record.trial_status(trial.status, trial.last_result, trial_steps(trial.config))
         statuses[trial.trial_id] = status
         run_id = tracking.find_child_run(mlflow_client, ref, trial.trial_id)
         if run_id is not None:
@@ -212,7 +210,7 @@ def free_sweep_name(settings: SweepSettings, storage: str) -> str:
 
     def held(name: str) -> bool:
         if tune.Tuner.can_restore(f"{storage.rstrip('/')}/{name}") or \
-                read_storage_json(storage, name, tracking.PARENT_FILE) is not None:
+                read_storage_json(storage, name, record.PARENT_FILE) is not None:
             return True
         optuna_storage = settings.optuna_storage or \
             summary_mod.default_optuna_storage(settings.tracking_uri, storage, name)
@@ -284,7 +282,7 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
         if problem:
             print(f"warning: {problem}", file=sys.stderr)
         if resume:
-            parent = read_storage_json(storage, settings.name, tracking.PARENT_FILE)
+            parent = read_storage_json(storage, settings.name, record.PARENT_FILE)
             if parent is None or not tune.Tuner.can_restore(experiment_path):
                 print(f"error: no sweep to resume at {experiment_path}", file=sys.stderr)
                 return 2
@@ -304,7 +302,7 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
             run_id = tracking.start_parent_run(mlflow_client, experiment_id, settings.name, settings.params(),
                                                space.to_json(), sweep_config)
             ref = tracking.SweepRef(uri, experiment_id, run_id, settings.name)
-            write_storage_json(storage, settings.name, tracking.PARENT_FILE,
+            write_storage_json(storage, settings.name, record.PARENT_FILE,
                                {"run_id": run_id, "experiment_id": experiment_id, "tracking_uri": uri})
             write_storage_json(storage, settings.name, "sweep_config.json", sweep_config)
 

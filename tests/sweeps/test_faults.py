@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sweeps import lambda_search, tracking
+from sweeps import lambda_search, record, tracking
 from sweeps.trainable import _prune_local_checkpoints
 from tests.sweeps.conftest import SCRIPT, free_port, interrupt_sweep, subprocess_env
 from tests.sweeps.readback import sweep_runs
@@ -149,7 +149,7 @@ def test_sigint_during_the_last_trial_is_an_interrupted_sweep_then_resumed(
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     _, parent, children = sweep_runs(uri, name)
     assert parent.info.status == "FINISHED"
-    assert [c.data.tags[tracking.TAG_STATUS] for c in children] == ["finished"]
+    assert [c.data.tags[record.TAG_STATUS] for c in children] == ["finished"]
 
 
 @pytest.mark.integration
@@ -212,7 +212,7 @@ def test_sigkill_of_the_driver_then_resume_leaves_nothing_running(tmp_path: Path
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     client, parent, children = sweep_runs(uri, name)
     assert parent.info.status == "FINISHED" and len(children) == 2
-    assert all(c.info.status == "FINISHED" and c.data.tags[tracking.TAG_STATUS] == "finished" for c in children)
+    assert all(c.info.status == "FINISHED" and c.data.tags[record.TAG_STATUS] == "finished" for c in children)
 
 
 @pytest.mark.integration
@@ -272,7 +272,7 @@ def test_a_tracking_server_killed_mid_trial_and_restarted_is_waited_out(tmp_path
         assert sweep.returncode == 0, output[-3000:]
         assert "unreachable" in output and "reachable again after" in output, output[-3000:]  # logged, both ends
         client, parent, children = sweep_runs(uri, "outage")  # read back while the server still runs
-        assert [c.data.tags[tracking.TAG_STATUS] for c in children] == ["finished"]
+        assert [c.data.tags[record.TAG_STATUS] for c in children] == ["finished"]
         assert parent.info.status == "FINISHED"
     finally:
         for proc in (sweep, server):

@@ -11,7 +11,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from sweeps import ranking, summary, tracking
+from sweeps import ranking, record, summary, tracking
 
 
 @dataclass
@@ -79,7 +79,7 @@ def test_publish_puts_leaderboard_plots_importances_and_best_traversal_on_the_pa
     from PIL import Image
 
     Image.new("RGB", (8, 8)).save(figure)
-    client.log_artifact(child, str(figure), tracking.ARTIFACT_FIGURES_DIR)
+    client.log_artifact(child, str(figure), record.ARTIFACT_FIGURES_DIR)
     storage = f"sqlite:///{tmp_path}/optuna.db"
     study = optuna.create_study(study_name="s", storage=storage, direction="maximize",
                                 sampler=optuna.samplers.RandomSampler(seed=0))
@@ -91,9 +91,9 @@ def test_publish_puts_leaderboard_plots_importances_and_best_traversal_on_the_pa
     assert {f"{summary.ARTIFACT_DIR}/{n}" for n in ("leaderboard.csv", "leaderboard.md", "parallel_coordinates.png",
                                                    "param_importances.png", "best_trial")} <= files
     run = client.get_run(parent)
-    assert run.data.tags[tracking.TAG_PREFIX + "best_trial_id"] == "b" and run.data.metrics["best/eval/mig"] == 0.3
+    assert run.data.tags[record.TAG_PREFIX + "best_trial_id"] == "b" and run.data.metrics["best/eval/mig"] == 0.3
     assert set(run.data.metrics) >= {"importance/loss.lambda_cont", "importance/codes.n"}
-    note = client.get_run(child).data.tags[tracking.TAG_NOTE]
+    note = client.get_run(child).data.tags[record.TAG_NOTE]
     assert parent in note and "Images tab" in note
 
 
