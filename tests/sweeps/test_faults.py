@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 
 from sweeps import lambda_search, record, tracking
+from sweeps.checks import check_address, unplaceable
+from sweeps.settings import SweepSettings
 from sweeps.trainable import _prune_local_checkpoints
+from sweeps.tuner import resume_command
 from tests.sweeps.conftest import SCRIPT, free_port, interrupt_sweep, subprocess_env
 from tests.sweeps.readback import sweep_runs
 
@@ -66,26 +69,26 @@ def test_local_checkpoints_keep_the_last_two_reported(tmp_path: Path) -> None:
 
 
 def test_a_request_the_cluster_cannot_place_is_named() -> None:
-    settings = lambda_search.SweepSettings(gpus_per_trial=0.5)
-    assert "asks for 0.5 GPU but the cluster has 0" in lambda_search.unplaceable(settings, {"CPU": 2.0})
-    assert lambda_search.unplaceable(settings, {"CPU": 2.0, "GPU": 1.0}) is None
-    assert "CPUs" in lambda_search.unplaceable(lambda_search.SweepSettings(cpus_per_trial=4), {"CPU": 2.0})
+    settings = SweepSettings(gpus_per_trial=0.5)
+    assert "asks for 0.5 GPU but the cluster has 0" in unplaceable(settings, {"CPU": 2.0})
+    assert unplaceable(settings, {"CPU": 2.0, "GPU": 1.0}) is None
+    assert "CPUs" in unplaceable(SweepSettings(cpus_per_trial=4), {"CPU": 2.0})
 
 
 def test_an_address_nothing_answers_on_fails_fast() -> None:
     port = free_port()
     start = time.monotonic()
     with pytest.raises(ValueError, match=f"no Ray cluster answers at 127.0.0.1:{port}"):
-        lambda_search.check_address(f"127.0.0.1:{port}", timeout=5)
+        check_address(f"127.0.0.1:{port}", timeout=5)
     assert time.monotonic() - start < 10
     with pytest.raises(ValueError, match="expected 'auto', HOST:PORT"):
-        lambda_search.check_address("nonsense")
-    lambda_search.check_address("auto")  # resolved by Ray itself
+        check_address("nonsense")
+    check_address("auto")  # resolved by Ray itself
 
 
 def test_resume_command_names_the_storage() -> None:
-    settings = lambda_search.SweepSettings(name="s", address="ray://head:10001")
-    assert lambda_search.resume_command(settings, "/shared/tune") == \
+    settings = SweepSettings(name="s", address="ray://head:10001")
+    assert resume_command(settings, "/shared/tune") == \
         "python sweeps/lambda_search.py --resume --name s --storage-path /shared/tune --address ray://head:10001"
 
 
