@@ -1,9 +1,10 @@
 """The sweep's answer where researchers look: the parent run's leaderboard and plots, and the
 closing summary.
 
-Owns the leaderboard of a sweep's ended trials (from Tune's trials), the figures Optuna draws
-from the sweep's study (parallel coordinates, hyperparameter importance, the Pareto front of a
-multi-objective sweep), publishing them with the best trial's traversal to the MLflow parent run
+Owns the rows of a sweep's ended trials (from Tune's trials; ``sweeps.ranking`` ranks them and
+renders the Markdown table, as it does for the analysis), the progress lines, the figures Optuna
+draws from the sweep's study (parallel coordinates, hyperparameter importance, the Pareto front of
+a multi-objective sweep), publishing them with the best trial's traversal to the MLflow parent run
 (as the sweep goes, through ``ParentRunUpdater``, and at its end), the Optuna storage a sweep
 keeps its study in, and the closing table printed for people (with the full JSON in a file).
 

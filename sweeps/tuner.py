@@ -3,8 +3,9 @@ scheduler (ASHA clocked by training work), the Tuner (or its restore), the paren
 reconciling trial statuses at the end, and the files kept beside Tune's state.
 
 The search space lives in ``sweeps.spaces``, the Optuna sampler in ``sweeps.samplers``, the trial
-in ``sweeps.trainable``, the record in ``sweeps.record`` / ``sweeps.tracking``, the sweep's answer
-in ``sweeps.summary``, the pre-flight checks in ``sweeps.checks`` and the command line in
+in ``sweeps.trainable``, the record in ``sweeps.record`` / ``sweeps.tracking``, which trials are best
+in ``sweeps.ranking``, the parent run's leaderboard and the closing table in ``sweeps.summary``, the
+pre-flight checks in ``sweeps.checks`` and the command line in
 ``sweeps.cli``.
 """
 
