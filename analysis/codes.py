@@ -28,9 +28,10 @@ from tqdm.auto import tqdm
 
 from analysis import schema as S
 from infogan.atomic import atomic_path
+from sweeps import record
 
 DATA_KEYS = ("data.name", "model.image_size", "model.channels")  # what makes "the same images"
-CHECKPOINT_ARTIFACT = S.ARTIFACTS["artifact/checkpoint"]  # checkpoint/checkpoint.pt
+CHECKPOINT_ARTIFACT = record.ARTIFACTS["artifact/checkpoint"]  # checkpoint/checkpoint.pt
 
 
 @dataclass

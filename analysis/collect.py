@@ -42,8 +42,7 @@ from analysis.sources import (
 from infogan.config import upgrade_saved
 from sweeps import record
 
-__all__ = ["CollectResult", "TuneTrial", "build_tables", "check_readable_store", "collect", "find_trial_runs",
-           "iter_sweep_dirs", "logged_space", "read_tune_dir", "summarise_curves"]
+__all__ = ["CollectResult", "build_tables", "collect", "iter_sweep_dirs", "logged_space", "summarise_curves"]
 
 
 @dataclass
@@ -124,14 +123,14 @@ def build_tables(
     """
     tune = dict(tune or {})
     kinds = S.config_kinds()
-    git_commit = next((p.data.tags.get(S.TAG_GIT_COMMIT) for p in sorted(parents, key=lambda r: r.info.run_id) if p.data.tags.get(S.TAG_GIT_COMMIT)), None)
+    git_commit = next((p.data.tags.get(record.TAG_GIT_COMMIT) for p in sorted(parents, key=lambda r: r.info.run_id) if p.data.tags.get(record.TAG_GIT_COMMIT)), None)
 
     # A trial restarted from scratch can leave two runs with one trial id: keep the one that got
     # furthest (then the latest started, then the larger id), so the choice is deterministic.
     max_step = history.groupby("run_id")["step"].max().to_dict() if not history.empty else {}
     chosen: dict[str, Any] = {}
     for run in runs:
-        tid = run.data.tags.get(S.TAG_TRIAL_ID) or run.info.run_id
+        tid = run.data.tags.get(record.TAG_TRIAL_ID) or run.info.run_id
         key = (max_step.get(run.info.run_id, -1), run.info.start_time or 0, run.info.run_id)
         if tid not in chosen or key > chosen[tid][0]:
             chosen[tid] = (key, run)
@@ -164,25 +163,25 @@ def build_tables(
             raw_cfg.update(run.data.params)  # MLflow wins: it is what the trial itself logged
         raw_cfg = upgrade_saved(raw_cfg)  # a run logged by an older version, in today's keys
         cfg = {k: record.value_from_param(k, raw_cfg.get(k)) for k in kinds}
-        extras = {k: str(v) for k, v in raw_cfg.items() if k not in kinds and "." in k and not k.startswith(S.SWEEP_PARAM_PREFIX)}
+        extras = {k: str(v) for k, v in raw_cfg.items() if k not in kinds and "." in k and not k.startswith(record.SWEEP_PARAM_PREFIX)}
         extra_params |= set(extras)
         metrics = summary.loc[tid].to_dict() if tid in summary.index else {}
         steps_done = metrics.pop("_max_step", None)
         steps_done = None if steps_done is None or (isinstance(steps_done, float) and math.isnan(steps_done)) else int(steps_done)
-        div = metrics.get(S.FINAL_PREFIX + S.METRIC_DIVERGED_STEP)
+        div = metrics.get(S.FINAL_PREFIX + record.METRIC_DIVERGED_STEP)
         diverged_step = None if div is None or not np.isfinite(div) else int(div)
-        wall = metrics.get(S.FINAL_PREFIX + S.METRIC_WALL_SECONDS)
+        wall = metrics.get(S.FINAL_PREFIX + record.METRIC_WALL_SECONDS)
         if wall is None or not np.isfinite(wall):
             wall = tt.wall_seconds if tt else None
         if wall is None and run is not None and run.info.end_time and run.info.start_time:
             wall = (run.info.end_time - run.info.start_time) / 1000.0
         tags = run.data.tags if run is not None else {}
         status = record.recorded_status(
-            tags.get(S.TAG_STATUS),
+            tags.get(record.TAG_STATUS),
             run.info.status if run is not None else None,
             None if tt is None else tt.errored,
             # The sweep also reports train/diverged = 1.0 on the last result of a diverged trial.
-            diverged_step is not None or metrics.get(S.FINAL_PREFIX + S.METRIC_DIVERGED) == 1.0,
+            diverged_step is not None or metrics.get(S.FINAL_PREFIX + record.METRIC_DIVERGED) == 1.0,
             steps_done,
             cfg.get("train.steps"),
         )
@@ -191,7 +190,7 @@ def build_tables(
             "sweep": sweep,
             "trial_id": tid,
             "run_id": run.info.run_id if run is not None else None,
-            "parent_run_id": tags.get(S.TAG_PARENT_RUN_ID),
+            "parent_run_id": tags.get(record.TAG_PARENT_RUN_ID),
             "experiment_id": run.info.experiment_id if run is not None else None,
             "status": status,
             "seed": cfg.get("train.seed"),
@@ -199,12 +198,12 @@ def build_tables(
             "steps_done": steps_done,
             "wall_seconds": wall,
             "diverged_step": diverged_step,
-            "fid_feature_net": tags.get(S.TAG_FID_FEATURE_NET),
+            "fid_feature_net": tags.get(record.TAG_FID_FEATURE_NET),
             "git_commit": git_commit,
             "start_time": _ms_to_ts(run.info.start_time) if run is not None else None,
             "end_time": _ms_to_ts(run.info.end_time) if run is not None else None,
             "artifact_uri": base_uri,
-            **{col: f"{base_uri}/{rel}" if base_uri else None for col, rel in S.ARTIFACTS.items()},
+            **{col: f"{base_uri}/{rel}" if base_uri else None for col, rel in record.ARTIFACTS.items()},
             **cfg,
             **extras,
             **{k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)) for k, v in metrics.items()},

@@ -1,6 +1,7 @@
-"""Which trials are best: the trials column of a metric, FID comparability, leaderboards, the
-Pareto front of FID (lower is better) against a disentanglement metric (higher is better), and
-status counts. Pure functions from DataFrames to DataFrames.
+"""Which trials are best, on the trials table: the trials column of a metric, FID comparability,
+leaderboards, the Pareto front of FID (lower is better) against a disentanglement metric (higher
+is better), and status counts. Pure functions from DataFrames to DataFrames; the ranking and the
+Pareto front themselves are ``sweeps.ranking``'s, which the sweep's own summary uses too.
 
 FIDs are only comparable when computed with the same feature network; every function that
 touches an FID column first checks ``fid_feature_net`` and refuses mixed extractors. Columns are
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import schema as S
+from sweeps import ranking, record
 
 DEFAULT_SUPERVISED = (
     "eval/mig",
@@ -130,9 +132,8 @@ def leaderboard(
     check_fid_comparable(df, [col])
     asc = lower_is_better(col) if ascending is None else ascending
     keep = [c for c in columns if c in df.columns and c != col]
-    out = df.sort_values([col, "sweep", "trial_id"], ascending=[asc, True, True], kind="mergesort")[keep + [col]]
+    out = ranking.ranked(df, col, asc, tiebreak=("sweep", "trial_id"))[keep + [col]]
     out.insert(0, "rank", out[col].rank(ascending=asc, method="min").astype(int))
-    out = out.reset_index(drop=True)
     return out.head(top) if top is not None else out
 
 
@@ -160,13 +161,7 @@ def pareto_front(
     d_col, f_col = resolve(trials, disentanglement), resolve(trials, fid)
     df = trials[trials[d_col].notna() & trials[f_col].notna()]
     check_fid_comparable(df, [f_col])
-    f = df[f_col].to_numpy(dtype=float)
-    d = df[d_col].to_numpy(dtype=float)
-    # (n, n) comparisons are fine for sweeps of thousands of trials.
-    no_worse = (f[None, :] <= f[:, None]) & (d[None, :] >= d[:, None])  # [i, j]: j no worse than i
-    better = (f[None, :] < f[:, None]) | (d[None, :] > d[:, None])
-    dominated = (no_worse & better).any(axis=1)
-    front = df[~dominated]
+    front = ranking.non_dominated(df, [f_col, d_col], ["min", "max"])
     return front.sort_values([f_col, d_col, "sweep", "trial_id"], ascending=[True, False, True, True], kind="mergesort").reset_index(drop=True)
 
 
@@ -180,10 +175,10 @@ def status_counts(trials: pd.DataFrame) -> pd.DataFrame:
         Frame indexed by sweep with one column per status and ``total``.
     """
     t = pd.crosstab(trials["sweep"], trials["status"])
-    for s in S.STATUSES:
+    for s in record.STATUSES:
         if s not in t.columns:
             t[s] = 0
-    extra = sorted(c for c in t.columns if c not in S.STATUSES)
-    t = t[list(S.STATUSES) + extra]
+    extra = sorted(c for c in t.columns if c not in record.STATUSES)
+    t = t[list(record.STATUSES) + extra]
     t["total"] = t.sum(axis=1)
     return t

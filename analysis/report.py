@@ -10,7 +10,6 @@ the section's place.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -21,33 +20,7 @@ import pandas as pd
 from analysis import compare, plots, searched
 from analysis import schema as S
 from infogan.atomic import atomic_path
-
-
-def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g", index: bool = False) -> str:
-    """A GitHub-flavoured Markdown table (no ``tabulate`` dependency).
-
-    Args:
-        df: frame to render.
-        floatfmt: format for floats.
-        index: include the index as the first column.
-
-    Returns:
-        Markdown text.
-    """
-    if index:
-        df = df.reset_index()
-
-    def cell(v: object) -> str:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            return ""
-        if isinstance(v, float):
-            return format(v, floatfmt)
-        return str(v).replace("|", "\\|")
-
-    head = "| " + " | ".join(str(c) for c in df.columns) + " |"
-    rule = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([head, rule, *body])
+from sweeps.ranking import markdown_table
 
 
 def level_text(v: object) -> str:

@@ -194,8 +194,8 @@ def write_curves(run_dirs: Sequence[str | os.PathLike[str]], out_dir: str | os.P
         The figure's and the table's paths.
     """
     from analysis.plots import save
-    from analysis.report import markdown_table
     from infogan.atomic import atomic_path
+    from sweeps.ranking import markdown_table
 
     runs = [read_run(d) for d in run_dirs]
     metrics = list(metrics or CURVE_METRICS)

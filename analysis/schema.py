@@ -25,26 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from infogan.atomic import atomic_path
-
-# The run record's names come from the one module that defines them (sweeps.record: no MLflow,
-# no Ray); they are re-exported here for the table code.
-from sweeps.record import ARTIFACTS as ARTIFACTS
-from sweeps.record import METRIC_DIVERGED as METRIC_DIVERGED
-from sweeps.record import METRIC_DIVERGED_STEP as METRIC_DIVERGED_STEP
-from sweeps.record import METRIC_PREFIXES as METRIC_PREFIXES
-from sweeps.record import METRIC_WALL_SECONDS as METRIC_WALL_SECONDS
-from sweeps.record import ROLE_PARENT as ROLE_PARENT
-from sweeps.record import ROLE_TRIAL as ROLE_TRIAL
-from sweeps.record import STATUSES as STATUSES
-from sweeps.record import SWEEP_PARAM_PREFIX as SWEEP_PARAM_PREFIX
-from sweeps.record import TAG_FID_FEATURE_NET as TAG_FID_FEATURE_NET
-from sweeps.record import TAG_GIT_COMMIT as TAG_GIT_COMMIT
-from sweeps.record import TAG_PARENT_RUN_ID as TAG_PARENT_RUN_ID
-from sweeps.record import TAG_ROLE as TAG_ROLE
-from sweeps.record import TAG_STATUS as TAG_STATUS
-from sweeps.record import TAG_SWEEP as TAG_SWEEP
-from sweeps.record import TAG_TRIAL_ID as TAG_TRIAL_ID
-from sweeps.record import TAG_VERSION_PREFIX as TAG_VERSION_PREFIX
+from sweeps import record
 
 METRIC_FID = "eval/fid"
 # eval/* keys that describe the evaluation, not the model: how long it took, and how many codes
@@ -88,7 +69,7 @@ TRIALS_BASE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("start_time", _TS),
     pa.field("end_time", _TS),
     pa.field("artifact_uri", pa.string()),
-    *(pa.field(col, pa.string()) for col in ARTIFACTS),
+    *(pa.field(col, pa.string()) for col in record.ARTIFACTS),
 )
 
 CURVES_SCHEMA = pa.schema(
@@ -134,7 +115,7 @@ def metric_direction(metric: str) -> str:
     """
     name = strip_prefix(metric)
     leaf = name.rsplit("/", 1)[-1]
-    if leaf == "fid" or leaf.startswith(("fid_", "loss", "nll")) or name == METRIC_DIVERGED_STEP:
+    if leaf == "fid" or leaf.startswith(("fid_", "loss", "nll")) or name == record.METRIC_DIVERGED_STEP:
         return "min"
     return "max"
 

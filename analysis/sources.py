@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from analysis import schema as S
+from sweeps import record
 from sweeps.tracking import search_all
 
 _BULK_CHUNK = 200  # run ids per metric query: well under SQLite's bound-variable limit
@@ -49,7 +49,7 @@ def _quote(value: str) -> str:
 
 
 def _is_metric(key: str) -> bool:
-    return key.startswith(S.METRIC_PREFIXES)
+    return key.startswith(record.METRIC_PREFIXES)
 
 
 def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -92,13 +92,13 @@ def find_trial_runs(
     """
     if parent_run_id:
         parent = client.get_run(parent_run_id)
-        name = sweep or parent.data.tags.get(S.TAG_SWEEP)
+        name = sweep or parent.data.tags.get(record.TAG_SWEEP)
         if not name:
             raise ValueError(
-                f"parent run {parent_run_id} has no {S.TAG_SWEEP!r} tag; pass --sweep to name the sweep"
+                f"parent run {parent_run_id} has no {record.TAG_SWEEP!r} tag; pass --sweep to name the sweep"
             )
         children = search_all(
-            client, [parent.info.experiment_id], f"tags.{S.TAG_PARENT_RUN_ID} = {_quote(parent_run_id)}"
+            client, [parent.info.experiment_id], f"tags.{record.TAG_PARENT_RUN_ID} = {_quote(parent_run_id)}"
         )
         return name, [parent], children
     if not sweep:
@@ -108,8 +108,8 @@ def find_trial_runs(
     if exp is None:
         known = sorted(e.name for e in client.search_experiments())
         raise ValueError(f"no MLflow experiment named {exp_name!r}; experiments here: {', '.join(known) or 'none'}")
-    sweep_filter = f"tags.`{S.TAG_SWEEP}` = {_quote(sweep)}"
-    parents = search_all(client, [exp.experiment_id], f"{sweep_filter} and tags.`{S.TAG_ROLE}` = '{S.ROLE_PARENT}'")
+    sweep_filter = f"tags.`{record.TAG_SWEEP}` = {_quote(sweep)}"
+    parents = search_all(client, [exp.experiment_id], f"{sweep_filter} and tags.`{record.TAG_ROLE}` = '{record.ROLE_PARENT}'")
     if len(parents) > 1:
         # Two sweeps launched under one name (without --resume) are different experiments of the
         # researcher's: merging their trials would mix configs, budgets and code versions.
@@ -121,7 +121,7 @@ def find_trial_runs(
             f"sweep {sweep!r} has {len(parents)} parent runs in experiment {exp_name!r}: {listing}. "
             "They are separate sweeps that share a name; collect one at a time with --parent-run-id ID"
         )
-    children = search_all(client, [exp.experiment_id], f"{sweep_filter} and tags.`{S.TAG_ROLE}` = '{S.ROLE_TRIAL}'")
+    children = search_all(client, [exp.experiment_id], f"{sweep_filter} and tags.`{record.TAG_ROLE}` = '{record.ROLE_TRIAL}'")
     return sweep, parents, children
 
 

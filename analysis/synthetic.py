@@ -94,7 +94,7 @@ def log_synthetic_sweep(
     parent = client.create_run(
         exp_id,
         start_time=t0,
-        tags={S.TAG_ROLE: S.ROLE_PARENT, S.TAG_SWEEP: name, S.TAG_GIT_COMMIT: "0" * 40, S.TAG_VERSION_PREFIX + "numpy": np.__version__},
+        tags={record.TAG_ROLE: record.ROLE_PARENT, record.TAG_SWEEP: name, record.TAG_GIT_COMMIT: "0" * 40, record.TAG_VERSION_PREFIX + "numpy": np.__version__},
         run_name=f"{name}-parent",
     )
     pid = parent.info.run_id
@@ -119,11 +119,11 @@ def log_synthetic_sweep(
         status = statuses[i % len(statuses)]
         run_steps = steps if status in ("finished", "diverged", "failed") else max(1, steps // 2)
         tags = {
-            S.TAG_PARENT_RUN_ID: pid, S.TAG_ROLE: S.ROLE_TRIAL, S.TAG_SWEEP: name,
-            S.TAG_TRIAL_ID: tid, S.TAG_STATUS: status,
+            record.TAG_PARENT_RUN_ID: pid, record.TAG_ROLE: record.ROLE_TRIAL, record.TAG_SWEEP: name,
+            record.TAG_TRIAL_ID: tid, record.TAG_STATUS: status,
         }
         if fid_feature_net is not None:
-            tags[S.TAG_FID_FEATURE_NET] = fid_feature_net
+            tags[record.TAG_FID_FEATURE_NET] = fid_feature_net
         start = t0 + i * 1000
         run = client.create_run(exp_id, start_time=start, tags=tags, run_name=tid)
         rid = run.info.run_id
@@ -153,10 +153,10 @@ def log_synthetic_sweep(
                     row[k] = float(v)
                 tune_rows.append({"trial_id": tid, "training_iteration": len(tune_rows) + 1, "step": step, "time_total_s": step * 0.5, "timestamp": ts // 1000, **row, "config": {k: v for k, v in flat.items()}})
         if status == "diverged":
-            points.append(Metric(S.METRIC_DIVERGED_STEP, float(run_steps), start + run_steps * 10, run_steps))
+            points.append(Metric(record.METRIC_DIVERGED_STEP, float(run_steps), start + run_steps * 10, run_steps))
             # The losses of a diverged run end in NaN (MLflow stores it as a flag, not a value).
             points.append(Metric(train_metrics[0], float("nan"), start + run_steps * 10 + 1, run_steps))
-        points.append(Metric(S.METRIC_WALL_SECONDS, run_steps * 0.5, start + run_steps * 10 + 1, run_steps))
+        points.append(Metric(record.METRIC_WALL_SECONDS, run_steps * 0.5, start + run_steps * 10 + 1, run_steps))
         for j in range(0, len(points), _BATCH):
             client.log_batch(rid, metrics=points[j : j + _BATCH])
         mlflow_status = record.MLFLOW_STATUS.get(status, "RUNNING")

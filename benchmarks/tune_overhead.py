@@ -29,7 +29,7 @@ import torch
 
 from infogan.config import Config
 from infogan.train import train
-from sweeps import lambda_search, spaces, tracking
+from sweeps import lambda_search, record, spaces, tracking
 
 
 def flat_config(args: argparse.Namespace, cache_dir: str) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def standalone(flat: dict[str, Any], root: Path) -> float:
 def in_tune(flat: dict[str, Any], root: Path) -> tuple[float, float]:
     """(trial seconds, driver seconds) for a one-trial sweep of the same config."""
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    sets = [f"{k}={tracking.param_value(v)}" for k, v in flat.items()]
+    sets = [f"{k}={record.param_value(v)}" for k, v in flat.items()]
     argv = ["--name", "overhead", "--num-samples", "1", "--max-concurrent", "1", "--search", "random",
             "--scheduler", "fifo", "--storage-path", str(root / "tune"), "--tracking-uri", uri,
             "--cpus-per-trial", str(flat["train.threads"]), "--budget", "smoke"]
@@ -71,7 +71,7 @@ def in_tune(flat: dict[str, Any], root: Path) -> tuple[float, float]:
     client = tracking.client(uri)
     experiment = client.get_experiment_by_name("overhead")
     (run,) = [r for r in client.search_runs([experiment.experiment_id])
-              if r.data.tags.get(tracking.TAG_ROLE) == tracking.ROLE_TRIAL]
+              if r.data.tags.get(record.TAG_ROLE) == record.ROLE_TRIAL]
     return (run.info.end_time - run.info.start_time) / 1000.0, driver
 
 

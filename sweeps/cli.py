@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from infogan.config import flat_value
-from sweeps import spaces, tracking
+from sweeps import record, spaces, tracking
 from sweeps.checks import SweepCheckError
 from sweeps.settings import (
     DEFAULT_METRIC,
@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 settings.storage_path = str(Path("runs/sweeps").resolve())
         if args.resume:
-            saved = read_storage_json(settings.storage_path, settings.name, "sweep_config.json")
+            saved = read_storage_json(settings.storage_path, settings.name, record.ARTIFACT_SWEEP_CONFIG)
             if saved is None:
                 print(f"error: nothing to resume: no sweep {settings.name!r} in {settings.storage_path}", file=sys.stderr)
                 return 2

@@ -1,9 +1,10 @@
 """The sweep's answer where researchers look: the parent run's leaderboard and plots, and the
 closing summary.
 
-Owns the leaderboard of a sweep's ended trials (from Tune's trials), the figures Optuna draws
-from the sweep's study (parallel coordinates, hyperparameter importance, the Pareto front of a
-multi-objective sweep), publishing them with the best trial's traversal to the MLflow parent run
+Owns the rows of a sweep's ended trials (from Tune's trials; ``sweeps.ranking`` ranks them and
+renders the Markdown table, as it does for the analysis), the progress lines, the figures Optuna
+draws from the sweep's study (parallel coordinates, hyperparameter importance, the Pareto front of
+a multi-objective sweep), publishing them with the best trial's traversal to the MLflow parent run
 (as the sweep goes, through ``ParentRunUpdater``, and at its end), the Optuna storage a sweep
 keeps its study in, and the closing table printed for people (with the full JSON in a file).
 
@@ -26,7 +27,7 @@ from urllib.parse import urlparse
 import ray.tune
 
 from infogan.config import Config
-from sweeps import tracking
+from sweeps import ranking, record, tracking
 from sweeps.tracking import SweepRef
 
 logger = logging.getLogger(__name__)
@@ -85,20 +86,20 @@ def load_study(storage_url: str | None, name: str) -> Any:
 # Leaderboard
 
 
-def leaderboard(trials: Sequence[Any], metrics: Sequence[str], modes: Sequence[str], searched: Sequence[str]) -> Any:
-    """The ended trials as a table, best first by the first objective.
+def trial_rows(trials: Sequence[Any], metrics: Sequence[str], searched: Sequence[str]) -> Any:
+    """Tune's ended trials as rows for ``sweeps.ranking``: the sweep's side of the leaderboard.
 
     Args:
         trials: Tune's ``Trial`` objects (a callback's ``trials``, or a restored experiment's).
-        metrics: the objectives; modes: their directions.
+        metrics: the objectives (shown as columns with the key metrics, where finite).
         searched: the searched config keys (shown as columns).
     Returns:
-        A pandas frame: trial_id, status, seed, step, the objectives, the key metrics, the
-        searched keys.
+        A pandas frame in the trials' order: trial_id, status, seed, step, the objectives, the key
+        metrics, the searched keys.
     """
     import pandas as pd
 
-    from sweeps.trainable import STEP, trial_status, trial_steps, with_repeat_seed
+    from sweeps.trainable import trial_steps, with_repeat_seed
 
     rows = []
     for trial in trials:
@@ -107,33 +108,16 @@ def leaderboard(trials: Sequence[Any], metrics: Sequence[str], modes: Sequence[s
         result = trial.last_result or {}
         config = with_repeat_seed(trial.config)
         row: dict[str, Any] = {"trial_id": trial.trial_id,
-                               "status": trial_status(trial.status, result, trial_steps(trial.config)),
-                               "seed": config.get("train.seed", Config().train.seed), "step": result.get(STEP)}
+                               "status": record.trial_status(trial.status, result, trial_steps(trial.config)),
+                               "seed": config.get("train.seed", Config().train.seed), "step": result.get(record.STEP)}
         for m in dict.fromkeys([*metrics, *KEY_METRICS]):
             value = result.get(m)
             if isinstance(value, (int, float)) and math.isfinite(value):
                 row[m] = float(value)
-        row.update({k: tracking.param_value(config.get(k)) if isinstance(config.get(k), (list, tuple)) else config.get(k)
+        row.update({k: record.param_value(config.get(k)) if isinstance(config.get(k), (list, tuple)) else config.get(k)
                     for k in searched})
         rows.append(row)
-    frame = pd.DataFrame(rows)
-    if frame.empty or metrics[0] not in frame.columns:
-        return frame
-    return frame.sort_values(metrics[0], ascending=modes[0] == "min", na_position="last", kind="mergesort") \
-        .reset_index(drop=True)
-
-
-def markdown(frame: Any, floatfmt: str = ".4g") -> str:
-    """A small GitHub-flavoured Markdown table."""
-    def cell(v: Any) -> str:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            return ""
-        return format(v, floatfmt) if isinstance(v, float) else str(v)
-
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,18 +179,19 @@ def importances(study: Any) -> dict[str, float]:
 
 def publish(mlflow_client: Any, ref: SweepRef, trials: Sequence[Any], metrics: Sequence[str], modes: Sequence[str],
             searched: Sequence[str], storage_url: str | None) -> Any:
-    """Log the leaderboard, the study's figures, the importances and the best trial's traversal to
-    the parent run. Returns the leaderboard."""
+    """Log the leaderboard (the ended trials best first by the first objective), the study's
+    figures, the importances and the best trial's traversal to the parent run. Returns the
+    leaderboard."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    board = leaderboard(trials, metrics, modes, searched)
+    board = ranking.ranked(trial_rows(trials, metrics, searched), metrics[0], ascending=modes[0] == "min")
     if board.empty:
         return board
     mlflow_client.log_text(ref.parent_run_id, board.to_csv(index=False), f"{ARTIFACT_DIR}/leaderboard.csv")
-    mlflow_client.log_text(ref.parent_run_id, markdown(board), f"{ARTIFACT_DIR}/leaderboard.md")
+    mlflow_client.log_text(ref.parent_run_id, ranking.markdown_table(board), f"{ARTIFACT_DIR}/leaderboard.md")
     study = load_study(storage_url, ref.sweep)
     if study is not None:
         for name, fig in study_figures(study, len(metrics) > 1, metrics).items():
@@ -219,12 +204,12 @@ def publish(mlflow_client: Any, ref: SweepRef, trials: Sequence[Any], metrics: S
     best = board.iloc[0]
     if metrics[0] in board.columns and isinstance(best.get(metrics[0]), float):
         tracking.log_metrics(mlflow_client, ref.parent_run_id, {f"best/{metrics[0]}": best[metrics[0]]}, len(board))
-        mlflow_client.set_tag(ref.parent_run_id, tracking.TAG_BEST_TRIAL_ID, best["trial_id"])
+        mlflow_client.set_tag(ref.parent_run_id, record.TAG_BEST_TRIAL_ID, best["trial_id"])
         run_id = tracking.find_child_run(mlflow_client, ref, best["trial_id"])
         if run_id is not None:
             with tempfile.TemporaryDirectory() as tmp:
                 try:
-                    path = mlflow_client.download_artifacts(run_id, f"{tracking.ARTIFACT_FIGURES_DIR}/traversal.png", tmp)
+                    path = mlflow_client.download_artifacts(run_id, f"{record.ARTIFACT_FIGURES_DIR}/traversal.png", tmp)
                     mlflow_client.log_artifact(ref.parent_run_id, path, f"{ARTIFACT_DIR}/best_trial")
                 except Exception as err:  # the best trial may not have logged its figure yet
                     logger.info("best trial's traversal not copied: %s", err)

@@ -28,49 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from sweeps import record
+
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
-
-# The record's vocabulary is defined once, in sweeps.record; re-exported here for the writers.
-from sweeps.record import ARTIFACT_CHECKPOINT_DIR as ARTIFACT_CHECKPOINT_DIR  # noqa: E402
-from sweeps.record import ARTIFACT_CONFIG as ARTIFACT_CONFIG  # noqa: E402
-from sweeps.record import ARTIFACT_FIGURES_DIR as ARTIFACT_FIGURES_DIR  # noqa: E402
-from sweeps.record import ARTIFACT_METRICS as ARTIFACT_METRICS  # noqa: E402
-from sweeps.record import ARTIFACT_SEARCH_SPACE as ARTIFACT_SEARCH_SPACE  # noqa: E402
-from sweeps.record import ARTIFACT_SWEEP_CONFIG as ARTIFACT_SWEEP_CONFIG  # noqa: E402
-from sweeps.record import CHILD_FILE as CHILD_FILE  # noqa: E402
-from sweeps.record import FIGURES as FIGURES  # noqa: E402
-from sweeps.record import IMAGE_KEY_TRAVERSAL as IMAGE_KEY_TRAVERSAL  # noqa: E402
-from sweeps.record import METRIC_DIVERGED as METRIC_DIVERGED  # noqa: E402
-from sweeps.record import METRIC_DIVERGED_STEP as METRIC_DIVERGED_STEP  # noqa: E402
-from sweeps.record import METRIC_IMAGES_PER_SECOND as METRIC_IMAGES_PER_SECOND  # noqa: E402
-from sweeps.record import METRIC_WALL_SECONDS as METRIC_WALL_SECONDS  # noqa: E402
-from sweeps.record import MLFLOW_STATUS as MLFLOW_STATUS  # noqa: E402
-from sweeps.record import PARENT_FILE as PARENT_FILE  # noqa: E402
-from sweeps.record import ROLE_PARENT as ROLE_PARENT  # noqa: E402
-from sweeps.record import ROLE_TRIAL as ROLE_TRIAL  # noqa: E402
-from sweeps.record import STATUS_DIVERGED as STATUS_DIVERGED  # noqa: E402
-from sweeps.record import STATUS_FAILED as STATUS_FAILED  # noqa: E402
-from sweeps.record import STATUS_FINISHED as STATUS_FINISHED  # noqa: E402
-from sweeps.record import STATUS_RUNNING as STATUS_RUNNING  # noqa: E402
-from sweeps.record import STATUS_STOPPED_EARLY as STATUS_STOPPED_EARLY  # noqa: E402
-from sweeps.record import STATUSES as STATUSES  # noqa: E402
-from sweeps.record import SWEEP_PARAM_PREFIX as SWEEP_PARAM_PREFIX  # noqa: E402
-from sweeps.record import TAG_BEST_TRIAL_ID as TAG_BEST_TRIAL_ID  # noqa: E402
-from sweeps.record import TAG_ERROR as TAG_ERROR  # noqa: E402
-from sweeps.record import TAG_FID_FEATURE_NET as TAG_FID_FEATURE_NET  # noqa: E402
-from sweeps.record import TAG_GIT_COMMIT as TAG_GIT_COMMIT  # noqa: E402
-from sweeps.record import TAG_NOTE as TAG_NOTE  # noqa: E402
-from sweeps.record import TAG_PARENT_RUN_ID as TAG_PARENT_RUN_ID  # noqa: E402
-from sweeps.record import TAG_PREFIX as TAG_PREFIX  # noqa: E402
-from sweeps.record import TAG_ROLE as TAG_ROLE  # noqa: E402
-from sweeps.record import TAG_RUN_NAME as TAG_RUN_NAME  # noqa: E402
-from sweeps.record import TAG_STATUS as TAG_STATUS  # noqa: E402
-from sweeps.record import TAG_SWEEP as TAG_SWEEP  # noqa: E402
-from sweeps.record import TAG_TRIAL_ID as TAG_TRIAL_ID  # noqa: E402
-from sweeps.record import TAG_VERSION_PREFIX as TAG_VERSION_PREFIX  # noqa: E402
-from sweeps.record import keeps_own_status  # noqa: E402
-from sweeps.record import param_value as param_value  # noqa: E402
 
 VERSIONED_PACKAGES = ("torch", "ray", "optuna", "mlflow", "infogan-sweeps")
 logger = logging.getLogger(__name__)
@@ -311,13 +272,15 @@ def start_parent_run(mlflow_client: MlflowClient, experiment_id: str, sweep: str
     Returns:
         The new run's id.
     """
-    tags = {TAG_ROLE: ROLE_PARENT, TAG_SWEEP: sweep, TAG_GIT_COMMIT: git_commit(), TAG_RUN_NAME: sweep}
-    tags.update({TAG_VERSION_PREFIX + k: v for k, v in package_versions().items()})
+    tags = {record.TAG_ROLE: record.ROLE_PARENT, record.TAG_SWEEP: sweep, record.TAG_GIT_COMMIT: git_commit(),
+            record.TAG_RUN_NAME: sweep}
+    tags.update({record.TAG_VERSION_PREFIX + k: v for k, v in package_versions().items()})
     run = mlflow_client.create_run(experiment_id, tags=tags, run_name=sweep)
     run_id = run.info.run_id
-    log_params(mlflow_client, run_id, {SWEEP_PARAM_PREFIX + k: v for k, v in params.items()})
+    log_params(mlflow_client, run_id, {record.SWEEP_PARAM_PREFIX + k: v for k, v in params.items()})
     with tempfile.TemporaryDirectory() as tmp:
-        for name, payload in ((ARTIFACT_SEARCH_SPACE, search_space), (ARTIFACT_SWEEP_CONFIG, sweep_config)):
+        for name, payload in ((record.ARTIFACT_SEARCH_SPACE, search_space),
+                              (record.ARTIFACT_SWEEP_CONFIG, sweep_config)):
             path = Path(tmp) / name
             path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
             mlflow_client.log_artifact(run_id, str(path))
@@ -332,8 +295,8 @@ def reopen_run(mlflow_client: MlflowClient, run_id: str) -> None:
 def finish_run(mlflow_client: MlflowClient, run_id: str, status: str | None = None) -> None:
     """End a run; for child runs also set ``infogan.status`` (one of ``STATUSES``)."""
     if status is not None:
-        mlflow_client.set_tag(run_id, TAG_STATUS, status)
-    mlflow_client.set_terminated(run_id, MLFLOW_STATUS.get(status or STATUS_FINISHED, "FINISHED"))
+        mlflow_client.set_tag(run_id, record.TAG_STATUS, status)
+    mlflow_client.set_terminated(run_id, record.MLFLOW_STATUS.get(status or record.STATUS_FINISHED, "FINISHED"))
 
 
 def settle_child_run(mlflow_client: MlflowClient, run_id: str, status: str) -> None:
@@ -346,7 +309,8 @@ def settle_child_run(mlflow_client: MlflowClient, run_id: str, status: str) -> N
     lag behind the trial's final report.
     """
     run = mlflow_client.get_run(run_id)
-    if not keeps_own_status(run.data.tags.get(TAG_STATUS), status, run_ended=run.info.status != "RUNNING"):
+    own = run.data.tags.get(record.TAG_STATUS)
+    if not record.keeps_own_status(own, status, run_ended=run.info.status != "RUNNING"):
         finish_run(mlflow_client, run_id, status)
 
 
@@ -358,7 +322,7 @@ def log_params(mlflow_client: MlflowClient, run_id: str, params: Mapping[str, An
     """Log params in batches (MLflow caps a batch at 100 params)."""
     from mlflow.entities import Param
 
-    items = [Param(k, param_value(v)) for k, v in params.items()]
+    items = [Param(k, record.param_value(v)) for k, v in params.items()]
     for start in range(0, len(items), 100):
         mlflow_client.log_batch(run_id, params=items[start:start + 100])
 
@@ -397,7 +361,8 @@ def find_child_run(mlflow_client: MlflowClient, ref: SweepRef, trial_id: str) ->
     """The child run of ``trial_id`` in this sweep, if one was created already."""
     runs = mlflow_client.search_runs(
         [ref.experiment_id],
-        filter_string=f"tags.`{TAG_TRIAL_ID}` = '{trial_id}' and tags.`{TAG_PARENT_RUN_ID}` = '{ref.parent_run_id}'",
+        filter_string=f"tags.`{record.TAG_TRIAL_ID}` = '{trial_id}' and "
+                      f"tags.`{record.TAG_PARENT_RUN_ID}` = '{ref.parent_run_id}'",
         max_results=1,
     )
     return runs[0].info.run_id if runs else None
@@ -421,7 +386,7 @@ def search_all(mlflow_client: Any, experiment_ids: list[str], filter_string: str
 
 def child_runs(mlflow_client: MlflowClient, ref: SweepRef) -> list[Any]:
     """Every child run of the sweep's parent run."""
-    return search_all(mlflow_client, [ref.experiment_id], f"tags.`{TAG_PARENT_RUN_ID}` = '{ref.parent_run_id}'")
+    return search_all(mlflow_client, [ref.experiment_id], f"tags.`{record.TAG_PARENT_RUN_ID}` = '{ref.parent_run_id}'")
 
 
 def open_child_run(mlflow_client: MlflowClient, ref: SweepRef, trial_id: str, trial_name: str,
@@ -435,14 +400,15 @@ def open_child_run(mlflow_client: MlflowClient, ref: SweepRef, trial_id: str, tr
     """
     run_id = known_run_id or find_child_run(mlflow_client, ref, trial_id)
     if run_id is None:
-        tags = {TAG_PARENT_RUN_ID: ref.parent_run_id, TAG_ROLE: ROLE_TRIAL, TAG_SWEEP: ref.sweep,
-                TAG_TRIAL_ID: trial_id, TAG_STATUS: STATUS_RUNNING,
-                TAG_NOTE: f"Trial `{trial_id}` of sweep **{ref.sweep}**; its leaderboard and plots are on the parent "
-                          f"run [{ref.parent_run_id}](#/experiments/{ref.experiment_id}/runs/{ref.parent_run_id}). "
-                          "The Images tab steps through the traversal at every evaluation."}
+        tags = {record.TAG_PARENT_RUN_ID: ref.parent_run_id, record.TAG_ROLE: record.ROLE_TRIAL,
+                record.TAG_SWEEP: ref.sweep, record.TAG_TRIAL_ID: trial_id, record.TAG_STATUS: record.STATUS_RUNNING,
+                record.TAG_NOTE: f"Trial `{trial_id}` of sweep **{ref.sweep}**; its leaderboard and plots are on "
+                                 f"the parent run [{ref.parent_run_id}]"
+                                 f"(#/experiments/{ref.experiment_id}/runs/{ref.parent_run_id}). "
+                                 "The Images tab steps through the traversal at every evaluation."}
         return mlflow_client.create_run(ref.experiment_id, tags=tags, run_name=trial_name).info.run_id
     reopen_run(mlflow_client, run_id)
-    mlflow_client.set_tag(run_id, TAG_STATUS, STATUS_RUNNING)
+    mlflow_client.set_tag(run_id, record.TAG_STATUS, record.STATUS_RUNNING)
     return run_id
 
 

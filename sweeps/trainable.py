@@ -24,10 +24,7 @@ import torch
 from infogan.atomic import write_json
 from infogan.config import Config, upgrade_saved
 from infogan.train import EvalReport, TrainResult, train
-from sweeps import tracking
-from sweeps.record import STEP as STEP  # noqa: E402 - re-exported: the trainable's result keys
-from sweeps.record import WORK as WORK  # noqa: E402
-from sweeps.record import trial_status as trial_status  # noqa: E402 - the driver's verdict, defined once
+from sweeps import record, tracking
 from sweeps.tracking import SweepRef
 
 
@@ -70,8 +67,8 @@ def tune_result(metrics: Mapping[str, float], step: int, objectives: Sequence[tu
             ``--metric``): the message lists the metrics that exist.
     """
     out = {k: float(v) for k, v in metrics.items()}
-    out[STEP] = step
-    out[tracking.METRIC_DIVERGED] = 1.0 if diverged else 0.0
+    out[record.STEP] = step
+    out[record.METRIC_DIVERGED] = 1.0 if diverged else 0.0
     for metric, mode in objectives:
         value = out.get(metric)
         if diverged and (value is None or not math.isfinite(value)):
@@ -128,7 +125,7 @@ def _log_step_image(mlflow_client: Any, run_id: str, path: Path, step: int) -> N
     from PIL import Image
 
     with Image.open(path) as image:
-        mlflow_client.log_image(run_id, image.convert("RGB"), key=tracking.IMAGE_KEY_TRAVERSAL, step=step)
+        mlflow_client.log_image(run_id, image.convert("RGB"), key=record.IMAGE_KEY_TRAVERSAL, step=step)
 
 
 def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
@@ -164,7 +161,7 @@ def _run_trial(config: dict[str, Any], settings: TrialSettings, trial_id: str, t
     known_run_id = None
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
-            saved = tracking.read_json(Path(directory) / tracking.CHILD_FILE) or {}
+            saved = tracking.read_json(Path(directory) / record.CHILD_FILE) or {}
             known_run_id = saved.get("run_id")
     run_id: str | None = None
     try:
@@ -189,8 +186,8 @@ def _run_trial(config: dict[str, Any], settings: TrialSettings, trial_id: str, t
         if run_id is not None:
             try:
                 quick = tracking.ResilientClient(tracking.client(settings.ref.tracking_uri), patience=30.0)
-                quick.set_tag(run_id, tracking.TAG_ERROR, f"{type(err).__name__}: {err}"[:4000])
-                tracking.finish_run(quick, run_id, tracking.STATUS_FAILED)
+                quick.set_tag(run_id, record.TAG_ERROR, f"{type(err).__name__}: {err}"[:4000])
+                tracking.finish_run(quick, run_id, record.STATUS_FAILED)
             except Exception:  # the original error matters more than a tracking hiccup
                 pass
         raise
@@ -208,20 +205,20 @@ def _train(cfg: Config, run_dir: Path, resume: Path | None, mlflow_client: Any, 
     final: list[tuple[dict[str, float], Path | None]] = []  # the held-back final report
 
     def on_eval(report: EvalReport) -> None:
-        diverged = tracking.METRIC_DIVERGED_STEP in report.metrics
+        diverged = record.METRIC_DIVERGED_STEP in report.metrics
         result = tune_result(report.metrics, report.step, settings.objectives, diverged)
         # One batch: the loss curve since the last report (every train.log_every steps), then this step.
         tracking.log_metric_rows(mlflow_client, run_id, [
             *report.losses,
-            {**report.metrics, tracking.METRIC_DIVERGED: result[tracking.METRIC_DIVERGED], "step": report.step},
+            {**report.metrics, record.METRIC_DIVERGED: result[record.METRIC_DIVERGED], "step": report.step},
         ])
         for key, value in report.tags.items():  # e.g. which network the FID was measured with
-            mlflow_client.set_tag(run_id, tracking.TAG_PREFIX + key, value)
-        _log_files(mlflow_client, run_id, figures, tracking.FIGURES, tracking.ARTIFACT_FIGURES_DIR)
+            mlflow_client.set_tag(run_id, record.TAG_PREFIX + key, value)
+        _log_files(mlflow_client, run_id, figures, record.FIGURES, record.ARTIFACT_FIGURES_DIR)
         _log_step_image(mlflow_client, run_id, figures / "traversal.png", report.step)
         if report.checkpoint is not None:
             # The child run id travels inside the checkpoint, so a retry on another node finds it.
-            write_json(report.checkpoint / tracking.CHILD_FILE, {"run_id": run_id, "step": report.step})
+            write_json(report.checkpoint / record.CHILD_FILE, {"run_id": run_id, "step": report.step})
         if diverged or report.step >= cfg.train.steps:
             final.append((result, report.checkpoint))
             return
@@ -246,14 +243,14 @@ def _report(result: dict[str, float], checkpoint: Path | None) -> None:
 def _finish(mlflow_client: Any, run_id: str, run_dir: Path, result: TrainResult, wall: float) -> None:
     """Log the run's closing record (wall time, throughput, config, final checkpoint) and its status."""
     tracking.log_metrics(mlflow_client, run_id, {
-        tracking.METRIC_WALL_SECONDS: wall, tracking.METRIC_IMAGES_PER_SECOND: result.images_per_second,
+        record.METRIC_WALL_SECONDS: wall, record.METRIC_IMAGES_PER_SECOND: result.images_per_second,
     }, result.step)
-    _log_files(mlflow_client, run_id, run_dir, (tracking.ARTIFACT_CONFIG, tracking.ARTIFACT_METRICS), None)
+    _log_files(mlflow_client, run_id, run_dir, (record.ARTIFACT_CONFIG, record.ARTIFACT_METRICS), None)
     if result.checkpoint is not None and result.status == "finished":
-        _log_files(mlflow_client, run_id, result.checkpoint, ("checkpoint.pt",), tracking.ARTIFACT_CHECKPOINT_DIR)
-    status = tracking.STATUS_DIVERGED if result.status == "diverged" else tracking.STATUS_FINISHED
+        _log_files(mlflow_client, run_id, result.checkpoint, ("checkpoint.pt",), record.ARTIFACT_CHECKPOINT_DIR)
+    status = record.STATUS_DIVERGED if result.status == "diverged" else record.STATUS_FINISHED
     if result.message:
-        mlflow_client.set_tag(run_id, tracking.TAG_ERROR, result.message[:4000])
+        mlflow_client.set_tag(run_id, record.TAG_ERROR, result.message[:4000])
     tracking.finish_run(mlflow_client, run_id, status)
 
 
@@ -303,7 +300,7 @@ class TrialStatusCallback(ray.tune.Callback):
         run_id = tracking.find_child_run(self._client, self.ref, trial.trial_id)
         if run_id is None:
             return
-        status = trial_status(trial.status if trial.status == "ERROR" else "TERMINATED", trial.last_result,
+        status = record.trial_status(trial.status if trial.status == "ERROR" else "TERMINATED", trial.last_result,
                               trial_steps(trial.config))
         tracking.settle_child_run(self._client, run_id, status)
 
@@ -315,4 +312,4 @@ class TrialStatusCallback(ray.tune.Callback):
             self._client = tracking.ResilientClient(tracking.client(self.ref.tracking_uri), what="MLflow (driver)")
         run_id = tracking.find_child_run(self._client, self.ref, trial.trial_id)
         if run_id is not None:
-            tracking.finish_run(self._client, run_id, tracking.STATUS_FAILED)
+            tracking.finish_run(self._client, run_id, record.STATUS_FAILED)

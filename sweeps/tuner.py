@@ -3,8 +3,9 @@ scheduler (ASHA clocked by training work), the Tuner (or its restore), the paren
 reconciling trial statuses at the end, and the files kept beside Tune's state.
 
 The search space lives in ``sweeps.spaces``, the Optuna sampler in ``sweeps.samplers``, the trial
-in ``sweeps.trainable``, the record in ``sweeps.record`` / ``sweeps.tracking``, the sweep's answer
-in ``sweeps.summary``, the pre-flight checks in ``sweeps.checks`` and the command line in
+in ``sweeps.trainable``, the record in ``sweeps.record`` / ``sweeps.tracking``, which trials are best
+in ``sweeps.ranking``, the parent run's leaderboard and the closing table in ``sweeps.summary``, the
+pre-flight checks in ``sweeps.checks`` and the command line in
 ``sweeps.cli``.
 """
 
@@ -21,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from infogan.config import flat_value
-from sweeps import spaces, tracking
+from sweeps import ranking, record, spaces, tracking
 from sweeps.checks import check_address, check_sweep, local_store_on_cluster, unplaceable
-from sweeps.record import STATUS_FAILED, TAG_ERROR
 from sweeps.samplers import make_sampler
 from sweeps.settings import EXIT_ALL_FAILED, EXIT_INTERRUPTED, SweepSettings, default_grace_period
 
@@ -97,8 +97,6 @@ def build_scheduler(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
     """
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from sweeps.trainable import WORK
-
     if settings.scheduler == "fifo":
         return FIFOScheduler()
     sample = space.sample_config().train
@@ -111,11 +109,13 @@ def build_scheduler(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
     # max_t past every trial's budget: trials end at train.steps by themselves, so ASHA's max_t
     # stop never fires (a rung may still fall on the last step: the trainable reports that one last).
     max_t = (settings.steps + 1) * space.max_images_per_step()
-    return ASHAScheduler(time_attr=WORK, metric=settings.metrics[0], mode=settings.modes[0], max_t=max_t,
+    return ASHAScheduler(time_attr=record.WORK, metric=settings.metrics[0], mode=settings.modes[0], max_t=max_t,
                          grace_period=min(grace, settings.steps) * per_step, reduction_factor=settings.reduction_factor)
 
 
 def _summary(settings: SweepSettings, results: Any, searched: Sequence[str], parent_run_id: str) -> dict[str, Any]:
+    """The closing summary's counts and answer from Tune's results: the best trial with its metrics
+    and searched values (one objective), or the Pareto front (several)."""
     import pandas as pd
 
     frame: pd.DataFrame = results.get_dataframe()
@@ -123,18 +123,14 @@ def _summary(settings: SweepSettings, results: Any, searched: Sequence[str], par
     present = [m for m in settings.metrics if m in frame.columns]
     if len(present) != len(settings.metrics) or frame.empty:
         return out
-    finite = frame[[math.isfinite(v) if isinstance(v, float) else False for v in frame[present[0]]]]
     if settings.multi_objective:
-        signs = [1 if m == "min" else -1 for m in settings.modes]
-        values = finite[settings.metrics].to_numpy() * signs
-        front = [i for i in range(len(values))
-                 if not any((values[j] <= values[i]).all() and (values[j] < values[i]).any() for j in range(len(values)))]
-        out["pareto_front"] = [{"trial_id": finite.iloc[i]["trial_id"], **{m: finite.iloc[i][m] for m in settings.metrics}}
-                               for i in front]
+        front = ranking.non_dominated(ranking.finite_rows(frame, settings.metrics[0]), settings.metrics, settings.modes)
+        out["pareto_front"] = [{"trial_id": front.iloc[i]["trial_id"], **{m: front.iloc[i][m] for m in settings.metrics}}
+                               for i in range(len(front))]
         return out
-    if finite.empty:
+    best = ranking.best_row(frame, settings.metrics[0], ascending=settings.modes[0] == "min")
+    if best is None:
         return out
-    best = finite.sort_values(settings.metrics[0], ascending=settings.modes[0] == "min").iloc[0]
     config = {k.removeprefix("config/"): best[k] for k in frame.columns if k.startswith("config/")}
     out["best"] = {
         "trial_id": best["trial_id"], "step": int(best.get("step", 0)),
@@ -164,7 +160,7 @@ def reconcile_statuses(trials: Sequence[Any], ref: tracking.SweepRef) -> dict[st
     Returns:
         ``{trial_id: status}``.
     """
-    from sweeps.trainable import trial_status, trial_steps
+    from sweeps.trainable import trial_steps
 
     mlflow_client = tracking.client(ref.tracking_uri)
     statuses: dict[str, str] = {}
@@ -172,7 +168,7 @@ def reconcile_statuses(trials: Sequence[Any], ref: tracking.SweepRef) -> dict[st
         if trial.status not in ("TERMINATED", "ERROR"):
             statuses[trial.trial_id] = INTERRUPTED if trial.last_result else NOT_STARTED
             continue
-        status = trial_status(trial.status, trial.last_result, trial_steps(trial.config))
+        status = record.trial_status(trial.status, trial.last_result, trial_steps(trial.config))
         statuses[trial.trial_id] = status
         run_id = tracking.find_child_run(mlflow_client, ref, trial.trial_id)
         if run_id is not None:
@@ -216,7 +212,7 @@ def free_sweep_name(settings: SweepSettings, storage: str) -> str:
 
     def held(name: str) -> bool:
         if tune.Tuner.can_restore(f"{storage.rstrip('/')}/{name}") or \
-                read_storage_json(storage, name, tracking.PARENT_FILE) is not None:
+                read_storage_json(storage, name, record.PARENT_FILE) is not None:
             return True
         optuna_storage = settings.optuna_storage or \
             summary_mod.default_optuna_storage(settings.tracking_uri, storage, name)
@@ -292,7 +288,7 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
         if problem:
             print(f"warning: {problem}", file=sys.stderr)
         if resume:
-            parent = read_storage_json(storage, settings.name, tracking.PARENT_FILE)
+            parent = read_storage_json(storage, settings.name, record.PARENT_FILE)
             if parent is None or not tune.Tuner.can_restore(experiment_path):
                 print(f"error: no sweep to resume at {experiment_path}", file=sys.stderr)
                 return 2
@@ -312,9 +308,9 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
             run_id = tracking.start_parent_run(mlflow_client, experiment_id, settings.name, settings.params(),
                                                space.to_json(), sweep_config)
             ref = tracking.SweepRef(uri, experiment_id, run_id, settings.name)
-            write_storage_json(storage, settings.name, tracking.PARENT_FILE,
+            write_storage_json(storage, settings.name, record.PARENT_FILE,
                                {"run_id": run_id, "experiment_id": experiment_id, "tracking_uri": uri})
-            write_storage_json(storage, settings.name, "sweep_config.json", sweep_config)
+            write_storage_json(storage, settings.name, record.ARTIFACT_SWEEP_CONFIG, sweep_config)
 
         trial_settings = TrialSettings(ref=ref, objectives=tuple(zip(settings.metrics, settings.modes, strict=True)))
         searched = list(space.params)
@@ -387,9 +383,9 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
         if interrupted:
             print(f"the sweep is incomplete: continue it with\n  {resume_command(settings, storage)}", file=sys.stderr)
             return EXIT_INTERRUPTED
-        if statuses and set(statuses.values()) == {STATUS_FAILED}:
+        if statuses and set(statuses.values()) == {record.STATUS_FAILED}:
             print(f"every trial failed: their errors are in {experiment_path}/*/error.txt and in the MLflow runs' "
-                  f"{TAG_ERROR} tags", file=sys.stderr)
+                  f"{record.TAG_ERROR} tags", file=sys.stderr)
             return EXIT_ALL_FAILED
         return 0
     finally:

@@ -13,14 +13,15 @@ from analysis import collect as C
 from analysis import schema as S
 from analysis import sources
 from infogan.config import KEYS
+from sweeps import record
 
 
 def fake_run(run_id: str, trial_id: str, *, status_tag: str | None = "finished", mlflow_status: str = "FINISHED",
              params: dict | None = None, start: int = 1_000, tags: dict | None = None) -> SimpleNamespace:
     """Something shaped like ``mlflow.entities.Run`` for build_tables."""
-    t = {S.TAG_ROLE: S.ROLE_TRIAL, S.TAG_SWEEP: "s", S.TAG_TRIAL_ID: trial_id, S.TAG_PARENT_RUN_ID: "p"}
+    t = {record.TAG_ROLE: record.ROLE_TRIAL, record.TAG_SWEEP: "s", record.TAG_TRIAL_ID: trial_id, record.TAG_PARENT_RUN_ID: "p"}
     if status_tag is not None:
-        t[S.TAG_STATUS] = status_tag
+        t[record.TAG_STATUS] = status_tag
     t.update(tags or {})
     info = SimpleNamespace(run_id=run_id, start_time=start, end_time=start + 5000, status=mlflow_status,
                            experiment_id="1", artifact_uri=f"file:///a/{run_id}/artifacts")
@@ -35,7 +36,7 @@ def test_build_tables_final_best_status_and_config_types() -> None:
     runs = [
         fake_run("r1", "a", params={"loss.lambda_cont": "0.5", "codes.categorical": "10,3", "train.seed": "7",
                                     "data.download": "False", "train.steps": "3", "loss.new_knob": "x"},
-                 tags={S.TAG_FID_FEATURE_NET: "lenet@1"}),
+                 tags={record.TAG_FID_FEATURE_NET: "lenet@1"}),
         # Logged by an older version: eval.fid=False meant "no FID in either stage".
         fake_run("r2", "b", status_tag="running", mlflow_status="FAILED",
                  params={"train.seed": "1", "eval.fid": "False", "eval.intermediate": "mig,fid"}),
@@ -207,7 +208,7 @@ def test_read_tune_dir_survives_a_truncated_line(tmp_path: Path) -> None:
         '"config": {"loss": {"lambda_cont": 0.1}, "train.seed": 3}}\n{"trial_id": "x", "trainin'
     )
     (trial / "error.txt").write_text("boom")
-    got = C.read_tune_dir(tmp_path)["x"]
+    got = sources.read_tune_dir(tmp_path)["x"]
     assert got.errored and got.wall_seconds == 2.0 and len(got.rows) == 1
     assert got.config == {"loss.lambda_cont": 0.1, "train.seed": 3}  # nested configs are flattened
     trials, curves = C.build_tables("s", [], [], C.pd.DataFrame(columns=["run_id", "metric", "step", "value", "timestamp"]),

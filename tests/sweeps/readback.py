@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sweeps import tracking
+from sweeps import record, tracking
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -17,10 +17,10 @@ def sweep_runs(uri: str, name: str) -> tuple[Any, Any, list[Any]]:
     experiment = client.get_experiment_by_name(name)
     assert experiment is not None, f"no MLflow experiment {name!r}"
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
-    parents = [r for r in runs if r.data.tags.get(tracking.TAG_ROLE) == tracking.ROLE_PARENT]
+    parents = [r for r in runs if r.data.tags.get(record.TAG_ROLE) == record.ROLE_PARENT]
     assert len(parents) == 1, [r.data.tags for r in parents]
-    children = [r for r in runs if r.data.tags.get(tracking.TAG_ROLE) == tracking.ROLE_TRIAL]
-    assert all(c.data.tags[tracking.TAG_PARENT_RUN_ID] == parents[0].info.run_id for c in children)
+    children = [r for r in runs if r.data.tags.get(record.TAG_ROLE) == record.ROLE_TRIAL]
+    assert all(c.data.tags[record.TAG_PARENT_RUN_ID] == parents[0].info.run_id for c in children)
     return client, parents[0], children
 
 
@@ -47,8 +47,8 @@ def steps_of(client: Any, run_id: str, key: str) -> list[int]:
 def assert_parent_contract(client: Any, parent: Any, name: str, num_samples: int) -> None:
     """The parent run's tags, params and artifacts."""
     tags, params = parent.data.tags, parent.data.params
-    assert tags[tracking.TAG_SWEEP] == name and tags[tracking.TAG_GIT_COMMIT]
-    assert {tracking.TAG_VERSION_PREFIX + p for p in tracking.VERSIONED_PACKAGES} <= set(tags)
+    assert tags[record.TAG_SWEEP] == name and tags[record.TAG_GIT_COMMIT]
+    assert {record.TAG_VERSION_PREFIX + p for p in tracking.VERSIONED_PACKAGES} <= set(tags)
     for key in ("num_samples", "metric", "mode", "max_concurrent", "search", "scheduler", "dataset", "steps", "seed"):
         assert f"sweep.{key}" in params, key
     assert params["sweep.num_samples"] == str(num_samples)
@@ -63,15 +63,15 @@ def assert_finished_child(client: Any, child: Any, steps: int, eval_every: int, 
     from infogan.config import KEYS
 
     run_id = child.info.run_id
-    assert child.data.tags[tracking.TAG_STATUS] == tracking.STATUS_FINISHED
+    assert child.data.tags[record.TAG_STATUS] == record.STATUS_FINISHED
     assert set(child.data.params) == set(KEYS)
     expected_steps = list(range(eval_every, steps + 1, eval_every))
     loss_steps = sorted({*range(log_every, steps + 1, log_every), *expected_steps})
     assert steps_of(client, run_id, "train/loss_d") == loss_steps
     assert steps_of(client, run_id, "eval/mig") == expected_steps  # MIG: at every (staged) evaluation
-    assert {tracking.METRIC_WALL_SECONDS, tracking.METRIC_IMAGES_PER_SECOND} <= set(child.data.metrics)
+    assert {record.METRIC_WALL_SECONDS, record.METRIC_IMAGES_PER_SECOND} <= set(child.data.metrics)
     if "eval/fid" in child.data.metrics:  # FIDs name their feature network, so tables never mix them
-        assert child.data.tags[tracking.TAG_FID_FEATURE_NET].startswith("lenet-")
+        assert child.data.tags[record.TAG_FID_FEATURE_NET].startswith("lenet-")
     files = artifact_paths(client, run_id)
     assert {"figures/samples.png", "figures/traversal.png", "checkpoint/checkpoint.pt", "config.json",
             "metrics.json"} <= files, files
@@ -91,11 +91,11 @@ def assert_ended_child(client: Any, child: Any, steps: int, eval_every: int) -> 
     """
     from infogan.config import KEYS
 
-    status = child.data.tags[tracking.TAG_STATUS]
-    if status == tracking.STATUS_FINISHED:
+    status = child.data.tags[record.TAG_STATUS]
+    if status == record.STATUS_FINISHED:
         assert_finished_child(client, child, steps, eval_every)
         return status
-    assert status == tracking.STATUS_STOPPED_EARLY, status
+    assert status == record.STATUS_STOPPED_EARLY, status
     run_id = child.info.run_id
     assert set(child.data.params) == set(KEYS)
     logged = steps_of(client, run_id, "eval/mig")  # staged: the only metric every evaluation logs

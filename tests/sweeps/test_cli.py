@@ -9,42 +9,44 @@ from pathlib import Path
 import pytest
 
 from sweeps import lambda_search
-from sweeps.checks import SweepCheckError, check_sweep
+from sweeps.checks import SweepCheckError, check_sweep, local_store_on_cluster
+from sweeps.cli import build_parser, settings_from_args
+from sweeps.settings import DEFAULT_METRIC, DEFAULT_METRICS
 from tests.sweeps.conftest import SCRIPT, free_port, subprocess_env
 
 
 def test_defaults_are_a_cpu_sized_dsprites_sweep(tmp_path: Path) -> None:
-    args = lambda_search.build_parser().parse_args([])
-    settings, space = lambda_search.settings_from_args(args)
+    args = build_parser().parse_args([])
+    settings, space = settings_from_args(args)
     assert settings.dataset == "dsprites" and settings.budget == "cpu" and settings.search == "tpe"
-    assert settings.scheduler == "asha" and settings.metrics == [lambda_search.DEFAULT_METRIC]
+    assert settings.scheduler == "asha" and settings.metrics == [DEFAULT_METRIC]
     assert settings.num_samples == 6 and settings.steps == 2000
     assert space.fixed["train.threads"] == 1 and space.fixed["data.name"] == "dsprites"
     assert {"loss.lambda_cont", "optim.lr_d", "optim.lr_g", "codes.n_continuous"} <= set(space.params)
 
 
 def test_flags_reach_settings_and_space() -> None:
-    args = lambda_search.build_parser().parse_args([
+    args = build_parser().parse_args([
         "--smoke-test", "--steps", "30", "--set", "loss.q_std=learned", "--range", "train.batch_size=16,32",
         "--search", "random", "--cpus-per-trial", "2", "--gpus-per-trial", "0.5", "--seed", "3",
     ])
-    settings, space = lambda_search.settings_from_args(args)
+    settings, space = settings_from_args(args)
     assert settings.budget == "smoke" and settings.num_samples == 2 and settings.steps == 30
     assert settings.scheduler == "fifo" and settings.gpus_per_trial == 0.5 and settings.seed == 3
     assert space.fixed["loss.q_std"] == "learned" and space.params["train.batch_size"].choices == (16, 32)
     assert space.fixed["train.threads"] == 2
-    assert settings.params()["metric"] == lambda_search.DEFAULT_METRICS[settings.dataset]
+    assert settings.params()["metric"] == DEFAULT_METRICS[settings.dataset]
 
 
 def test_multi_objective_parses_and_refuses_asha() -> None:
-    parser = lambda_search.build_parser()
-    settings, _ = lambda_search.settings_from_args(parser.parse_args(["--multi-objective"]))
+    parser = build_parser()
+    settings, _ = settings_from_args(parser.parse_args(["--multi-objective"]))
     assert settings.metrics == ["eval/fid", "eval/mig"] and settings.modes == ["min", "max"]
     assert settings.scheduler == "fifo"
     with pytest.raises(SweepCheckError, match="ASHA"):
-        check_sweep(*lambda_search.settings_from_args(parser.parse_args(["--multi-objective", "--scheduler", "asha"])))
+        check_sweep(*settings_from_args(parser.parse_args(["--multi-objective", "--scheduler", "asha"])))
     with pytest.raises(ValueError, match="METRIC:min"):
-        lambda_search.settings_from_args(parser.parse_args(["--multi-objective", "eval/fid:low,eval/mig:max"]))
+        settings_from_args(parser.parse_args(["--multi-objective", "eval/fid:low,eval/mig:max"]))
 
 
 def test_bad_value_is_exit_2_with_the_key_named(capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,8 +58,8 @@ def test_checkpoints_between_reports_are_refused(capsys: pytest.CaptureFixture[s
     # The cpu budget reports every 500 steps; checkpoints every 300 would mostly never reach Tune.
     assert lambda_search.main(["--set", "train.checkpoint_every=300"]) == 2
     assert "train.checkpoint_every=300" in capsys.readouterr().err
-    settings, _ = lambda_search.settings_from_args(
-        lambda_search.build_parser().parse_args(["--set", "train.checkpoint_every=250"]))
+    settings, _ = settings_from_args(
+        build_parser().parse_args(["--set", "train.checkpoint_every=250"]))
     assert settings.steps == 2000
 
 
@@ -83,11 +85,11 @@ def test_unreachable_tracking_server_fails_before_any_trial(tmp_path: Path) -> N
 
 def test_a_file_store_is_refused_on_a_cluster_of_several_machines() -> None:
     sqlite, server = "sqlite:////tmp/mlflow.db", "http://10.0.0.1:5000"
-    assert "2 machines" in lambda_search.local_store_on_cluster(sqlite, {"10.0.0.1", "10.0.0.2"}, joined=True)
-    assert "autoscaling" in lambda_search.local_store_on_cluster("file:///tmp/mlruns", {"10.0.0.1"}, joined=True)
+    assert "2 machines" in local_store_on_cluster(sqlite, {"10.0.0.1", "10.0.0.2"}, joined=True)
+    assert "autoscaling" in local_store_on_cluster("file:///tmp/mlruns", {"10.0.0.1"}, joined=True)
     # One machine (a laptop, or two Ray nodes sharing its disk) is fine; so is a server anywhere.
-    assert lambda_search.local_store_on_cluster(sqlite, {"127.0.0.1"}, joined=False) is None
-    assert lambda_search.local_store_on_cluster(server, {"10.0.0.1", "10.0.0.2"}, joined=True) is None
+    assert local_store_on_cluster(sqlite, {"127.0.0.1"}, joined=False) is None
+    assert local_store_on_cluster(server, {"10.0.0.1", "10.0.0.2"}, joined=True) is None
 
 
 @pytest.mark.parametrize(("argv", "expected"), [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeps import tracking
+from sweeps import record
 from tests.sweeps.conftest import REPO, subprocess_env
 from tests.sweeps.readback import steps_of, sweep_runs
 
@@ -49,7 +49,7 @@ def test_trial_on_a_dead_node_resumes_from_its_checkpoint(tmp_path: Path) -> Non
     client, _, children = sweep_runs(uri, name)
     assert len(children) == 2  # the retried trial kept its child run
     for child in children:
-        assert child.data.tags[tracking.TAG_STATUS] == tracking.STATUS_FINISHED
+        assert child.data.tags[record.TAG_STATUS] == record.STATUS_FINISHED
         # Losses every 5 steps (the smoke budget's log_every); a retry logs the steps after its
         # checkpoint again, hence sets.
         assert set(steps_of(client, child.info.run_id, "train/loss_d")) == set(range(5, STEPS + 1, 5))

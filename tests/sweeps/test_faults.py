@@ -13,8 +13,11 @@ from typing import Any
 
 import pytest
 
-from sweeps import lambda_search, tracking
+from sweeps import lambda_search, record, tracking
+from sweeps.checks import check_address, unplaceable
+from sweeps.settings import SweepSettings
 from sweeps.trainable import _prune_local_checkpoints
+from sweeps.tuner import resume_command
 from tests.sweeps.conftest import SCRIPT, free_port, interrupt_sweep, subprocess_env
 from tests.sweeps.readback import sweep_runs
 
@@ -66,26 +69,26 @@ def test_local_checkpoints_keep_the_last_two_reported(tmp_path: Path) -> None:
 
 
 def test_a_request_the_cluster_cannot_place_is_named() -> None:
-    settings = lambda_search.SweepSettings(gpus_per_trial=0.5)
-    assert "asks for 0.5 GPU but the cluster has 0" in lambda_search.unplaceable(settings, {"CPU": 2.0})
-    assert lambda_search.unplaceable(settings, {"CPU": 2.0, "GPU": 1.0}) is None
-    assert "CPUs" in lambda_search.unplaceable(lambda_search.SweepSettings(cpus_per_trial=4), {"CPU": 2.0})
+    settings = SweepSettings(gpus_per_trial=0.5)
+    assert "asks for 0.5 GPU but the cluster has 0" in unplaceable(settings, {"CPU": 2.0})
+    assert unplaceable(settings, {"CPU": 2.0, "GPU": 1.0}) is None
+    assert "CPUs" in unplaceable(SweepSettings(cpus_per_trial=4), {"CPU": 2.0})
 
 
 def test_an_address_nothing_answers_on_fails_fast() -> None:
     port = free_port()
     start = time.monotonic()
     with pytest.raises(ValueError, match=f"no Ray cluster answers at 127.0.0.1:{port}"):
-        lambda_search.check_address(f"127.0.0.1:{port}", timeout=5)
+        check_address(f"127.0.0.1:{port}", timeout=5)
     assert time.monotonic() - start < 10
     with pytest.raises(ValueError, match="expected 'auto', HOST:PORT"):
-        lambda_search.check_address("nonsense")
-    lambda_search.check_address("auto")  # resolved by Ray itself
+        check_address("nonsense")
+    check_address("auto")  # resolved by Ray itself
 
 
 def test_resume_command_names_the_storage() -> None:
-    settings = lambda_search.SweepSettings(name="s", address="ray://head:10001")
-    assert lambda_search.resume_command(settings, "/shared/tune") == \
+    settings = SweepSettings(name="s", address="ray://head:10001")
+    assert resume_command(settings, "/shared/tune") == \
         "python sweeps/lambda_search.py --resume --name s --storage-path /shared/tune --address ray://head:10001"
 
 
@@ -149,7 +152,7 @@ def test_sigint_during_the_last_trial_is_an_interrupted_sweep_then_resumed(
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     _, parent, children = sweep_runs(uri, name)
     assert parent.info.status == "FINISHED"
-    assert [c.data.tags[tracking.TAG_STATUS] for c in children] == ["finished"]
+    assert [c.data.tags[record.TAG_STATUS] for c in children] == ["finished"]
 
 
 @pytest.mark.integration
@@ -212,7 +215,7 @@ def test_sigkill_of_the_driver_then_resume_leaves_nothing_running(tmp_path: Path
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     client, parent, children = sweep_runs(uri, name)
     assert parent.info.status == "FINISHED" and len(children) == 2
-    assert all(c.info.status == "FINISHED" and c.data.tags[tracking.TAG_STATUS] == "finished" for c in children)
+    assert all(c.info.status == "FINISHED" and c.data.tags[record.TAG_STATUS] == "finished" for c in children)
 
 
 @pytest.mark.integration
@@ -272,7 +275,7 @@ def test_a_tracking_server_killed_mid_trial_and_restarted_is_waited_out(tmp_path
         assert sweep.returncode == 0, output[-3000:]
         assert "unreachable" in output and "reachable again after" in output, output[-3000:]  # logged, both ends
         client, parent, children = sweep_runs(uri, "outage")  # read back while the server still runs
-        assert [c.data.tags[tracking.TAG_STATUS] for c in children] == ["finished"]
+        assert [c.data.tags[record.TAG_STATUS] for c in children] == ["finished"]
         assert parent.info.status == "FINISHED"
     finally:
         for proc in (sweep, server):

@@ -32,6 +32,7 @@ def test_the_drivers_verdict_and_when_a_trials_own_tag_stands() -> None:
     assert R.trial_status("TERMINATED", {"step": 7, R.METRIC_DIVERGED: 1.0}, 20) == "diverged"
     assert R.trial_status("TERMINATED", {"step": 10}, 20) == "stopped_early"
     assert R.trial_status("TERMINATED", {"step": 20}, 20) == "finished"
+    assert R.trial_status("TERMINATED", None, 20) == "stopped_early"  # ended before its first report
     # A trial that tagged itself finished is not overruled by a stale "stopped early" guess.
     assert R.keeps_own_status("finished", "stopped_early", run_ended=True)
     assert not R.keeps_own_status("finished", "stopped_early", run_ended=False)

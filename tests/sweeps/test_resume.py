@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeps import tracking
+from sweeps import record, tracking
 from tests.sweeps.conftest import SCRIPT, interrupt_sweep, subprocess_env
 from tests.sweeps.readback import sweep_runs
 
@@ -41,8 +41,8 @@ def _done_children(uri: str, storage: Path) -> list:
         _, _, children = sweep_runs(uri, NAME)
     except AssertionError:  # the experiment or the parent run does not exist yet
         return []
-    return [c for c in children if c.data.tags.get(tracking.TAG_STATUS) == tracking.STATUS_FINISHED
-            and STEPS in _reported_steps(storage, c.data.tags[tracking.TAG_TRIAL_ID])]
+    return [c for c in children if c.data.tags.get(record.TAG_STATUS) == record.STATUS_FINISHED
+            and STEPS in _reported_steps(storage, c.data.tags[record.TAG_TRIAL_ID])]
 
 
 def _result_rows(storage: Path, trial_id: str) -> int:
@@ -64,7 +64,7 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path: P
         what="no trial finished in time")
     assert code == 130, first_log[-3000:]
     assert "--resume" in first_log
-    done_before = {c.data.tags[tracking.TAG_TRIAL_ID]: c for c in _done_children(uri, storage)}
+    done_before = {c.data.tags[record.TAG_TRIAL_ID]: c for c in _done_children(uri, storage)}
     assert 1 <= len(done_before) < SAMPLES
     client = tracking.client(uri)
     rows_before = {t: _result_rows(storage, t) for t in done_before}
@@ -82,12 +82,12 @@ def test_interrupted_sweep_resumes_without_rerunning_finished_trials(tmp_path: P
     _, parent, children = sweep_runs(uri, NAME)
     assert parent.info.status == "FINISHED"
     assert len(children) == SAMPLES
-    assert {c.data.tags[tracking.TAG_TRIAL_ID] for c in children} == {t.trial_id for t in analysis.trials}
-    assert all(c.data.tags[tracking.TAG_STATUS] in ("finished", "stopped_early") for c in children)
+    assert {c.data.tags[record.TAG_TRIAL_ID] for c in children} == {t.trial_id for t in analysis.trials}
+    assert all(c.data.tags[record.TAG_STATUS] in ("finished", "stopped_early") for c in children)
     for trial_id, rows in rows_before.items():
         assert _result_rows(storage, trial_id) == rows  # Tune got no new result from it
-        child = next(c for c in children if c.data.tags[tracking.TAG_TRIAL_ID] == trial_id)
+        child = next(c for c in children if c.data.tags[record.TAG_TRIAL_ID] == trial_id)
         history = [(m.step, m.value) for m in client.get_metric_history(child.info.run_id, "train/loss_d")]
         assert history == history_before[trial_id]  # MLflow got nothing new either
-    saved = json.loads((storage / NAME / tracking.PARENT_FILE).read_text())
+    saved = json.loads((storage / NAME / record.PARENT_FILE).read_text())
     assert saved["run_id"] == parent.info.run_id

@@ -7,14 +7,16 @@ import pickle
 import pytest
 
 from infogan.config import Config
-from sweeps import lambda_search
 from sweeps.checks import check_sweep
-from sweeps.settings import default_grace_period
+from sweeps.cli import build_parser, settings_from_args
+from sweeps.samplers import make_sampler, sampler_options, startup_trials
+from sweeps.settings import SweepSettings, default_grace_period
+from sweeps.tuner import build_scheduler, build_searcher
 
 
-def _settings(*argv: str) -> tuple[lambda_search.SweepSettings, object]:
+def _settings(*argv: str) -> tuple[SweepSettings, object]:
     """The CLI's settings and space, held to run_sweep's consistency checks."""
-    settings, space = lambda_search.settings_from_args(lambda_search.build_parser().parse_args(["--smoke-test", *argv]))
+    settings, space = settings_from_args(build_parser().parse_args(["--smoke-test", *argv]))
     check_sweep(settings, space)
     return settings, space
 
@@ -25,7 +27,7 @@ def _settings(*argv: str) -> tuple[lambda_search.SweepSettings, object]:
 ])
 def test_searcher_suggests_valid_configs_and_learns(search: str, ranges: tuple[str, ...]) -> None:
     settings, space = _settings("--search", search, *ranges)
-    searcher = lambda_search.build_searcher(settings, space)
+    searcher = build_searcher(settings, space)
     for i in range(4):
         config = searcher.suggest(f"t{i}")
         assert set(space.params) <= set(config) and config["optim.lr_q"] == config["optim.lr_d"]
@@ -42,7 +44,7 @@ def test_a_restored_nsga2_searcher_keeps_suggesting_from_its_study(tmp_path) -> 
     storage = f"sqlite:///{tmp_path}/optuna.db"
     settings, space = _settings("--multi-objective", "eval/fid:min,eval/mig:max", "--search", "nsga2",
                                 "--optuna-storage", storage, "--max-concurrent", "1")
-    searcher = lambda_search.build_searcher(settings, space)
+    searcher = build_searcher(settings, space)
     for i in range(3):
         searcher.suggest(f"t{i}")
         searcher.on_trial_complete(f"t{i}", {"eval/fid": 100.0 - i, "eval/mig": 0.1 * i})
@@ -83,7 +85,7 @@ def test_the_picklable_nsga2_sampler_is_optunas_nsga2() -> None:
 
 def test_concurrency_limit_holds_back_suggestions() -> None:
     settings, space = _settings("--max-concurrent", "2")
-    searcher = lambda_search.build_searcher(settings, space)
+    searcher = build_searcher(settings, space)
     assert searcher.suggest("a") is not None and searcher.suggest("b") is not None
     assert searcher.suggest("c") is None  # two are running: TPE waits for a result
     searcher.on_trial_complete("a", {"eval/cat_accuracy": 0.5})
@@ -92,7 +94,7 @@ def test_concurrency_limit_holds_back_suggestions() -> None:
 
 def test_points_to_evaluate_come_first() -> None:
     settings, space = _settings("--points-to-evaluate", '[{"optim.lr_d": 0.004, "codes.n_continuous": 6}]')
-    config = lambda_search.build_searcher(settings, space).suggest("first")
+    config = build_searcher(settings, space).suggest("first")
     assert config["optim.lr_d"] == 0.004 and config["codes.n_continuous"] == 6
 
 
@@ -102,12 +104,12 @@ def test_multi_objective_tells_optuna_both_values(tmp_path) -> None:
     storage = f"sqlite:///{tmp_path}/optuna.db"
     settings, space = _settings("--multi-objective", "eval/fid:min,eval/mig:max", "--search", "nsga2",
                                 "--optuna-storage", storage)
-    searcher = lambda_search.build_searcher(settings, space)
+    searcher = build_searcher(settings, space)
     searcher.suggest("a")
     searcher.on_trial_complete("a", {"eval/fid": 120.0, "eval/mig": 0.2})
     study = optuna.load_study(study_name=settings.name, storage=storage)  # the study outlives the searcher
     assert [t.values for t in study.trials] == [[120.0, 0.2]]
-    assert lambda_search.build_scheduler(settings, space).__class__.__name__ == "FIFOScheduler"
+    assert build_scheduler(settings, space).__class__.__name__ == "FIFOScheduler"
 
 
 def _decisions(scheduler, reports: list[tuple[str, float, float]]) -> list[str]:
@@ -130,7 +132,7 @@ def test_asha_cuts_at_equal_training_work_on_report_steps(g_steps: int) -> None:
     # 40 steps, reports every 10: the first rung is the first report at or after a third of the
     # budget (step 20), measured in images = step x batch 32 x (1 + g_steps).
     settings, space = _settings("--steps", "40", "--set", f"train.g_steps={g_steps}")
-    scheduler = lambda_search.build_scheduler(settings, space)
+    scheduler = build_scheduler(settings, space)
     per_step = 32 * (1 + g_steps)
     assert space.sample_config().train.images_per_step == per_step
     decisions = _decisions(scheduler, [
@@ -165,9 +167,9 @@ def test_asha_first_rung_falls_on_a_report_step(steps: int, eval_every: int) -> 
                                 "--set", f"train.checkpoint_every={eval_every}")
     per_step = space.sample_config().train.images_per_step
     first = -(-max(eval_every, default_grace_period(steps)) // eval_every) * eval_every  # rounded up to a report
-    before = _decisions(lambda_search.build_scheduler(settings, space),
+    before = _decisions(build_scheduler(settings, space),
                         [("a", first * per_step, 0.5), ("b", (first - eval_every) * per_step, 0.0)])
-    at = _decisions(lambda_search.build_scheduler(settings, space),
+    at = _decisions(build_scheduler(settings, space),
                     [("a", first * per_step, 0.5), ("b", first * per_step, 0.0)])
     assert before == ["CONTINUE", "CONTINUE"] and at == ["CONTINUE", "STOP"]
 
@@ -176,14 +178,14 @@ def test_max_t_covers_the_most_work_per_step_in_the_space() -> None:
     settings, space = _settings("--steps", "40", "--range", "train.batch_size=16,48", "--range", "train.g_steps=1,3")
     assert space.max_images_per_step() == 48 * 4
     # The biggest trial's last report (40 steps of 48 x 4 images) is never cut by max_t.
-    assert _decisions(lambda_search.build_scheduler(settings, space), [("big", 40 * 48 * 4, 0.1)]) == ["CONTINUE"]
+    assert _decisions(build_scheduler(settings, space), [("big", 40 * 48 * 4, 0.1)]) == ["CONTINUE"]
 
 
 def test_grid_search_with_seeds_runs_every_combination_on_every_seed() -> None:
     settings, space = _settings("--search", "grid", "--range", "loss.lambda_cont=0.01,0.1",
                                 "--range", "loss.lambda_cr=0,2", "--seeds", "3", "--max-concurrent", "100")
     assert settings.num_samples == 4 and settings.seeds == 3 and settings.scheduler == "fifo"
-    searcher = lambda_search.build_searcher(settings, space)
+    searcher = build_searcher(settings, space)
     configs = [searcher.suggest(f"t{i}") for i in range(12)]
     from sweeps.trainable import with_repeat_seed
 
@@ -205,8 +207,8 @@ def test_grid_and_seed_flags_refuse_what_cannot_work() -> None:
 def test_tpe_start_up_phase_scales_with_the_sweep() -> None:
     import optuna
 
-    assert [lambda_search.startup_trials(n) for n in (2, 12, 30, 64)] == [3, 4, 10, 10]
+    assert [startup_trials(n) for n in (2, 12, 30, 64)] == [3, 4, 10, 10]
     settings, _ = _settings("--num-samples", "12")
-    sampler = lambda_search.make_sampler(settings)
+    sampler = make_sampler(settings)
     assert isinstance(sampler, optuna.samplers.TPESampler)
-    assert lambda_search.sampler_options(settings) == {"seed": 0, "multivariate": True, "n_startup_trials": 4}
+    assert sampler_options(settings) == {"seed": 0, "multivariate": True, "n_startup_trials": 4}

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
+import pandas as pd
 import pytest
 
-from sweeps import summary, tracking
+from sweeps import ranking, record, summary, tracking
 
 
 @dataclass
@@ -33,16 +35,22 @@ def _trials() -> list[FakeTrial]:
     ]
 
 
-def test_leaderboard_ranks_ended_trials_with_their_status_seed_and_params() -> None:
-    board = summary.leaderboard(_trials(), ["eval/mig"], ["max"], ["loss.lambda_cont"])
-    assert board["trial_id"].tolist() == ["b", "c", "a"]  # d has not ended
-    assert board["status"].tolist() == ["finished", "stopped_early", "finished"]
-    assert board.loc[0, "seed"] == 1  # the repeat index became the seed
-    assert board.loc[2, "eval/fid"] == 50.0 and board.loc[0, "loss.lambda_cont"] == 0.3
+def test_trial_rows_are_the_ended_trials_with_their_status_seed_and_params() -> None:
+    rows = summary.trial_rows(_trials(), ["eval/mig"], ["loss.lambda_cont"])
+    assert rows["trial_id"].tolist() == ["a", "b", "c"]  # d has not ended
+    assert rows["status"].tolist() == ["finished", "finished", "stopped_early"]
+    assert rows.loc[1, "seed"] == 1  # the repeat index became the seed
+    assert rows.loc[0, "eval/fid"] == 50.0 and rows.loc[1, "loss.lambda_cont"] == 0.3
+    assert math.isnan(rows.loc[1, "eval/fid"])
+
+
+def test_closing_text_counts_statuses_and_shows_the_best_trials() -> None:
+    board = ranking.ranked(summary.trial_rows(_trials(), ["eval/mig"], ["loss.lambda_cont"]), "eval/mig", False)
     text = summary.closing_text({"name": "s", "trials": 4, "statuses": {"finished": 2, "stopped_early": 1},
                                  "where": {"report": "python -m analysis report", "nothing": None}},
                                 board, ["eval/mig"], ["loss.lambda_cont"])
     assert text.splitlines()[0] == "sweep 's': 4 trials, 2 finished, 1 stopped_early"
+    assert text.splitlines()[4].split()[0] == "b"  # the best trial first
     assert "best 3 by eval/mig:" in text and "report: python -m analysis report" in text and "nothing" not in text
 
 
@@ -71,7 +79,7 @@ def test_publish_puts_leaderboard_plots_importances_and_best_traversal_on_the_pa
     from PIL import Image
 
     Image.new("RGB", (8, 8)).save(figure)
-    client.log_artifact(child, str(figure), tracking.ARTIFACT_FIGURES_DIR)
+    client.log_artifact(child, str(figure), record.ARTIFACT_FIGURES_DIR)
     storage = f"sqlite:///{tmp_path}/optuna.db"
     study = optuna.create_study(study_name="s", storage=storage, direction="maximize",
                                 sampler=optuna.samplers.RandomSampler(seed=0))
@@ -83,9 +91,9 @@ def test_publish_puts_leaderboard_plots_importances_and_best_traversal_on_the_pa
     assert {f"{summary.ARTIFACT_DIR}/{n}" for n in ("leaderboard.csv", "leaderboard.md", "parallel_coordinates.png",
                                                    "param_importances.png", "best_trial")} <= files
     run = client.get_run(parent)
-    assert run.data.tags[tracking.TAG_PREFIX + "best_trial_id"] == "b" and run.data.metrics["best/eval/mig"] == 0.3
+    assert run.data.tags[record.TAG_PREFIX + "best_trial_id"] == "b" and run.data.metrics["best/eval/mig"] == 0.3
     assert set(run.data.metrics) >= {"importance/loss.lambda_cont", "importance/codes.n"}
-    note = client.get_run(child).data.tags[tracking.TAG_NOTE]
+    note = client.get_run(child).data.tags[record.TAG_NOTE]
     assert parent in note and "Images tab" in note
 
 
@@ -114,3 +122,32 @@ def test_a_sqlite_study_in_a_folder_that_does_not_exist_yet(tmp_path: Path) -> N
     assert summary.load_study(url, "s") is None
     optuna.create_study(study_name="s", storage=url)
     assert summary.load_study(url, "s") is not None
+
+
+class FakeResults:
+    """The part of Tune's ResultGrid the closing summary reads."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame, self.num_errors = frame, 0
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def get_dataframe(self) -> pd.DataFrame:
+        return self.frame
+
+
+def test_closing_summary_names_the_best_trial_or_the_pareto_front() -> None:
+    from sweeps.settings import SweepSettings
+    from sweeps.tuner import _summary
+
+    frame = pd.DataFrame({"trial_id": ["a", "b", "c"], "step": [20, 20, 10], "eval/mig": [0.1, 0.3, math.nan],
+                          "eval/fid": [50.0, 80.0, 10.0], "config/loss.lambda_cont": ["0.1", "0.3", "0.2"],
+                          "config/train.seed": [0, 0, 0]})
+    one = _summary(SweepSettings(metrics=["eval/mig"], modes=["max"]), FakeResults(frame), ["loss.lambda_cont"], "p")
+    assert one["best"] == {"trial_id": "b", "step": 20, "metrics": {"eval/mig": 0.3, "eval/fid": 80.0},
+                           "config": {"loss.lambda_cont": 0.3}}  # Tune's text typed again
+    two = _summary(SweepSettings(metrics=["eval/mig", "eval/fid"], modes=["max", "min"]), FakeResults(frame),
+                   ["loss.lambda_cont"], "p")
+    assert [row["trial_id"] for row in two["pareto_front"]] == ["a", "b"]  # c has no MIG
+    assert (one["trials"], one["parent_run_id"]) == (3, "p") and "best" not in two

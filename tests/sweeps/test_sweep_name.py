@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeps import lambda_search, tracking
+from sweeps import lambda_search, record, tracking
 from sweeps.settings import SweepSettings
 from sweeps.tuner import free_sweep_name, read_storage_json, write_storage_json
 
@@ -22,7 +22,7 @@ def test_a_name_is_free_until_a_sweep_holds_it_in_tune_or_optuna(tmp_path: Path)
     settings = _settings(tmp_path)
     storage = settings.storage_path
     assert free_sweep_name(settings, storage) == "s"
-    write_storage_json(storage, "s", tracking.PARENT_FILE, {"run_id": "r"})  # a sweep's Tune folder
+    write_storage_json(storage, "s", record.PARENT_FILE, {"run_id": "r"})  # a sweep's Tune folder
     assert free_sweep_name(settings, storage) == "s_2"
     # An Optuna study outlives a smoke test's temporary Tune folder: it holds its name too.
     optuna.create_study(study_name="s_2", storage=f"sqlite:///{tmp_path}/optuna.db")
@@ -43,6 +43,6 @@ def test_running_the_smoke_test_twice_starts_a_second_sweep(tmp_path: Path, monk
     assert "sweep 'smoke_test' already exists (continue it with --resume --name smoke_test): " \
            "this sweep is 'smoke_test_2'" in out
     for name in ("smoke_test", "smoke_test_2"):
-        assert read_storage_json(str(tmp_path / "tune"), name, tracking.PARENT_FILE) is not None
+        assert read_storage_json(str(tmp_path / "tune"), name, record.PARENT_FILE) is not None
     client = tracking.client(f"sqlite:///{tmp_path}/mlflow.db")
     assert client.get_experiment_by_name("smoke_test_2") is not None

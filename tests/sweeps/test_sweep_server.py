@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sweeps import summary, tracking
+from sweeps import record, summary
 from tests.sweeps.conftest import SCRIPT, subprocess_env
 from tests.sweeps.readback import artifact_paths, assert_ended_child, assert_parent_contract, sweep_runs
 
@@ -140,7 +140,7 @@ def test_mlflow_ui_shows_the_sweep_in_a_real_browser(server_sweep: ServerSweep, 
     (and copied to $INFOGAN_SCREENSHOTS when set, e.g. docs/results/mlflow_ui)."""
     parent = server_sweep.parent
     # A finished trial: one ASHA stopped at its first rung has only the intermediate metrics.
-    child = next(c for c in server_sweep.children if c.data.tags[tracking.TAG_STATUS] == tracking.STATUS_FINISHED)
+    child = next(c for c in server_sweep.children if c.data.tags[record.TAG_STATUS] == record.STATUS_FINISHED)
     experiment_id = parent.info.experiment_id
     experiment_url, parent_url = summary.ui_urls(server_sweep.uri, experiment_id, parent.info.run_id)
     shots = tmp_path / "screenshots"

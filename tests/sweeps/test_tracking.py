@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeps import tracking
+from sweeps import record, tracking
 from sweeps.tracking import SweepRef
 from tests.sweeps.conftest import free_port
 
@@ -70,11 +70,11 @@ def test_sqlite_under_a_file_is_an_error(tmp_path: Path) -> None:
 def test_param_values_use_the_config_text_form() -> None:
     from infogan.config import Config
 
-    assert tracking.param_value([10, 3]) == "10,3"
-    assert tracking.param_value(()) == ""
-    assert tracking.param_value(0.001) == "0.001"
-    assert Config.from_flat({"codes.categorical": tracking.param_value([10, 3])}).codes.categorical == (10, 3)
-    assert Config.from_flat({"codes.categorical": tracking.param_value([])}).codes.categorical == ()
+    assert record.param_value([10, 3]) == "10,3"
+    assert record.param_value(()) == ""
+    assert record.param_value(0.001) == "0.001"
+    assert Config.from_flat({"codes.categorical": record.param_value([10, 3])}).codes.categorical == (10, 3)
+    assert Config.from_flat({"codes.categorical": record.param_value([])}).codes.categorical == ()
 
 
 def test_parent_and_child_runs_follow_the_contract(tmp_path: Path) -> None:
@@ -87,8 +87,8 @@ def test_parent_and_child_runs_follow_the_contract(tmp_path: Path) -> None:
     parent = tracking.start_parent_run(client, experiment_id, "unit_sweep", {"num_samples": 3, "metric": "m"},
                                        {"params": {}}, {"settings": {}})
     run = client.get_run(parent)
-    assert run.data.tags[tracking.TAG_ROLE] == "parent" and run.data.tags[tracking.TAG_SWEEP] == "unit_sweep"
-    assert run.data.tags[tracking.TAG_GIT_COMMIT]
+    assert run.data.tags[record.TAG_ROLE] == "parent" and run.data.tags[record.TAG_SWEEP] == "unit_sweep"
+    assert run.data.tags[record.TAG_GIT_COMMIT]
     assert {f"infogan.version.{p}" for p in tracking.VERSIONED_PACKAGES} <= set(run.data.tags)
     assert run.data.params == {"sweep.num_samples": "3", "sweep.metric": "m"}
     assert {a.path for a in client.list_artifacts(parent)} == {"search_space.json", "sweep_config.json"}
@@ -96,17 +96,17 @@ def test_parent_and_child_runs_follow_the_contract(tmp_path: Path) -> None:
     ref = SweepRef(uri, experiment_id, parent, "unit_sweep")
     child = tracking.open_child_run(client, ref, "trial_a", "trial_a")
     tracking.log_metrics(client, child, {"train/loss_d": 1.5, "eval/x": 2}, step=10)
-    tracking.finish_run(client, child, tracking.STATUS_FAILED)
+    tracking.finish_run(client, child, record.STATUS_FAILED)
     # A retry finds the same run by its trial id and reopens it.
     again = tracking.open_child_run(client, ref, "trial_a", "trial_a")
     assert again == child
     run = client.get_run(child)
-    assert run.info.status == "RUNNING" and run.data.tags[tracking.TAG_STATUS] == "running"
-    assert run.data.tags[tracking.TAG_PARENT_RUN_ID] == parent and run.data.tags[tracking.TAG_TRIAL_ID] == "trial_a"
+    assert run.info.status == "RUNNING" and run.data.tags[record.TAG_STATUS] == "running"
+    assert run.data.tags[record.TAG_PARENT_RUN_ID] == parent and run.data.tags[record.TAG_TRIAL_ID] == "trial_a"
     assert [(m.step, m.value) for m in client.get_metric_history(child, "train/loss_d")] == [(10, 1.5)]
     other = tracking.open_child_run(client, ref, "trial_b", "trial_b")
     assert other != child and len(tracking.child_runs(client, ref)) == 2
-    tracking.finish_run(client, other, tracking.STATUS_STOPPED_EARLY)
+    tracking.finish_run(client, other, record.STATUS_STOPPED_EARLY)
     assert client.get_run(other).info.status == "FINISHED"
 
 

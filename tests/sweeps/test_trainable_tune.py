@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeps import tracking
+from sweeps import record, tracking
 from sweeps.spaces import BUDGETS
 from sweeps.trainable import TrialSettings, TrialStatusCallback, make_trainable
 
@@ -41,7 +41,7 @@ def test_invalid_config_fails_its_trial_not_the_sweep(tmp_path: Path) -> None:
     ok = next(r for r in results if r.error is None)
     assert ok.metrics["step"] == 20 and "eval/cat_accuracy" in ok.metrics
     runs = tracking.child_runs(client, ref)
-    by_status = {r.data.tags[tracking.TAG_STATUS]: r for r in runs}
+    by_status = {r.data.tags[record.TAG_STATUS]: r for r in runs}
     assert sorted(by_status) == ["failed", "finished"]
-    assert "loss.lambda_cat" in by_status["failed"].data.tags[tracking.TAG_ERROR]
+    assert "loss.lambda_cat" in by_status["failed"].data.tags[record.TAG_ERROR]
     assert by_status["failed"].info.status == "FAILED"

@@ -1,4 +1,4 @@
-"""Pure parts of the trainable: what is reported to Tune, and how a trial's end becomes a status."""
+"""Pure parts of the trainable: what is reported to Tune (a trial's status is sweeps.record's, tested there)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from sweeps import tracking
-from sweeps.trainable import STEP, trial_status, tune_result
+from sweeps.record import STEP
+from sweeps.trainable import tune_result
 
 
 def test_tune_result_adds_step_and_diverged_flag() -> None:
@@ -24,14 +24,3 @@ def test_diverged_run_reports_the_worst_objective() -> None:
 def test_missing_objective_names_the_available_metrics() -> None:
     with pytest.raises(KeyError, match="eval/cat_accuracy.*train/loss_d"):
         tune_result({"train/loss_d": 1.0, "eval/cat_accuracy": 0.1}, 5, [("eval/mig", "max")], False)
-
-
-@pytest.mark.parametrize("tune_status, last, steps, expected", [
-    ("ERROR", {STEP: 10}, 20, tracking.STATUS_FAILED),
-    ("TERMINATED", {STEP: 7, "train/diverged": 1.0}, 20, tracking.STATUS_DIVERGED),
-    ("TERMINATED", {STEP: 10, "train/diverged": 0.0}, 20, tracking.STATUS_STOPPED_EARLY),
-    ("TERMINATED", {STEP: 20, "train/diverged": 0.0}, 20, tracking.STATUS_FINISHED),
-    ("TERMINATED", None, 20, tracking.STATUS_STOPPED_EARLY),
-])
-def test_trial_status(tune_status: str, last: dict | None, steps: int, expected: str) -> None:
-    assert trial_status(tune_status, last, steps) == expected
