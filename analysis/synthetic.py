@@ -1,7 +1,7 @@
 """Synthetic sweeps logged to MLflow by the record contract, for tests, benchmarks and demos.
 
 Owns ``log_synthetic_sweep``: a parent run and one child run per trial with every config key as
-a param (written by ``sweeps.record.param_value``, as the sweep writes them), the contract's tags, and metric curves whose final values depend on λ and the seed in a
+a param (written by ``infogan.config.value_text``, as the sweep writes them), the contract's tags, and metric curves whose final values depend on λ and the seed in a
 known way (MIG rises with ``loss.lambda_cont`` up to a point, FID rises with it), so analyses of the
 collected tables have something real to find. Logging uses ``MlflowClient.log_batch`` (one call per
 1,000 metric points) because per-point ``log_metric`` calls would dominate a 1,000-trial benchmark.
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from analysis import schema as S
-from infogan.config import Config
+from infogan.config import Config, value_text
 from infogan.train import is_evaluation_step
 from sweeps import record
 from sweeps.spaces import Param as SpaceParam
@@ -127,7 +127,7 @@ def log_synthetic_sweep(
         start = t0 + i * 1000
         run = client.create_run(exp_id, start_time=start, tags=tags, run_name=tid)
         rid = run.info.run_id
-        client.log_batch(rid, params=[Param(k, record.param_value(v)) for k, v in flat.items()])
+        client.log_batch(rid, params=[Param(k, value_text(v)) for k, v in flat.items()])
 
         # Known shape: MIG peaks near λ = 0.2, FID grows with λ, seeds shift both a little.
         seed_shift = 0.03 * (seed - np.mean(seeds))

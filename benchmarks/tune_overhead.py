@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from infogan.config import Config
+from infogan.config import Config, value_text
 from infogan.train import train
 from sweeps import lambda_search, record, spaces, tracking
 
@@ -57,7 +57,7 @@ def standalone(flat: dict[str, Any], root: Path) -> float:
 def in_tune(flat: dict[str, Any], root: Path) -> tuple[float, float]:
     """(trial seconds, driver seconds) for a one-trial sweep of the same config."""
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    sets = [f"{k}={record.param_value(v)}" for k, v in flat.items()]
+    sets = [f"{k}={value_text(v)}" for k, v in flat.items()]
     argv = ["--name", "overhead", "--num-samples", "1", "--max-concurrent", "1", "--search", "random",
             "--scheduler", "fifo", "--storage-path", str(root / "tune"), "--tracking-uri", uri,
             "--cpus-per-trial", str(flat["train.threads"]), "--budget", "smoke"]

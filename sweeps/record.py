@@ -81,14 +81,6 @@ CHILD_FILE = "mlflow_run.json"  # in every checkpoint directory a trial reports
 # Values
 
 
-def param_value(value: Any) -> str:
-    """MLflow param text of a config value: tuples/lists as comma-joined values (``10,3``; ``""``
-    when empty), everything else ``str``."""
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
 def value_from_param(key: str, text: Any) -> Any:
     """A config value back from its param text (or a Tune config value), typed as ``Config``
     types it (code tuples as their param text, ``"10,3"``); None when absent or when it does not

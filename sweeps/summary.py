@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 
 import ray.tune
 
-from infogan.config import Config
+from infogan.config import Config, flat_value
 from sweeps import ranking, record, tracking
 from sweeps.tracking import SweepRef
 
@@ -114,8 +114,7 @@ def trial_rows(trials: Sequence[Any], metrics: Sequence[str], searched: Sequence
             value = result.get(m)
             if isinstance(value, (int, float)) and math.isfinite(value):
                 row[m] = float(value)
-        row.update({k: record.param_value(config.get(k)) if isinstance(config.get(k), (list, tuple)) else config.get(k)
-                    for k in searched})
+        row.update({k: flat_value(k, config[k]) if config.get(k) is not None else None for k in searched})
         rows.append(row)
     return pd.DataFrame(rows)
 

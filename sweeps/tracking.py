@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from infogan.config import value_text
 from sweeps import record
 
 if TYPE_CHECKING:
@@ -322,7 +323,7 @@ def log_params(mlflow_client: MlflowClient, run_id: str, params: Mapping[str, An
     """Log params in batches (MLflow caps a batch at 100 params)."""
     from mlflow.entities import Param
 
-    items = [Param(k, record.param_value(v)) for k, v in params.items()]
+    items = [Param(k, value_text(v)) for k, v in params.items()]
     for start in range(0, len(items), 100):
         mlflow_client.log_batch(run_id, params=items[start:start + 100])
 

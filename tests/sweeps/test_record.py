@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from infogan.config import KEYS, NON_SEMANTIC_KEYS, RESUMABLE_KEYS, Config, key_role
+from infogan.config import KEYS, NON_SEMANTIC_KEYS, RESUMABLE_KEYS, Config, key_role, value_text
 from sweeps import record as R
 
 
@@ -43,8 +43,8 @@ def test_the_drivers_verdict_and_when_a_trials_own_tag_stands() -> None:
 @pytest.mark.parametrize("key", KEYS)
 def test_every_config_value_round_trips_through_its_param_text(key: str) -> None:
     value = Config().to_flat()[key]
-    back = R.value_from_param(key, R.param_value(value))
-    expected = R.param_value(value) if isinstance(value, list) else value
+    back = R.value_from_param(key, value_text(value))
+    expected = value_text(value) if isinstance(value, list) else value
     assert back == expected and type(back) is type(expected)
 
 

@@ -67,16 +67,6 @@ def test_sqlite_under_a_file_is_an_error(tmp_path: Path) -> None:
         tracking.check_tracking(f"sqlite:///{blocker}/sub/mlflow.db")
 
 
-def test_param_values_use_the_config_text_form() -> None:
-    from infogan.config import Config
-
-    assert record.param_value([10, 3]) == "10,3"
-    assert record.param_value(()) == ""
-    assert record.param_value(0.001) == "0.001"
-    assert Config.from_flat({"codes.categorical": record.param_value([10, 3])}).codes.categorical == (10, 3)
-    assert Config.from_flat({"codes.categorical": record.param_value([])}).codes.categorical == ()
-
-
 def test_parent_and_child_runs_follow_the_contract(tmp_path: Path) -> None:
     uri = tracking.resolve_tracking_uri(None, {}, tmp_path)
     tracking.check_tracking(uri)
