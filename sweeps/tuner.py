@@ -225,8 +225,13 @@ def free_sweep_name(settings: SweepSettings, storage: str) -> str:
     return name
 
 
+class _RefusedError(Exception):
+    """A sweep that cannot start here (tracking store, Ray address, resources, nothing to resume):
+    ``run_sweep`` prints the message and exits 2."""
+
+
 def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool = False) -> int:
-    """Check tracking, start or restore the Tune experiment, run it and print the summary.
+    """Check, build the Tuner (or restore it), fit it and summarise the sweep.
 
     Args:
         settings: the sweep's settings (on resume, those saved with the sweep).
@@ -239,18 +244,110 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
         SweepCheckError: settings and space that cannot make a sweep (``checks.check_sweep``).
     """
     check_sweep(settings, space)  # raises SweepCheckError before anything starts
-    uri = settings.tracking_uri
+    import ray
+
+    started_ray = not ray.is_initialized()
     try:
-        tracking.check_tracking(uri)  # before Ray starts or any trial runs
-    except tracking.TrackingUnavailableError as err:
+        storage = _prepare(settings, start_ray=started_ray)
+        ref = _open_sweep(settings, space, storage, resume)
+        tuner = _build_tuner(settings, space, ref, storage, resume)
+        return _summarise(settings, space, ref, storage, _fit(tuner))
+    except _RefusedError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    finally:
+        if started_ray and ray.is_initialized():
+            ray.shutdown()
+
+
+def _experiment_path(storage: str, name: str) -> str:
+    return f"{storage.rstrip('/')}/{name}"
+
+
+def _prepare(settings: SweepSettings, start_ray: bool) -> str:
+    """The pre-flight: the tracking store answers (before Ray starts or any trial runs), Ray is up,
+    the cluster can place a trial and can reach the store. Returns the storage root (absolute
+    when local).
+
+    Raises:
+        _RefusedError: any of them fails.
+    """
+    import ray
+
+    try:
+        tracking.check_tracking(settings.tracking_uri)
+    except tracking.TrackingUnavailableError as err:
+        raise _RefusedError(str(err)) from None
     storage = settings.storage_path
     if not storage.startswith(("s3://", "gs://", "abfs://", "hdfs://")):
         storage = str(Path(storage).resolve())
-    experiment_path = f"{storage.rstrip('/')}/{settings.name}"
+    if start_ray:
+        # "local" starts a fresh Ray; None would silently join any cluster already running on this
+        # machine (ray start, another test), which --address auto makes explicit instead. A driver
+        # that `ray job submit` started gets the cluster's address in RAY_ADDRESS.
+        address = settings.address or os.environ.get("RAY_ADDRESS") or "local"
+        try:
+            check_address(address)
+        except ValueError as err:
+            raise _RefusedError(str(err)) from None
+        ray.init(address=address, include_dashboard=False, logging_level="WARNING")
+    # A request the cluster can never place, found before the tracking store is touched.
+    problem = None if settings.wait_for_resources else unplaceable(settings, ray.cluster_resources())
+    if problem:
+        raise _RefusedError(problem)
+    tracking.initialise_store(settings.tracking_uri)  # serialised: two sweeps may start together on a new store
+    hosts = {node["NodeManagerAddress"] for node in ray.nodes() if node.get("Alive")}
+    problem = local_store_on_cluster(settings.tracking_uri, hosts,
+                                     joined=bool(settings.address or os.environ.get("RAY_ADDRESS")))
+    if problem and len(hosts) > 1:
+        raise _RefusedError(problem)
+    if problem:
+        print(f"warning: {problem}", file=sys.stderr)
+    return storage
 
-    import ray
+
+def _open_sweep(settings: SweepSettings, space: spaces.SearchSpace, storage: str, resume: bool) -> tracking.SweepRef:
+    """The sweep's parent MLflow run: reopened on resume; else started under a free name (the same
+    command run twice starts a second sweep and says so), with the files kept beside Tune's state.
+
+    Raises:
+        _RefusedError: ``resume`` and there is no sweep to resume.
+    """
+    from ray import tune
+
+    from sweeps import summary as summary_mod
+
+    uri = settings.tracking_uri
+    mlflow_client = tracking.client(uri)
+    if resume:
+        parent = read_storage_json(storage, settings.name, record.PARENT_FILE)
+        experiment_path = _experiment_path(storage, settings.name)
+        if parent is None or not tune.Tuner.can_restore(experiment_path):
+            raise _RefusedError(f"no sweep to resume at {experiment_path}")
+        ref = tracking.SweepRef(uri, parent["experiment_id"], parent["run_id"], settings.name)
+        tracking.reopen_run(mlflow_client, ref.parent_run_id)
+        return ref
+    name = free_sweep_name(settings, storage)
+    if name != settings.name:
+        print(f"sweep {settings.name!r} already exists (continue it with --resume --name {settings.name}): "
+              f"this sweep is {name!r}")
+        settings.name = name
+    if not settings.optuna_storage:
+        settings.optuna_storage = summary_mod.default_optuna_storage(uri, storage, settings.name) or ""
+    experiment_id = tracking.get_or_create_experiment(mlflow_client, settings.name, uri)
+    sweep_config = {"settings": asdict(settings), "space": space.to_json()}
+    run_id = tracking.start_parent_run(mlflow_client, experiment_id, settings.name, settings.params(),
+                                       space.to_json(), sweep_config)
+    write_storage_json(storage, settings.name, record.PARENT_FILE,
+                       {"run_id": run_id, "experiment_id": experiment_id, "tracking_uri": uri})
+    write_storage_json(storage, settings.name, record.ARTIFACT_SWEEP_CONFIG, sweep_config)
+    return tracking.SweepRef(uri, experiment_id, run_id, settings.name)
+
+
+def _build_tuner(settings: SweepSettings, space: spaces.SearchSpace, ref: tracking.SweepRef, storage: str,
+                 resume: bool) -> Any:
+    """The Tuner: the trainable with its resources, the searcher and scheduler, the callbacks
+    (trial statuses, the parent run's leaderboard, progress lines); ``Tuner.restore`` on resume."""
     from ray import tune
 
     from sweeps import summary as summary_mod
@@ -260,134 +357,95 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # The parent run's refresh downloads the best traversal after every trial: no progress bars.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    started_ray = not ray.is_initialized()
-    if started_ray:
-        # "local" starts a fresh Ray; None would silently join any cluster already running on this
-        # machine (ray start, another test), which --address auto makes explicit instead. A driver
-        # that `ray job submit` started gets the cluster's address in RAY_ADDRESS.
-        address = settings.address or os.environ.get("RAY_ADDRESS") or "local"
-        try:
-            check_address(address)
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        ray.init(address=address, include_dashboard=False, logging_level="WARNING")
-    try:
-        # Pre-flight, before the tracking store is touched: a request the cluster can never place.
-        problem = None if settings.wait_for_resources else unplaceable(settings, ray.cluster_resources())
-        if problem:
-            print(f"error: {problem}", file=sys.stderr)
-            return 2
-        tracking.initialise_store(uri)  # serialised: two sweeps may start together on a new store
-        mlflow_client = tracking.client(uri)
-        hosts = {node["NodeManagerAddress"] for node in ray.nodes() if node.get("Alive")}
-        problem = local_store_on_cluster(uri, hosts, joined=bool(settings.address or os.environ.get("RAY_ADDRESS")))
-        if problem and len(hosts) > 1:
-            print(f"error: {problem}", file=sys.stderr)
-            return 2
-        if problem:
-            print(f"warning: {problem}", file=sys.stderr)
-        if resume:
-            parent = read_storage_json(storage, settings.name, record.PARENT_FILE)
-            if parent is None or not tune.Tuner.can_restore(experiment_path):
-                print(f"error: no sweep to resume at {experiment_path}", file=sys.stderr)
-                return 2
-            ref = tracking.SweepRef(uri, parent["experiment_id"], parent["run_id"], settings.name)
-            tracking.reopen_run(mlflow_client, ref.parent_run_id)
-        else:
-            # The same command run twice starts a second sweep: --resume is what continues the first.
-            name = free_sweep_name(settings, storage)
-            if name != settings.name:
-                print(f"sweep {settings.name!r} already exists (continue it with --resume --name {settings.name}): "
-                      f"this sweep is {name!r}")
-                settings.name, experiment_path = name, f"{storage.rstrip('/')}/{name}"
-            if not settings.optuna_storage:
-                settings.optuna_storage = summary_mod.default_optuna_storage(uri, storage, settings.name) or ""
-            experiment_id = tracking.get_or_create_experiment(mlflow_client, settings.name, uri)
-            sweep_config = {"settings": asdict(settings), "space": space.to_json()}
-            run_id = tracking.start_parent_run(mlflow_client, experiment_id, settings.name, settings.params(),
-                                               space.to_json(), sweep_config)
-            ref = tracking.SweepRef(uri, experiment_id, run_id, settings.name)
-            write_storage_json(storage, settings.name, record.PARENT_FILE,
-                               {"run_id": run_id, "experiment_id": experiment_id, "tracking_uri": uri})
-            write_storage_json(storage, settings.name, record.ARTIFACT_SWEEP_CONFIG, sweep_config)
+    trial_settings = TrialSettings(ref=ref, objectives=tuple(zip(settings.metrics, settings.modes, strict=True)))
+    trainable = make_trainable(trial_settings, settings.cpus_per_trial, settings.gpus_per_trial)
+    if resume:
+        # Errored trials are retried too: a trial that failed on a tracking outage or a lost
+        # node trains on from its last checkpoint.
+        return tune.Tuner.restore(_experiment_path(storage, settings.name), trainable,
+                                  resume_unfinished=True, resume_errored=True)
+    searched = list(space.params)
+    updater = summary_mod.ParentRunUpdater(ref, settings.metrics, settings.modes, searched, settings.optuna_storage)
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=build_searcher(settings, space), scheduler=build_scheduler(settings, space),
+            # concurrency: the searcher's ConcurrencyLimiter
+            num_samples=settings.num_samples * settings.seeds,
+            trial_dirname_creator=trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=settings.name, storage_path=storage,
+            failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            callbacks=[TrialStatusCallback(ref), updater,
+                       summary_mod.ProgressPrinter(settings.num_samples * settings.seeds, settings.metrics, searched)],
+            verbose=0,  # progress comes from ProgressPrinter, the answer from the closing table
+        ),
+    )
 
-        trial_settings = TrialSettings(ref=ref, objectives=tuple(zip(settings.metrics, settings.modes, strict=True)))
-        searched = list(space.params)
-        updater = summary_mod.ParentRunUpdater(ref, settings.metrics, settings.modes, searched, settings.optuna_storage)
-        trainable = make_trainable(trial_settings, settings.cpus_per_trial, settings.gpus_per_trial)
-        if resume:
-            # Errored trials are retried too: a trial that failed on a tracking outage or a lost
-            # node trains on from its last checkpoint.
-            tuner = tune.Tuner.restore(experiment_path, trainable, resume_unfinished=True, resume_errored=True)
-        else:
-            tuner = tune.Tuner(
-                trainable,
-                tune_config=tune.TuneConfig(
-                    search_alg=build_searcher(settings, space), scheduler=build_scheduler(settings, space),
-                    # concurrency: the searcher's ConcurrencyLimiter
-                    num_samples=settings.num_samples * settings.seeds,
-                    trial_dirname_creator=trial_dirname,
-                ),
-                run_config=tune.RunConfig(
-                    name=settings.name, storage_path=storage,
-                    failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                    callbacks=[TrialStatusCallback(ref), updater,
-                               summary_mod.ProgressPrinter(settings.num_samples * settings.seeds, settings.metrics,
-                                                           searched)],
-                    verbose=0,  # progress comes from ProgressPrinter, the answer from the closing table
-                ),
-            )
-        # SIGTERM ends the sweep like Ctrl-C: Tune stops the trials and saves its state. Tune's
-        # fit() installs its own SIGINT handler and leaves it behind: the caller's is put back.
-        previous_int = signal.getsignal(signal.SIGINT)
-        previous_term = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
-        try:
-            results = tuner.fit()
-        except KeyboardInterrupt:  # a second Ctrl-C: Tune gave up its graceful stop
-            results = None
-        finally:
-            signal.signal(signal.SIGTERM, previous_term)
-            signal.signal(signal.SIGINT, previous_int)
-        trials = tune_trials(experiment_path)
-        statuses = reconcile_statuses(trials, ref)
-        interrupted = len(statuses) < settings.num_samples * settings.seeds or \
-            bool({INTERRUPTED, NOT_STARTED} & set(statuses.values()))
-        summary = _summary(settings, results, searched, ref.parent_run_id) if results is not None else \
-            {"parent_run_id": ref.parent_run_id}
-        summary["name"] = settings.name
-        summary["statuses"] = {s: list(statuses.values()).count(s) for s in sorted(set(statuses.values()))}
-        board = summary_mod.publish(mlflow_client, ref, trials, settings.metrics, settings.modes, searched,
-                                    settings.optuna_storage)
-        experiment_url, run_url = summary_mod.ui_urls(uri, ref.experiment_id, ref.parent_run_id)
-        summary["where"] = {
-            "Tune state": experiment_path,
-            "MLflow UI": tracking.ui_command(uri),
-            "experiment": experiment_url,
-            "parent run": run_url,
-            "Optuna dashboard": summary_mod.dashboard_command(settings.optuna_storage),
-            "report": f"python -m analysis collect --tracking-uri {uri} --sweep {settings.name} --tune-dir "
-                      f"{experiment_path} --out tables && python -m analysis report --tables tables --sweep {settings.name}",
-            "full summary": f"{experiment_path}/{summary_mod.SUMMARY_FILE}",
-        }
-        write_storage_json(storage, settings.name, summary_mod.SUMMARY_FILE,
-                           {**summary, "leaderboard": board.to_dict(orient="records") if not board.empty else []})
-        if interrupted:
-            # Reopened by --resume (the parent) or by the trial that trains on (its child run).
-            mlflow_client.set_terminated(ref.parent_run_id, "KILLED")
-            kill_open_child_runs(mlflow_client, ref, trials)
-        else:
-            tracking.finish_run(mlflow_client, ref.parent_run_id)
-        print("\n" + summary_mod.closing_text(summary, board, settings.metrics, searched))
-        if interrupted:
-            print(f"the sweep is incomplete: continue it with\n  {resume_command(settings, storage)}", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        if statuses and set(statuses.values()) == {record.STATUS_FAILED}:
-            print(f"every trial failed: their errors are in {experiment_path}/*/error.txt and in the MLflow runs' "
-                  f"{record.TAG_ERROR} tags", file=sys.stderr)
-            return EXIT_ALL_FAILED
-        return 0
+
+def _fit(tuner: Any) -> Any:
+    """``tuner.fit()``, with SIGTERM ending the sweep like Ctrl-C (Tune stops the trials and saves
+    its state). Returns Tune's results, or None after a second Ctrl-C (Tune gave up its graceful
+    stop). Tune's fit() installs its own SIGINT handler and leaves it behind: the caller's is put
+    back."""
+    previous_int = signal.getsignal(signal.SIGINT)
+    previous_term = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+    try:
+        return tuner.fit()
+    except KeyboardInterrupt:
+        return None
     finally:
-        if started_ray:
-            ray.shutdown()
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
+
+
+def _summarise(settings: SweepSettings, space: spaces.SearchSpace, ref: tracking.SweepRef, storage: str,
+               results: Any) -> int:
+    """After the fit: every trial's final status on its run, the parent run's leaderboard, the
+    summary file, the parent run ended (KILLED when the sweep is incomplete), the closing table.
+    Returns the exit code."""
+    from sweeps import summary as summary_mod
+
+    uri, searched = settings.tracking_uri, list(space.params)
+    experiment_path = _experiment_path(storage, settings.name)
+    mlflow_client = tracking.client(uri)
+    trials = tune_trials(experiment_path)
+    statuses = reconcile_statuses(trials, ref)
+    interrupted = len(statuses) < settings.num_samples * settings.seeds or \
+        bool({INTERRUPTED, NOT_STARTED} & set(statuses.values()))
+    summary = _summary(settings, results, searched, ref.parent_run_id) if results is not None else \
+        {"parent_run_id": ref.parent_run_id}
+    summary["name"] = settings.name
+    summary["statuses"] = {s: list(statuses.values()).count(s) for s in sorted(set(statuses.values()))}
+    board = summary_mod.publish(mlflow_client, ref, trials, settings.metrics, settings.modes, searched,
+                                settings.optuna_storage)
+    experiment_url, run_url = summary_mod.ui_urls(uri, ref.experiment_id, ref.parent_run_id)
+    summary["where"] = {
+        "Tune state": experiment_path,
+        "MLflow UI": tracking.ui_command(uri),
+        "experiment": experiment_url,
+        "parent run": run_url,
+        "Optuna dashboard": summary_mod.dashboard_command(settings.optuna_storage),
+        "report": f"python -m analysis collect --tracking-uri {uri} --sweep {settings.name} --tune-dir "
+                  f"{experiment_path} --out tables && python -m analysis report --tables tables --sweep {settings.name}",
+        "full summary": f"{experiment_path}/{summary_mod.SUMMARY_FILE}",
+    }
+    write_storage_json(storage, settings.name, summary_mod.SUMMARY_FILE,
+                       {**summary, "leaderboard": board.to_dict(orient="records") if not board.empty else []})
+    if interrupted:
+        # Reopened by --resume (the parent) or by the trial that trains on (its child run).
+        mlflow_client.set_terminated(ref.parent_run_id, "KILLED")
+        kill_open_child_runs(mlflow_client, ref, trials)
+    else:
+        tracking.finish_run(mlflow_client, ref.parent_run_id)
+    print("\n" + summary_mod.closing_text(summary, board, settings.metrics, searched))
+    if interrupted:
+        print(f"the sweep is incomplete: continue it with\n  {resume_command(settings, storage)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if statuses and set(statuses.values()) == {record.STATUS_FAILED}:
+        print(f"every trial failed: their errors are in {experiment_path}/*/error.txt and in the MLflow runs' "
+              f"{record.TAG_ERROR} tags", file=sys.stderr)
+        return EXIT_ALL_FAILED
+    return 0
