@@ -11,7 +11,7 @@ the section's place.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,14 +40,6 @@ def spearman_text(rho: float, p: float, n: int) -> str:
     if not np.isfinite(rho):
         return f"Spearman ρ: not defined for these {n} trials (it needs three or more, with differing levels and values)."
     return f"Spearman ρ = {rho:.3f} (p = {p:.3g}, n = {n})."
-
-
-def _section(lines: list[str], title: str, build: Callable[[], list[str]]) -> None:
-    lines += ["", f"## {title}", ""]
-    try:
-        lines += build()
-    except (KeyError, ValueError) as exc:
-        lines.append(f"_Skipped: {exc}_")
 
 
 def write_report(
@@ -85,6 +77,34 @@ def write_report(
     Returns:
         Path of report.md.
     """
+    trials, curves, sweep = _load_sweep(tables, sweep)
+    r = _Report(tables=tables, sweep=sweep, out=Path(out_dir), trials=trials, curves=curves,
+                param=param or searched.default_knob(trials, searched.read_space(tables, sweep)),
+                metric=metric, fid=fid, top=top, fmt=fmt, by=by, study_metrics=study_metrics)
+    lines = _header(r, statuses)  # narrows r to the compared trials
+    for title, build in [
+        (f"Leaderboard by {metric}", _board),
+        (f"Pareto front: {fid} (lower) vs {metric} (higher)", _front),
+        (f"Effect of {r.param} on {metric}", _knob),
+        (f"Study: metrics by {' x '.join([r.param, *by])}, with seed spread", _study),
+        ("Hyperparameter importance", _importance),
+        ("Seed robustness", _seeds),
+        ("Unsupervised model selection (ModelCentrality)", _centrality),
+        ("Figures", _figures),
+    ]:
+        lines += ["", f"## {title}", ""]
+        try:
+            lines += build(r)
+        except (KeyError, ValueError) as exc:  # a section whose inputs are missing says so
+            lines.append(f"_Skipped: {exc}_")
+    path = r.out / "report.md"
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _load_sweep(tables: str | os.PathLike[str], sweep: str | None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """One sweep's trials and curves from the tables (the only sweep when ``sweep`` is None)."""
     trials = S.read_trials(tables)
     curves = S.read_curves(tables)
     sweeps = sorted(trials["sweep"].unique())
@@ -94,127 +114,147 @@ def write_report(
         sweep = sweeps[0]
     if sweep not in sweeps:
         raise ValueError(f"no sweep {sweep!r} in the tables; found: {', '.join(sweeps)}")
-    trials = trials[trials["sweep"] == sweep].reset_index(drop=True)
-    curves = curves[curves["sweep"] == sweep]
-    param = param or searched.default_knob(trials, searched.read_space(tables, sweep))
-    out = Path(out_dir)
-    figs = out / "figures"
-    lines = [f"# Sweep `{sweep}`", ""]
-    commit = trials["git_commit"].dropna().unique()
-    nets = trials["fid_feature_net"].dropna().unique()
-    lines.append(f"{len(trials)} trials; git commit {', '.join(f'`{c}`' for c in commit) or 'unknown'}; "
-                 f"FID feature network {', '.join(f'`{n}`' for n in nets) or 'none recorded'}.")
-    lines += ["", markdown_table(compare.status_counts(trials), index=True)]
-    if statuses is not None:
-        trials = trials[trials["status"].isin(statuses)].reset_index(drop=True)
-        curves = curves[curves["trial_id"].isin(set(trials["trial_id"]))]
-        lines += ["", f"Comparisons below use the {len(trials)} trials with status {', '.join(statuses)}."]
+    return trials[trials["sweep"] == sweep].reset_index(drop=True), curves[curves["sweep"] == sweep], sweep
 
-    def fid_comparable() -> bool:
-        col = S.FINAL_PREFIX + fid
-        if col not in trials.columns:
+
+@dataclass
+class _Report:
+    """What every section reads: the sweep's trials and curves and the report's choices."""
+
+    tables: str | os.PathLike[str]
+    sweep: str
+    out: Path
+    trials: pd.DataFrame
+    curves: pd.DataFrame
+    param: str
+    metric: str
+    fid: str
+    top: int
+    fmt: str
+    by: tuple[str, ...]
+    study_metrics: tuple[str, ...]
+
+    @property
+    def fid_comparable(self) -> bool:
+        """FID is logged and every trial's comes from the same feature network."""
+        col = S.FINAL_PREFIX + self.fid
+        if col not in self.trials.columns:
             return False
         try:
-            compare.check_fid_comparable(trials, [col])
+            compare.check_fid_comparable(self.trials, [col])
             return True
         except ValueError:
             return False
 
-    def board() -> list[str]:
-        lb = compare.leaderboard(trials, metric, top=top)
-        note = []
-        if fid_comparable():
-            extra = [compare.resolve(trials, fid)]
-            lb = lb.merge(trials[["sweep", "trial_id", *extra]], on=["sweep", "trial_id"], how="left")
-        elif S.FINAL_PREFIX + fid in trials.columns:
-            note = ["", f"_{fid} is left out: its trials used different FID feature networks._"]
-        return [markdown_table(lb.drop(columns="sweep")), *note]
+    def figure(self, fig: object, name: str, alt: str) -> str:
+        """Save a figure under ``figures/`` and return its Markdown image line."""
+        path = plots.save(fig, self.out / "figures" / f"{name}.{self.fmt}")
+        return f"![{alt}]({path.relative_to(self.out).as_posix()})"
 
-    def front() -> list[str]:
-        pf = compare.pareto_front(trials, metric, fid)
-        cols = ["trial_id", "status", "seed", param, compare.resolve(trials, fid), compare.resolve(trials, metric)]
-        path = plots.save(plots.pareto(trials, metric, fid), figs / f"pareto.{fmt}")
-        return [markdown_table(pf[[c for c in cols if c in pf.columns]]), "", f"![Pareto front]({path.relative_to(out).as_posix()})"]
 
-    def knob() -> list[str]:
-        eff = compare.effect(trials, param, metric)
-        tab = eff.table.assign(level=eff.table["level"].map(level_text).astype(str))
-        path = plots.save(plots.param_scatter(trials, param, metric), figs / f"effect_{param}.{fmt}")
-        return [spearman_text(eff.spearman_rho, eff.spearman_p, eff.n), "",
-                markdown_table(tab), "", f"![{param} effect]({path.relative_to(out).as_posix()})"]
+def _header(r: _Report, statuses: tuple[str, ...] | None) -> list[str]:
+    """The title, provenance and status counts of all trials; then narrows ``r`` to the trials
+    with ``statuses`` (None: all), which every section compares."""
+    commit = r.trials["git_commit"].dropna().unique()
+    nets = r.trials["fid_feature_net"].dropna().unique()
+    lines = [f"# Sweep `{r.sweep}`", "",
+             f"{len(r.trials)} trials; git commit {', '.join(f'`{c}`' for c in commit) or 'unknown'}; "
+             f"FID feature network {', '.join(f'`{n}`' for n in nets) or 'none recorded'}.",
+             "", markdown_table(compare.status_counts(r.trials), index=True)]
+    if statuses is not None:
+        r.trials = r.trials[r.trials["status"].isin(statuses)].reset_index(drop=True)
+        r.curves = r.curves[r.curves["trial_id"].isin(set(r.trials["trial_id"]))]
+        lines += ["", f"Comparisons below use the {len(r.trials)} trials with status {', '.join(statuses)}."]
+    return lines
 
-    def study() -> list[str]:
-        present = [m for m in study_metrics if (S.FINAL_PREFIX + m in trials.columns or m in trials.columns)
-                   and (not S.is_fid(m) or fid_comparable())]
-        if not present:
-            raise KeyError(f"none of {', '.join(study_metrics)} was logged")
-        table = compare.study_table(trials, [param, *by], present)
-        for col in [param, *by]:
-            table[col] = table[col].map(level_text).astype(str)
-        path = plots.save(plots.study(trials, param, present, hue=by[0] if by else None), figs / f"study.{fmt}")
-        return [f"Mean and standard deviation over the seeds of each cell ({param} cut into levels"
-                + (f", by {', '.join(by)}" if by else "") + ").", "", markdown_table(table), "",
-                f"![study]({path.relative_to(out).as_posix()})"]
 
-    def importance() -> list[str]:
-        from analysis.importance import param_importances
-        from infogan.config import KEYS, key_role
+def _board(r: _Report) -> list[str]:
+    lb = compare.leaderboard(r.trials, r.metric, top=r.top)
+    note = []
+    if r.fid_comparable:
+        extra = [compare.resolve(r.trials, r.fid)]
+        lb = lb.merge(r.trials[["sweep", "trial_id", *extra]], on=["sweep", "trial_id"], how="left")
+    elif S.FINAL_PREFIX + r.fid in r.trials.columns:
+        note = ["", f"_{r.fid} is left out: its trials used different FID feature networks._"]
+    return [markdown_table(lb.drop(columns="sweep")), *note]
 
-        knobs = [k for k in KEYS if k in trials.columns and key_role(k) in ("model", "budget")]
-        table = param_importances(trials, knobs, metric)
-        return [f"Optuna's fANOVA importance of each knob that varied, for {compare.resolve(trials, metric)} "
-                f"(from the {len(trials)} trials in this report).", "", markdown_table(table)]
 
-    def seeds() -> list[str]:
-        col = compare.resolve(trials, metric)
-        sr = compare.seed_robustness(trials, [col], knobs=(param, *by))
-        if sr.empty:
-            return ["_No config was run with more than one seed._"]
-        share = compare.seed_variance_share(trials, col)
-        return [f"Share of {col}'s variance within configs (seed luck): {share:.2f}.", "", markdown_table(sr)]
+def _front(r: _Report) -> list[str]:
+    pf = compare.pareto_front(r.trials, r.metric, r.fid)
+    cols = ["trial_id", "status", "seed", r.param, compare.resolve(r.trials, r.fid), compare.resolve(r.trials, r.metric)]
+    image = r.figure(plots.pareto(r.trials, r.metric, r.fid), "pareto", "Pareto front")
+    return [markdown_table(pf[[c for c in cols if c in pf.columns]]), "", image]
 
-    def centrality() -> list[str]:
-        codes_file = S.sweep_dir(tables, sweep) / S.CODES_FILE
-        if not codes_file.is_file():
-            return [f"_No {S.CODES_FILE} for this sweep: `python -m analysis codes --tables {tables} --sweep {sweep}` "
-                    "computes every finished trial's codes on the same real images._"]
-        with np.load(codes_file) as npz:
-            codes = {k: npz[k] for k in npz.files if k in set(trials["trial_id"])}
-        cent = compare.model_centrality(codes)
-        chosen = compare.selection_report(trials[trials["trial_id"].isin(codes)], cent.selected)
-        return [f"Most central of the {len(codes)} models with codes (chosen without labels): `{cent.selected}`.", "",
-                markdown_table(cent.scores), "", "How the pick ranks on the supervised metrics:", "",
-                markdown_table(chosen)]
 
-    def figures() -> list[str]:
-        out_lines = []
-        cols = S.quality_columns(trials)
-        try:
-            if len(cols) >= 2:
-                p = plots.save(plots.correlation_heatmap(trials, cols), figs / f"metric_correlation.{fmt}")
-                out_lines.append(f"![metric correlation]({p.relative_to(out).as_posix()})")
-        except ValueError:
-            # Mixed FID networks: correlate the other metrics only.
-            non_fid = S.quality_columns(trials, fid=False)
-            if len(non_fid) >= 2:
-                p = plots.save(plots.correlation_heatmap(trials, non_fid), figs / f"metric_correlation.{fmt}")
-                out_lines.append(f"![metric correlation]({p.relative_to(out).as_posix()})")
-        wanted = (metric, fid, "train/loss_d", "train/loss_g") if fid_comparable() else (metric, "train/loss_d", "train/loss_g")
-        present = [m for m in wanted if m in set(curves["metric"])]
-        if present:
-            p = plots.save(plots.learning_curves(curves, present, trials=trials, color_by=param), figs / f"learning_curves.{fmt}")
-            out_lines.append(f"![learning curves]({p.relative_to(out).as_posix()})")
-        return out_lines or ["_No figures: too few metrics logged._"]
+def _knob(r: _Report) -> list[str]:
+    eff = compare.effect(r.trials, r.param, r.metric)
+    tab = eff.table.assign(level=eff.table["level"].map(level_text).astype(str))
+    image = r.figure(plots.param_scatter(r.trials, r.param, r.metric), f"effect_{r.param}", f"{r.param} effect")
+    return [spearman_text(eff.spearman_rho, eff.spearman_p, eff.n), "", markdown_table(tab), "", image]
 
-    _section(lines, f"Leaderboard by {metric}", board)
-    _section(lines, f"Pareto front: {fid} (lower) vs {metric} (higher)", front)
-    _section(lines, f"Effect of {param} on {metric}", knob)
-    _section(lines, f"Study: metrics by {' x '.join([param, *by])}, with seed spread", study)
-    _section(lines, "Hyperparameter importance", importance)
-    _section(lines, "Seed robustness", seeds)
-    _section(lines, "Unsupervised model selection (ModelCentrality)", centrality)
-    _section(lines, "Figures", figures)
-    path = out / "report.md"
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    return path
+
+def _study(r: _Report) -> list[str]:
+    present = [m for m in r.study_metrics if (S.FINAL_PREFIX + m in r.trials.columns or m in r.trials.columns)
+               and (not S.is_fid(m) or r.fid_comparable)]
+    if not present:
+        raise KeyError(f"none of {', '.join(r.study_metrics)} was logged")
+    table = compare.study_table(r.trials, [r.param, *r.by], present)
+    for col in [r.param, *r.by]:
+        table[col] = table[col].map(level_text).astype(str)
+    image = r.figure(plots.study(r.trials, r.param, present, hue=r.by[0] if r.by else None), "study", "study")
+    return [f"Mean and standard deviation over the seeds of each cell ({r.param} cut into levels"
+            + (f", by {', '.join(r.by)}" if r.by else "") + ").", "", markdown_table(table), "", image]
+
+
+def _importance(r: _Report) -> list[str]:
+    from analysis.importance import param_importances
+    from infogan.config import KEYS, key_role
+
+    knobs = [k for k in KEYS if k in r.trials.columns and key_role(k) in ("model", "budget")]
+    table = param_importances(r.trials, knobs, r.metric)
+    return [f"Optuna's fANOVA importance of each knob that varied, for {compare.resolve(r.trials, r.metric)} "
+            f"(from the {len(r.trials)} trials in this report).", "", markdown_table(table)]
+
+
+def _seeds(r: _Report) -> list[str]:
+    col = compare.resolve(r.trials, r.metric)
+    sr = compare.seed_robustness(r.trials, [col], knobs=(r.param, *r.by))
+    if sr.empty:
+        return ["_No config was run with more than one seed._"]
+    share = compare.seed_variance_share(r.trials, col)
+    return [f"Share of {col}'s variance within configs (seed luck): {share:.2f}.", "", markdown_table(sr)]
+
+
+def _centrality(r: _Report) -> list[str]:
+    codes_file = S.sweep_dir(r.tables, r.sweep) / S.CODES_FILE
+    if not codes_file.is_file():
+        return [f"_No {S.CODES_FILE} for this sweep: `python -m analysis codes --tables {r.tables} --sweep {r.sweep}` "
+                "computes every finished trial's codes on the same real images._"]
+    with np.load(codes_file) as npz:
+        codes = {k: npz[k] for k in npz.files if k in set(r.trials["trial_id"])}
+    cent = compare.model_centrality(codes)
+    chosen = compare.selection_report(r.trials[r.trials["trial_id"].isin(codes)], cent.selected)
+    return [f"Most central of the {len(codes)} models with codes (chosen without labels): `{cent.selected}`.", "",
+            markdown_table(cent.scores), "", "How the pick ranks on the supervised metrics:", "",
+            markdown_table(chosen)]
+
+
+def _figures(r: _Report) -> list[str]:
+    out_lines = []
+    cols = S.quality_columns(r.trials)
+    try:
+        if len(cols) >= 2:
+            out_lines.append(r.figure(plots.correlation_heatmap(r.trials, cols), "metric_correlation", "metric correlation"))
+    except ValueError:
+        # Mixed FID networks: correlate the other metrics only.
+        non_fid = S.quality_columns(r.trials, fid=False)
+        if len(non_fid) >= 2:
+            out_lines.append(r.figure(plots.correlation_heatmap(r.trials, non_fid), "metric_correlation",
+                                      "metric correlation"))
+    wanted = (r.metric, r.fid, "train/loss_d", "train/loss_g") if r.fid_comparable else \
+        (r.metric, "train/loss_d", "train/loss_g")
+    present = [m for m in wanted if m in set(r.curves["metric"])]
+    if present:
+        out_lines.append(r.figure(plots.learning_curves(r.curves, present, trials=r.trials, color_by=r.param),
+                                  "learning_curves", "learning curves"))
+    return out_lines or ["_No figures: too few metrics logged._"]
