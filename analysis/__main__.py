@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             for kind, path in res.paths.items():
                 print(f"  {kind}: {path}")
         elif args.command == "codes":
-            from analysis.codes import collect_codes
+            from analysis.trial_codes import collect_codes
 
             # One bar (ours, over trials) rather than MLflow's per-checkpoint download bars.
             os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import codes as K
 from analysis import compare
 from analysis import schema as S
+from analysis import trial_codes as K
 from tests.analysis.conftest import SMOKE_IMAGES, SMOKE_SWEEP, SmokeSweep, Store
 
 
