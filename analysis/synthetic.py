@@ -23,7 +23,7 @@ import numpy as np
 from analysis import schema as S
 from infogan.config import Config, value_text
 from infogan.train import is_evaluation_step
-from sweeps import record
+from sweeps import record, tracking
 from sweeps.spaces import Param as SpaceParam
 from sweeps.spaces import SearchSpace
 
@@ -86,8 +86,7 @@ def log_synthetic_sweep(
     from tqdm.auto import tqdm
 
     client = MlflowClient(tracking_uri)
-    exp = client.get_experiment_by_name(name)
-    exp_id = exp.experiment_id if exp else client.create_experiment(name)
+    exp_id = tracking.get_or_create_experiment(client, name, tracking_uri)  # artifacts beside the store, not in the cwd
     rng = np.random.default_rng(rng_seed)
     t0 = 1_700_000_000_000  # fixed epoch ms so repeated logs of the same sweep look alike
 

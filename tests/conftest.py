@@ -25,6 +25,21 @@ TINY = {
 }
 
 
+# What the project's commands write into the working directory by default (.gitignore lists them).
+_DEFAULT_OUTPUTS = ("runs", "mlruns", "mlflow.db", "mlflow.db.lock", "mlartifacts", "optuna.db", "tables", "reports", "out")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tests_write_nothing_into_the_checkout(request: pytest.FixtureRequest):
+    """A test writes under its tmp_path: stores, artifacts and tables left in the checkout (an
+    MLflow experiment created without an artifact location puts them in ./mlruns) fail the run."""
+    root = request.config.rootpath
+    before = {name for name in _DEFAULT_OUTPUTS if (root / name).exists()}
+    yield
+    left = sorted({name for name in _DEFAULT_OUTPUTS if (root / name).exists()} - before)
+    assert not left, f"the tests left {', '.join(left)} in {root}"
+
+
 @pytest.fixture(autouse=True)
 def _sigint_handler_is_left_as_found():
     """Ray Tune installs a SIGINT handler of its own and leaves it behind when a test runs a Tuner
