@@ -31,7 +31,7 @@ def write_space(folder: str | os.PathLike[str], space: Mapping[str, Any]) -> Pat
     """Write a sweep's search space as ``<folder>/search_space.json`` (atomically)."""
     path = Path(folder) / SPACE_FILE
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(space, indent=2, sort_keys=True, default=str) + "\n")
+        tmp.write_text(json.dumps(space, indent=2, default=str) + "\n")  # in the space's order
     return path
 
 

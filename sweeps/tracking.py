@@ -283,7 +283,7 @@ def start_parent_run(mlflow_client: MlflowClient, experiment_id: str, sweep: str
         for name, payload in ((record.ARTIFACT_SEARCH_SPACE, search_space),
                               (record.ARTIFACT_SWEEP_CONFIG, sweep_config)):
             path = Path(tmp) / name
-            path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
+            path.write_text(json.dumps(payload, indent=2, default=str))  # the space's order is its knobs' order
             mlflow_client.log_artifact(run_id, str(path))
     return run_id
 

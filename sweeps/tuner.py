@@ -56,7 +56,7 @@ def write_storage_json(storage_path: str, name: str, filename: str, payload: dic
     """Write ``<storage>/<name>/<filename>`` (via a temporary name on local disks)."""
     fs, root = _storage_fs(storage_path)
     fs.create_dir(f"{root}/{name}", recursive=True)
-    data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
+    data = json.dumps(payload, indent=2, default=str).encode()  # key order kept: a saved space's is its knobs'
     tmp = f"{root}/{name}/.{filename}.tmp"
     with fs.open_output_stream(tmp) as fh:
         fh.write(data)

@@ -42,9 +42,12 @@ def test_no_numeric_searched_knob_asks_for_one() -> None:
 
 
 def test_space_round_trips_beside_the_tables(tmp_path: Path) -> None:
-    space = SearchSpace(params={"loss.lambda_cont": Param(low=0.01, high=1.0, log=True)}).to_json()
+    space = SearchSpace(params={"loss.lambda_cont": Param(low=0.01, high=1.0, log=True),
+                                "codes.n_continuous": Param(choices=(3, 5))}).to_json()
     written = write_space(S.sweep_dir(tmp_path, "my sweep"), space)
     assert written.name == SPACE_FILE and written.parent == S.sweep_dir(tmp_path, "my sweep")
     assert read_space(tmp_path, "my sweep") == space  # from the tables root
+    # In the space's order, not sorted: its first knob is the one a report shows by default.
+    assert list(read_space(tmp_path, "my sweep")["params"]) == ["loss.lambda_cont", "codes.n_continuous"]
     assert read_space(written.parent, "my sweep") == space  # or from the sweep's own folder
     assert read_space(tmp_path, "other") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -74,14 +75,17 @@ def test_parent_and_child_runs_follow_the_contract(tmp_path: Path) -> None:
     experiment_id = tracking.get_or_create_experiment(client, "unit_sweep", uri)
     assert tracking.get_or_create_experiment(client, "unit_sweep", uri) == experiment_id
     assert client.get_experiment(experiment_id).artifact_location == (tmp_path.resolve() / "mlartifacts").as_uri()
+    space = {"params": {"loss.lambda_cont": {"low": 0.01}, "codes.n_continuous": {"choices": [3, 5]}}}
     parent = tracking.start_parent_run(client, experiment_id, "unit_sweep", {"num_samples": 3, "metric": "m"},
-                                       {"params": {}}, {"settings": {}})
+                                       space, {"settings": {}})
     run = client.get_run(parent)
     assert run.data.tags[record.TAG_ROLE] == "parent" and run.data.tags[record.TAG_SWEEP] == "unit_sweep"
     assert run.data.tags[record.TAG_GIT_COMMIT]
     assert {f"infogan.version.{p}" for p in tracking.VERSIONED_PACKAGES} <= set(run.data.tags)
     assert run.data.params == {"sweep.num_samples": "3", "sweep.metric": "m"}
     assert {a.path for a in client.list_artifacts(parent)} == {"search_space.json", "sweep_config.json"}
+    logged = json.loads(Path(client.download_artifacts(parent, "search_space.json", str(tmp_path))).read_text())
+    assert list(logged["params"]) == ["loss.lambda_cont", "codes.n_continuous"]  # the space's order, not sorted
 
     ref = SweepRef(uri, experiment_id, parent, "unit_sweep")
     child = tracking.open_child_run(client, ref, "trial_a", "trial_a")
