@@ -301,7 +301,8 @@ def ui_urls(tracking_uri: str, experiment_id: str, run_id: str) -> tuple[str, st
 def closing_text(summary: Mapping[str, Any], board: Any, metrics: Sequence[str], searched: Sequence[str],
                  top: int = 5) -> str:
     """The few lines a person reads at the end of a sweep: status counts, the best trials with
-    their key metrics and searched values, and where to look next."""
+    their key metrics and searched values, the Pareto front's trials (several objectives), and
+    where to look next."""
     lines = [f"sweep {summary['name']!r}: {summary.get('trials', 0)} trials, "
              + ", ".join(f"{n} {s}" for s, n in sorted(summary.get("statuses", {}).items()))]
     if board is not None and not board.empty:
@@ -309,6 +310,9 @@ def closing_text(summary: Mapping[str, Any], board: Any, metrics: Sequence[str],
                  *[k for k in searched if k in board.columns]]
         head = board[shown].head(top).rename(columns=lambda c: c.removeprefix("eval/"))
         lines += ["", f"best {min(top, len(board))} by {metrics[0]}:", head.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
+    if summary.get("pareto_front"):  # several objectives: the answer is the front, not one ranking
+        lines += ["", f"Pareto front of {', '.join(metrics)}: "
+                  + ", ".join(str(row["trial_id"]) for row in summary["pareto_front"])]
     where = summary.get("where", {})
     lines += ["", *(f"{k:>16}: {v}" for k, v in where.items() if v)]
     return "\n".join(lines)

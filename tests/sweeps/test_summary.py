@@ -52,6 +52,10 @@ def test_closing_text_counts_statuses_and_shows_the_best_trials() -> None:
     assert text.splitlines()[0] == "sweep 's': 4 trials, 2 finished, 1 stopped_early"
     assert text.splitlines()[4].split()[0] == "b"  # the best trial first
     assert "best 3 by eval/mig:" in text and "report: python -m analysis report" in text and "nothing" not in text
+    assert "Pareto front" not in text
+    several = summary.closing_text({"name": "s", "pareto_front": [{"trial_id": "a"}, {"trial_id": "b"}]},
+                                   board, ["eval/fid", "eval/mig"], [])
+    assert "Pareto front of eval/fid, eval/mig: a, b" in several.splitlines()
 
 
 def test_ui_urls_open_the_model_training_view() -> None:
