@@ -111,7 +111,7 @@ def leaderboard(
     ascending: bool | None = None,
     top: int | None = None,
     statuses: Sequence[str] | None = None,
-    columns: Sequence[str] = ("sweep", "trial_id", "status", "seed", "loss.lambda_cont"),
+    columns: Sequence[str] = ("sweep", "trial_id", "status", "seed"),
 ) -> pd.DataFrame:
     """Trials ranked by one metric.
 
@@ -121,7 +121,8 @@ def leaderboard(
         ascending: sort order; default from the metric's direction (FID and losses ascending).
         top: keep only the first ``top`` rows.
         statuses: keep only these statuses (default: all).
-        columns: identifying columns to show next to the metric (missing ones are skipped).
+        columns: identifying columns to show next to the metric (missing ones are skipped); add
+            the sweep's knobs (``analysis.searched.searched_knobs``) to see what each trial ran.
 
     Returns:
         Frame with ``rank`` (1 = best; ties share the best rank), the columns and the metric.

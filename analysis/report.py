@@ -78,8 +78,9 @@ def write_report(
         Path of report.md.
     """
     trials, curves, sweep = _load_sweep(tables, sweep)
+    space = searched.read_space(tables, sweep)
     r = _Report(tables=tables, sweep=sweep, out=Path(out_dir), trials=trials, curves=curves,
-                param=param or searched.default_knob(trials, searched.read_space(tables, sweep)),
+                param=param or searched.default_knob(trials, space), knobs=tuple(searched.searched_knobs(trials, space)),
                 metric=metric, fid=fid, top=top, fmt=fmt, by=by, study_metrics=study_metrics)
     lines = _header(r, statuses)  # narrows r to the compared trials
     for title, build in [
@@ -127,6 +128,7 @@ class _Report:
     trials: pd.DataFrame
     curves: pd.DataFrame
     param: str
+    knobs: tuple[str, ...]
     metric: str
     fid: str
     top: int
@@ -169,7 +171,7 @@ def _header(r: _Report, statuses: tuple[str, ...] | None) -> list[str]:
 
 
 def _board(r: _Report) -> list[str]:
-    lb = compare.leaderboard(r.trials, r.metric, top=r.top)
+    lb = compare.leaderboard(r.trials, r.metric, top=r.top, columns=("sweep", "trial_id", "status", "seed", *r.knobs))
     note = []
     if r.fid_comparable:
         extra = [compare.resolve(r.trials, r.fid)]

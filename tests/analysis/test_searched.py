@@ -51,3 +51,17 @@ def test_space_round_trips_beside_the_tables(tmp_path: Path) -> None:
     assert list(read_space(tmp_path, "my sweep")["params"]) == ["loss.lambda_cont", "codes.n_continuous"]
     assert read_space(written.parent, "my sweep") == space  # or from the sweep's own folder
     assert read_space(tmp_path, "other") is None
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_real_sweeps_report_follows_its_logged_space(smoke_sweep, tmp_path: Path) -> None:
+    from analysis.report import write_report
+    from tests.analysis.conftest import SMOKE_SWEEP
+
+    knobs = list(read_space(smoke_sweep.tables, SMOKE_SWEEP)["params"])
+    assert knobs[0] == "loss.lambda_cont"  # the space's order survives logging and collection
+    text = write_report(smoke_sweep.tables, tmp_path / "rep", sweep=SMOKE_SWEEP).read_text()
+    assert f"## Effect of {knobs[0]} on eval/mig" in text
+    header = text.split("## Leaderboard by eval/mig")[1].split("\n## ")[0].strip().splitlines()[0]
+    assert all(f"| {k} |" in header for k in knobs)  # what each trial ran, every searched knob
