@@ -24,7 +24,7 @@ import torch
 
 from infogan import checkpoint as ckpt
 from infogan.cli import EXIT_OK, EXIT_USAGE, parse_args, print_error
-from infogan.config import KEYS, Config, describe, parse_assignment
+from infogan.config import KEYS, Config, describe, key_role, parse_assignment
 from infogan.data import load_dataset
 from infogan.metrics.suite import Evaluator
 from infogan.model import build
@@ -32,14 +32,13 @@ from infogan.presets import PRESETS, is_eval_preset
 from infogan.train import resolve_device
 
 RESULTS = "eval_final.jsonl"
-# What an evaluation may change on a saved run: evaluation sizes and protocol, the labelled eval
-# set, where the data files are and where it runs. Anything else would score another model.
-EVAL_ONLY_PREFIXES = ("eval.",)
-EVAL_ONLY_KEYS = frozenset({"data.eval_size", "data.root", "data.download", "train.device", "train.threads"})
 
 
 def is_eval_only(key: str) -> bool:
-    return key.startswith(EVAL_ONLY_PREFIXES) or key in EVAL_ONLY_KEYS
+    """What an evaluation may change on a saved run, by the key's role (``infogan.config``):
+    evaluation sizes and protocol and the labelled eval set, where the data files are and the
+    threads (machine), and the device it runs on. Anything else would score another model."""
+    return key_role(key) in ("evaluation", "machine") or key == "train.device"
 
 
 def checkpoints_of(path: Path) -> list[Path]:
@@ -60,7 +59,7 @@ def run_dir_of(checkpoint_dir: Path) -> Path:
 
 def _settings(cfg: Config) -> dict[str, Any]:
     flat = cfg.to_flat()
-    return {k: flat[k] for k in sorted(flat) if k.startswith(EVAL_ONLY_PREFIXES) or k == "data.eval_size"}
+    return {k: flat[k] for k in sorted(flat) if key_role(k) == "evaluation"}
 
 
 def _done(results: Path, settings: dict[str, Any]) -> set[int]:
@@ -163,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         refused = [k for k in overrides if not is_eval_only(k)]
         if refused:
             raise ValueError(f"--set {refused[0]}: only evaluation settings may change on a saved run (eval.*, "
-                             f"{', '.join(sorted(EVAL_ONLY_KEYS))})")
+                             f"{', '.join(sorted(k for k in KEYS if is_eval_only(k) and not k.startswith('eval.')))})")
         overrides.update({k: getattr(args, k) for k in KEYS if is_eval_only(k) and getattr(args, k) is not None})
         Config.from_flat(overrides)  # bad values fail before any checkpoint is read
         t0 = time.perf_counter()
