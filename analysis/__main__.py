@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -116,13 +115,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {kind}: {path}")
         elif args.command == "codes":
             from analysis.trial_codes import collect_codes
+            from sweeps.tracking import no_download_bars
 
-            # One bar (ours, over trials) rather than MLflow's per-checkpoint download bars.
-            os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
             if args.n_images < 2:
                 raise ValueError(f"--n-images={args.n_images}: need at least 2 images")
-            got = collect_codes(args.tracking_uri, args.tables, args.sweep, n_images=args.n_images, out=args.out,
-                                progress=not args.no_progress)
+            with no_download_bars():  # one bar (ours, over trials), not MLflow's per-checkpoint bars
+                got = collect_codes(args.tracking_uri, args.tables, args.sweep, n_images=args.n_images, out=args.out,
+                                    progress=not args.no_progress)
             shapes = ", ".join(f"{tid} {arr.shape}" for tid, arr in sorted(got.codes.items()))
             print(f"codes of {len(got.codes)} trials ({shapes}); {len(got.skipped)} skipped")
             print(f"  codes: {got.path}")

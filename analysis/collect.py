@@ -288,8 +288,10 @@ def logged_space(client: Any, parents: list[Any], tune_dir: str | os.PathLike[st
     ``space`` of the sweep config in Tune's folder; None if neither holds one."""
     from mlflow.exceptions import MlflowException
 
+    from sweeps.tracking import no_download_bars
+
     for parent in sorted(parents, key=lambda r: (r.info.start_time or 0, r.info.run_id), reverse=True):
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, no_download_bars():  # one small file: no bar
             try:
                 return json.loads(Path(client.download_artifacts(parent.info.run_id, record.ARTIFACT_SEARCH_SPACE, tmp)).read_text())
             except (MlflowException, OSError, ValueError):

@@ -12,6 +12,7 @@ Everything uses the plain ``MlflowClient`` with explicit run ids, never the flue
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -21,7 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -221,6 +222,24 @@ def initialise_store(tracking_uri: str, timeout: float = 300.0) -> None:
     db = Path(tracking_uri[len("sqlite:///"):])
     with FileLock(str(db) + ".lock", timeout=timeout):
         client(tracking_uri).search_experiments(max_results=1)
+
+
+_BARS_VARIABLE = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"  # MLflow reads it at each download
+
+
+@contextlib.contextmanager
+def no_download_bars() -> Iterator[None]:
+    """Within the block, MLflow's artifact downloads print no tqdm bar on stderr (a bar per small
+    file is noise beside the caller's own progress and error lines); the variable is restored after."""
+    before = os.environ.get(_BARS_VARIABLE)
+    os.environ[_BARS_VARIABLE] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(_BARS_VARIABLE, None)
+        else:
+            os.environ[_BARS_VARIABLE] = before
 
 
 def client(tracking_uri: str) -> MlflowClient:

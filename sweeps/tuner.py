@@ -251,7 +251,8 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
         storage = _prepare(settings, start_ray=started_ray)
         ref = _open_sweep(settings, space, storage, resume)
         tuner = _build_tuner(settings, space, ref, storage, resume)
-        return _summarise(settings, space, ref, storage, _fit(tuner))
+        with tracking.no_download_bars():  # the parent run's refresh downloads the best traversal after each trial
+            return _summarise(settings, space, ref, storage, _fit(tuner))
     except _RefusedError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -355,8 +356,6 @@ def _build_tuner(settings: SweepSettings, space: spaces.SearchSpace, ref: tracki
 
     # Tune warns whenever checkpoints come faster than its state snapshots; expected with short trials.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    # The parent run's refresh downloads the best traversal after every trial: no progress bars.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     trial_settings = TrialSettings(ref=ref, objectives=tuple(zip(settings.metrics, settings.modes, strict=True)))
     trainable = make_trainable(trial_settings, settings.cpus_per_trial, settings.gpus_per_trial)
     if resume:

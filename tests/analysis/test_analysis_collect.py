@@ -232,10 +232,13 @@ def test_collect_never_creates_or_initialises_a_store(tmp_path: Path, capsys) ->
 
 
 @pytest.mark.slow
-def test_collect_into_an_unwritable_folder_is_one_line(mlflow_store, tmp_path: Path, capsys) -> None:
+def test_collect_into_an_unwritable_folder_is_one_line(mlflow_store, tmp_path: Path, capsys, monkeypatch) -> None:
     import os
 
     from analysis.__main__ import main
+
+    # MLflow's default (a tqdm bar per artifact download), whatever an earlier test left behind.
+    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)
 
     if os.geteuid() == 0:
         out = tmp_path / "file-not-folder"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -122,3 +123,25 @@ def test_search_all_follows_page_tokens_past_one_page() -> None:
     pager = Pager()
     assert tracking.search_all(pager, ["1"], "x") == list(range(2500))
     assert pager.calls == [(tracking.SEARCH_PAGE, None), (tracking.SEARCH_PAGE, "1000"), (tracking.SEARCH_PAGE, "2000")]
+
+
+@pytest.mark.parametrize("before", [None, "true"])
+def test_downloads_show_no_bar_inside_the_block_and_the_setting_comes_back(tmp_path: Path, capfd, monkeypatch,
+                                                                           before: str | None) -> None:
+    variable = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    if before is None:
+        monkeypatch.delenv(variable, raising=False)
+    else:
+        monkeypatch.setenv(variable, before)
+    uri = tracking.resolve_tracking_uri(None, {}, tmp_path)
+    client = tracking.client(uri)
+    run = client.create_run(tracking.get_or_create_experiment(client, "bars", uri)).info.run_id
+    (tmp_path / "a.json").write_text("{}")
+    client.log_artifact(run, str(tmp_path / "a.json"))
+    capfd.readouterr()
+    client.download_artifacts(run, "a.json", str(tmp_path / "plain"))
+    assert "Downloading artifacts" in capfd.readouterr().err  # MLflow's bar: what the block silences
+    with tracking.no_download_bars():
+        client.download_artifacts(run, "a.json", str(tmp_path / "quiet"))
+    assert capfd.readouterr().err == ""
+    assert os.environ.get(variable) == before
