@@ -179,7 +179,9 @@ def reported_metrics(cfg: Config) -> frozenset[str]:
     return frozenset({*train, *evaluated})
 
 
-def _check_resume(saved: dict[str, Any], cfg: Config, step: int) -> None:
+def check_resume(saved: dict[str, Any], cfg: Config, step: int) -> None:
+    """Refuse to resume a checkpoint (made with ``saved``, at ``step``) under a config that changes
+    what its run computes (``infogan.config.resume_conflicts``)."""
     current = cfg.to_flat()
     changed = resume_conflicts(saved, current, step)
     if changed:
@@ -332,7 +334,7 @@ def _restore(resume: str | os.PathLike[str], cfg: Config, updater: InfoGANStep, 
              device: torch.device) -> int:
     """Load a checkpoint into the networks, optimisers and RNGs; returns its step."""
     state = ckpt.load(resume)
-    _check_resume(state.config, cfg, state.step)
+    check_resume(state.config, cfg, state.step)
     updater.load_state_dict(state.__dict__)
     loop_rng.set_state(state.loop_rng)
     torch.set_rng_state(state.torch_rng)
