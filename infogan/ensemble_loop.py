@@ -45,10 +45,12 @@ from infogan.train import (
     resolve_step_mode,
 )
 
-__all__ = ["MemberReport", "train_members"]
+__all__ = ["MemberEnd", "MemberReport", "train_members"]
 
 # on_eval(member index in cfgs, report) -> whether the member trains on (False: a scheduler stopped it).
 MemberReport = Callable[[int, EvalReport], bool]
+# on_end(member index in cfgs, result): the member has left the ensemble, its run directory is complete.
+MemberEnd = Callable[[int, TrainResult], None]
 
 
 @dataclass
@@ -79,6 +81,7 @@ def train_members(
     run_dirs: Sequence[str | os.PathLike[str] | None],
     on_eval: MemberReport | None = None,
     resume: Sequence[str | os.PathLike[str] | None] | None = None,
+    on_end: MemberEnd | None = None,
 ) -> list[TrainResult]:
     """Train K configs as one ensemble, each as the run ``train(cfg, run_dir)`` would make.
 
@@ -90,6 +93,8 @@ def train_members(
             and its end; returning False stops the member there (as a scheduler's stop).
         resume: one checkpoint (or None) per member; every given checkpoint must be at the same
             step, and then every member resumes (a member without one cannot join mid-run).
+        on_end: called with (member index, ``TrainResult``) as each member leaves, its
+            ``metrics.json`` written (the others may train on for a long time).
     Returns:
         One ``TrainResult`` per member, in the order of ``cfgs`` (status ``finished``,
         ``diverged`` or ``stopped``).
@@ -120,6 +125,7 @@ def train_members(
                                full_evaluation_steps(cfg), start, step=start))
         members[-1].writer.config()
     active = list(members)  # in the ensemble's member order
+    results: list[TrainResult | None] = [None] * len(members)
     ens.train()
     t0, overhead, step = time.perf_counter(), 0.0, start
     while active:
@@ -134,11 +140,14 @@ def train_members(
                 leaving.append(position)
         overhead += time.perf_counter() - t_side
         for position in reversed(leaving):  # the last member is never dropped: the loop just ends
-            active[position].train_seconds = time.perf_counter() - t0 - overhead
-            if len(active) > 1:
+            member = active.pop(position)
+            member.train_seconds = time.perf_counter() - t0 - overhead
+            if active:
                 ens.drop(position)
-            active.pop(position)
-    return [_ending(m) for m in members]
+            results[member.index] = _ending(member)
+            if on_end is not None:
+                on_end(member.index, results[member.index])
+    return [r for r in results if r is not None]
 
 
 def _after_step(ens: EnsembleStep, position: int, m: _Member, step: int, on_eval: MemberReport | None) -> bool:

@@ -98,7 +98,10 @@ def test_a_stopped_member_leaves_the_others_unchanged(tmp_path: Path) -> None:
     def stop_member_1(k: int, report: EvalReport) -> bool:
         return k != 1  # a scheduler stops member 1 at its first report (step 3)
 
-    got = train_members(cfgs, [tmp_path / "m0", tmp_path / "m1"], stop_member_1)
+    ended: list[tuple[int, str, int]] = []
+    got = train_members(cfgs, [tmp_path / "m0", tmp_path / "m1"], stop_member_1,
+                        on_end=lambda k, result: ended.append((k, result.status, result.step)))
+    assert ended == [(1, "stopped", 3), (0, "finished", 6)]  # each as it leaves
     assert (got[1].status, got[1].step) == ("stopped", 3) and (got[0].status, got[0].step) == ("finished", 6)
     assert torch.equal(_losses(got[1].history), _losses(whole[1].history[:3]))
     # Dropping a member leaves the others' states bit for bit, but batch norm over K*C channels
