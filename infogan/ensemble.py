@@ -57,6 +57,11 @@ _FREE_ROLES = ("speed", "bookkeeping", "budget", "evaluation")
 _FREE_KEYS = ("train.threads",)
 
 
+def may_differ(key: str) -> bool:
+    """Whether the members of one ensemble may differ in config key ``key``."""
+    return key in MEMBER_KEYS or key in _FREE_KEYS or key_role(key) in _FREE_ROLES
+
+
 def check_members(cfgs: Sequence[Config]) -> None:
     """Refuse configs that cannot train as one ensemble, naming the first key that differs.
 
@@ -68,7 +73,7 @@ def check_members(cfgs: Sequence[Config]) -> None:
         raise ValueError("an ensemble needs at least one member config")
     flats = [c.to_flat() for c in cfgs]
     for key in KEYS:
-        if key in MEMBER_KEYS or key in _FREE_KEYS or key_role(key) in _FREE_ROLES:
+        if may_differ(key):
             continue
         values = list(dict.fromkeys(repr(f[key]) for f in flats))
         if len(values) > 1:

@@ -61,6 +61,15 @@ def check_sweep(settings: SweepSettings, space: SearchSpace) -> None:
         raise SweepCheckError("--seeds averages one objective over seeds for the searcher: not with --multi-objective")
     if settings.seeds > 1 and asha:
         raise SweepCheckError("--seeds with ASHA would cut some seeds of a config and not others: use --scheduler fifo")
+    if settings.ensemble > 1:
+        from infogan.ensemble import MEMBER_KEYS, may_differ
+
+        shaped = [k for k in space.params if not may_differ(k)]
+        if shaped:
+            raise SweepCheckError(
+                f"--ensemble {settings.ensemble} trains trials together, but this sweep searches {', '.join(shaped)}, "
+                f"which would change the networks' shapes or the step between them: fix it with --set, or search "
+                f"only {', '.join(MEMBER_KEYS)}")
     if settings.search == "grid":
         not_choices = [k for k, p in space.params.items() if p.choices is None]
         if not space.params or not_choices:

@@ -32,6 +32,10 @@ TAG_STATUS = TAG_PREFIX + "status"
 TAG_ERROR = TAG_PREFIX + "error"
 TAG_FID_FEATURE_NET = TAG_PREFIX + "fid_feature_net"
 TAG_BEST_TRIAL_ID = TAG_PREFIX + "best_trial_id"
+# --ensemble K: the worker that trained the trial with others in one step ("<sweep>/<n>"), and the
+# trial ids of its members (comma-separated, the trial's own included).
+TAG_ENSEMBLE_WORKER = TAG_PREFIX + "ensemble_worker"
+TAG_ENSEMBLE_MEMBERS = TAG_PREFIX + "ensemble_members"
 ROLE_PARENT = "parent"
 ROLE_TRIAL = "trial"
 

@@ -38,6 +38,7 @@ class SweepSettings:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_failures: int = 2
+    ensemble: int = 1  # trials trained together per worker (sweeps.ensemble_trials); 1 = a process each
     grace_period: int = 0  # ASHA's first rung in steps; 0 = default_grace_period(steps)
     reduction_factor: int = 3
     storage_path: str = ""

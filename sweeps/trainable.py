@@ -99,7 +99,7 @@ def with_repeat_seed(config: Mapping[str, Any]) -> dict[str, Any]:
 KEEP_LOCAL_CHECKPOINTS = 2  # as Tune's CheckpointConfig(num_to_keep=2) keeps its copies
 
 
-def _prune_local_checkpoints(current: Path, keep: int = KEEP_LOCAL_CHECKPOINTS) -> None:
+def prune_local_checkpoints(current: Path, keep: int = KEEP_LOCAL_CHECKPOINTS) -> None:
     """Delete the loop's local checkpoint directories older than the last ``keep`` reported ones.
 
     The one just reported may still be being copied by Tune (its persistence can lag the report),
@@ -128,12 +128,14 @@ def _log_step_image(mlflow_client: Any, run_id: str, path: Path, step: int) -> N
         mlflow_client.log_image(run_id, image.convert("RGB"), key=record.IMAGE_KEY_TRAVERSAL, step=step)
 
 
-def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
+def run_trial(config: dict[str, Any], settings: TrialSettings, ensemble: bool = False) -> None:
     """Train one configuration inside Tune, reporting to Tune and MLflow.
 
     Args:
         config: flat dotted config keys (the search space's suggestions and fixed values).
         settings: the sweep's shared settings.
+        ensemble: train in an ensemble worker with other trials (``sweeps.ensemble_trials``)
+            instead of in this process.
     Raises:
         TrialConfigError: the config is invalid (the trial errors; the sweep continues).
     """
@@ -147,12 +149,13 @@ def run_trial(config: dict[str, Any], settings: TrialSettings) -> None:
     # trial: checkpoints reach Tune through tune.report, figures and records MLflow.
     run_dir = Path(tempfile.mkdtemp(prefix=f"infogan-trial-{trial_id}-"))
     try:
-        _run_trial(config, settings, trial_id, trial_name, run_dir)
+        _run_trial(config, settings, trial_id, trial_name, run_dir, ensemble)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def _run_trial(config: dict[str, Any], settings: TrialSettings, trial_id: str, trial_name: str, run_dir: Path) -> None:
+def _run_trial(config: dict[str, Any], settings: TrialSettings, trial_id: str, trial_name: str, run_dir: Path,
+               ensemble: bool) -> None:
     """``run_trial``'s work, with the loop writing to ``run_dir``."""
     # Every MLflow call of the trial waits out a tracking outage (logged when it starts and ends).
     mlflow_client = tracking.ResilientClient(tracking.client(settings.ref.tracking_uri), what=f"MLflow (trial {trial_id})")
@@ -172,6 +175,15 @@ def _run_trial(config: dict[str, Any], settings: TrialSettings, trial_id: str, t
         except ValueError as err:
             raise TrialConfigError(f"trial {trial_id} has an invalid config: {err}") from None
         tracking.log_params(mlflow_client, run_id, cfg.to_flat())
+        if ensemble:
+            from sweeps.ensemble_trials import train_in_worker
+
+            if checkpoint is None:
+                train_in_worker(cfg, None, run_id, trial_id, settings)
+            else:
+                with checkpoint.as_directory() as directory:
+                    train_in_worker(cfg, Path(directory), run_id, trial_id, settings)
+            return
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         if checkpoint is None:
@@ -201,46 +213,65 @@ def _train(cfg: Config, run_dir: Path, resume: Path | None, mlflow_client: Any, 
     the last step): the trial's MLflow record (final checkpoint, wall time, status) is therefore
     complete before Tune hears the final result, so nothing is lost whatever Tune decides.
     """
-    figures = run_dir / "figures"
     final: list[tuple[dict[str, float], Path | None]] = []  # the held-back final report
 
     def on_eval(report: EvalReport) -> None:
-        diverged = record.METRIC_DIVERGED_STEP in report.metrics
-        result = tune_result(report.metrics, report.step, settings.objectives, diverged)
-        # One batch: the loss curve since the last report (every train.log_every steps), then this step.
-        tracking.log_metric_rows(mlflow_client, run_id, [
-            *report.losses,
-            {**report.metrics, record.METRIC_DIVERGED: result[record.METRIC_DIVERGED], "step": report.step},
-        ])
-        for key, value in report.tags.items():  # e.g. which network the FID was measured with
-            mlflow_client.set_tag(run_id, record.TAG_PREFIX + key, value)
-        _log_files(mlflow_client, run_id, figures, record.FIGURES, record.ARTIFACT_FIGURES_DIR)
-        _log_step_image(mlflow_client, run_id, figures / "traversal.png", report.step)
-        if report.checkpoint is not None:
-            # The child run id travels inside the checkpoint, so a retry on another node finds it.
-            write_json(report.checkpoint / record.CHILD_FILE, {"run_id": run_id, "step": report.step})
-        if diverged or report.step >= cfg.train.steps:
+        result = record_evaluation(mlflow_client, run_id, run_dir, report, settings.objectives)
+        if is_last_report(result, report.step, cfg):
             final.append((result, report.checkpoint))
             return
-        _report(result, report.checkpoint)
+        report_to_tune(result, report.checkpoint)
 
     start = time.perf_counter()
     result = train(cfg, run_dir=run_dir, on_eval=on_eval, resume=resume)
-    _finish(mlflow_client, run_id, run_dir, result, time.perf_counter() - start)
+    record_ending(mlflow_client, run_id, run_dir, result, time.perf_counter() - start)
     if final:  # absent when a retry resumed from the last step's checkpoint: nothing left to train
-        _report(*final[-1])
+        report_to_tune(*final[-1])
 
 
-def _report(result: dict[str, float], checkpoint: Path | None) -> None:
-    """Hand one evaluation (and the checkpoint written at its step, if any) to Tune."""
+def record_evaluation(mlflow_client: Any, run_id: str, run_dir: Path, report: EvalReport,
+                      objectives: Sequence[tuple[str, str]]) -> dict[str, float]:
+    """Log one evaluation of the loop writing ``run_dir`` to the trial's MLflow run (the loss rows
+    since the last report, the metrics, tags, figures) and mark its checkpoint with the run id.
+
+    Returns:
+        The result to report to Tune (``tune_result``).
+    """
+    diverged = record.METRIC_DIVERGED_STEP in report.metrics
+    result = tune_result(report.metrics, report.step, objectives, diverged)
+    # One batch: the loss curve since the last report (every train.log_every steps), then this step.
+    tracking.log_metric_rows(mlflow_client, run_id, [
+        *report.losses,
+        {**report.metrics, record.METRIC_DIVERGED: result[record.METRIC_DIVERGED], "step": report.step},
+    ])
+    for key, value in report.tags.items():  # e.g. which network the FID was measured with
+        mlflow_client.set_tag(run_id, record.TAG_PREFIX + key, value)
+    figures = run_dir / "figures"
+    _log_files(mlflow_client, run_id, figures, record.FIGURES, record.ARTIFACT_FIGURES_DIR)
+    _log_step_image(mlflow_client, run_id, figures / "traversal.png", report.step)
+    if report.checkpoint is not None:
+        # The child run id travels inside the checkpoint, so a retry on another node finds it.
+        write_json(report.checkpoint / record.CHILD_FILE, {"run_id": run_id, "step": report.step})
+    return result
+
+
+def is_last_report(result: Mapping[str, float], step: int, cfg: Config) -> bool:
+    """Whether a result is the run's last (diverged, or at its last step): held back until the
+    run's MLflow record is complete (``record_ending``), since Tune may stop the trial at it."""
+    return bool(result[record.METRIC_DIVERGED]) or step >= cfg.train.steps
+
+
+def report_to_tune(result: dict[str, float], checkpoint: Path | None) -> None:
+    """Hand one evaluation (and the checkpoint written at its step, if any) to Tune; the older
+    local checkpoints beside it are pruned (``prune_local_checkpoints``)."""
     if checkpoint is None:
         ray.tune.report(result)
         return
     ray.tune.report(result, checkpoint=ray.tune.Checkpoint.from_directory(str(checkpoint)))
-    _prune_local_checkpoints(checkpoint)
+    prune_local_checkpoints(checkpoint)
 
 
-def _finish(mlflow_client: Any, run_id: str, run_dir: Path, result: TrainResult, wall: float) -> None:
+def record_ending(mlflow_client: Any, run_id: str, run_dir: Path, result: TrainResult, wall: float) -> None:
     """Log the run's closing record (wall time, throughput, config, final checkpoint) and its status."""
     tracking.log_metrics(mlflow_client, run_id, {
         record.METRIC_WALL_SECONDS: wall, record.METRIC_IMAGES_PER_SECOND: result.images_per_second,
@@ -254,15 +285,22 @@ def _finish(mlflow_client: Any, run_id: str, run_dir: Path, result: TrainResult,
     tracking.finish_run(mlflow_client, run_id, status)
 
 
-def make_trainable(settings: TrialSettings, cpus: float = 1.0, gpus: float = 0.0) -> Callable[..., Any]:
+def make_trainable(settings: TrialSettings, cpus: float = 1.0, gpus: float = 0.0,
+                   ensemble: bool = False) -> Callable[..., Any]:
     """The trainable Tune runs: ``run_trial`` with the sweep's settings and per-trial resources.
 
     Args:
         settings: shared by every trial.
         cpus: CPUs per trial.
         gpus: GPUs per trial; fractions (0.5) pack several trials on one GPU (no memory isolation).
+        ensemble: the trials train in ensemble workers, which hold ``cpus`` and ``gpus`` each; a
+            trial itself then asks for ``ensemble_trials.TRIAL_RESOURCES``.
     """
-    trainable = ray.tune.with_parameters(run_trial, settings=settings)
+    trainable = ray.tune.with_parameters(run_trial, settings=settings, ensemble=ensemble)
+    if ensemble:
+        from sweeps.ensemble_trials import TRIAL_RESOURCES
+
+        return ray.tune.with_resources(trainable, TRIAL_RESOURCES)
     return ray.tune.with_resources(trainable, {"cpu": cpus, "gpu": gpus})
 
 
@@ -278,6 +316,13 @@ def trial_steps(config: Mapping[str, Any]) -> int:
 def trial_dirname(trial: Any) -> str:
     """Short trial directory names (Tune's default embeds every config value)."""
     return f"trial_{trial.trial_id}"
+
+
+def _leave_ensemble(sweep: str, trial: Any) -> None:
+    """An ensemble worker training the trial stops waiting for it (``--ensemble``; else nothing)."""
+    from sweeps.ensemble_trials import leave
+
+    leave(sweep, trial.trial_id)
 
 
 class TrialStatusCallback(ray.tune.Callback):
@@ -305,9 +350,11 @@ class TrialStatusCallback(ray.tune.Callback):
         tracking.settle_child_run(self._client, run_id, status)
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        _leave_ensemble(self.ref.sweep, trial)
         self._mark(trial)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        _leave_ensemble(self.ref.sweep, trial)
         if self._client is None:
             self._client = tracking.ResilientClient(tracking.client(self.ref.tracking_uri), what="MLflow (driver)")
         run_id = tracking.find_child_run(self._client, self.ref, trial.trial_id)

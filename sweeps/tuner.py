@@ -257,6 +257,10 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
         print(f"error: {err}", file=sys.stderr)
         return 2
     finally:
+        if settings.ensemble > 1 and ray.is_initialized():
+            from sweeps.ensemble_trials import stop_registry
+
+            stop_registry(settings.name)
         if started_ray and ray.is_initialized():
             ray.shutdown()
 
@@ -357,7 +361,13 @@ def _build_tuner(settings: SweepSettings, space: spaces.SearchSpace, ref: tracki
     # Tune warns whenever checkpoints come faster than its state snapshots; expected with short trials.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     trial_settings = TrialSettings(ref=ref, objectives=tuple(zip(settings.metrics, settings.modes, strict=True)))
-    trainable = make_trainable(trial_settings, settings.cpus_per_trial, settings.gpus_per_trial)
+    ensemble = settings.ensemble > 1
+    trainable = make_trainable(trial_settings, settings.cpus_per_trial, settings.gpus_per_trial, ensemble)
+    if ensemble:  # the trials find their workers through it (sweeps.ensemble_trials)
+        from sweeps import ensemble_trials
+
+        ensemble_trials.start_registry(settings.name, trial_settings, ensemble_trials.EnsembleSettings(
+            settings.ensemble, settings.cpus_per_trial, settings.gpus_per_trial))
     if resume:
         # Errored trials are retried too: a trial that failed on a tracking outage or a lost
         # node trains on from its last checkpoint.

@@ -16,7 +16,7 @@ import pytest
 from sweeps import lambda_search, record, tracking
 from sweeps.checks import check_address, unplaceable
 from sweeps.settings import SweepSettings
-from sweeps.trainable import _prune_local_checkpoints
+from sweeps.trainable import prune_local_checkpoints
 from sweeps.tuner import resume_command
 from tests.sweeps.conftest import SCRIPT, free_port, interrupt_sweep, subprocess_env
 from tests.sweeps.readback import sweep_runs
@@ -64,7 +64,7 @@ def test_an_outage_longer_than_the_patience_fails_and_a_refusal_fails_at_once(mo
 def test_local_checkpoints_keep_the_last_two_reported(tmp_path: Path) -> None:
     for step in (10, 20, 30, 40):
         (tmp_path / f"step_{step:08d}").mkdir()
-    _prune_local_checkpoints(tmp_path / "step_00000030")  # Tune may still be copying 30 (and 20 is its last)
+    prune_local_checkpoints(tmp_path / "step_00000030")  # Tune may still be copying 30 (and 20 is its last)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step_00000020", "step_00000030", "step_00000040"]
 
 
