@@ -103,6 +103,8 @@ def stop_registry(sweep: str) -> None:
 
 def leave(sweep: str, trial_id: str) -> None:
     """Tell the worker of ``trial_id`` (if any) that the trial ended: it stops waiting for it."""
+    if not ray.is_initialized():
+        return
     with contextlib.suppress(ValueError):  # no registry: not an ensemble sweep, or it has ended
         ray.get_actor(registry_name(sweep)).leave.remote(trial_id)
 
@@ -326,7 +328,8 @@ def train_in_worker(cfg: Config, checkpoint: Path | None, run_id: str, trial_id:
             report_to_tune(result, folder)
             worker.answer.remote(index, True)
     except BaseException:  # SystemExit: the scheduler stopped the trial; else it failed
-        ray.get(worker.leave.remote(trial_id), timeout=30)
+        with contextlib.suppress(Exception):  # a worker that is gone has nothing to drop
+            ray.get(worker.leave.remote(trial_id), timeout=30)
         raise
     finally:
         shutil.rmtree(local, ignore_errors=True)
