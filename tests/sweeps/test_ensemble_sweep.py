@@ -18,7 +18,9 @@ from tests.sweeps.readback import assert_ended_child, assert_parent_contract, sw
 def test_an_ensemble_sweep_trains_trials_in_pairs_and_records_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("INFOGAN_ENSEMBLE_WAIT_S", "5")
+    # A worker starts as soon as its second member joins; the wait only bounds a slow trial start
+    # (trial processes import torch and open their runs first), so pairs form on a busy machine too.
+    monkeypatch.setenv("INFOGAN_ENSEMBLE_WAIT_S", "120")
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     argv = ["--smoke-test", "--num-samples", "4", "--name", "ens", "--storage-path", str(tmp_path / "tune"),
             "--tracking-uri", uri, "--ensemble", "2"]
@@ -31,7 +33,7 @@ def test_an_ensemble_sweep_trains_trials_in_pairs_and_records_each(tmp_path: Pat
     assert_parent_contract(client, parent, "ens", 4)
     assert len(children) == 4
     statuses = [assert_ended_child(client, child, steps=20, eval_every=10) for child in children]
-    assert statuses.count(record.STATUS_FINISHED) >= 2  # ASHA lets at least the best of each rung through
+    assert record.STATUS_FINISHED in statuses  # ASHA lets the first trial at each rung through
     # Two workers, two members each; a run names its worker and its members (itself included).
     workers = Counter(child.data.tags[record.TAG_ENSEMBLE_WORKER] for child in children)
     assert sorted(workers.values()) == [2, 2]
