@@ -232,9 +232,9 @@ class Worker:
             self.cond.wait_for(lambda: len(self.slots) >= self.size, timeout=max(0.0, first + self.wait_s - time.monotonic()))
             self.state = "training"
             slots = list(self.slots)
-        client = tracking.ResilientClient(tracking.client(self.settings.ref.tracking_uri),
-                                          what=f"MLflow (ensemble worker {self.worker_id})")
         try:
+            client = tracking.ResilientClient(tracking.client(self.settings.ref.tracking_uri),
+                                              what=f"MLflow (ensemble worker {self.worker_id})")
             members = ",".join(s.trial_id for s in slots)
             for slot in slots:
                 client.set_tag(slot.run_id, record.TAG_ENSEMBLE_WORKER, self.worker_id)
