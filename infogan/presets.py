@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from infogan import speeds
+
 # InfoGAN-CR's "InfoGAN (modified)" on dSprites is the embedded default (``Config()``): 5
 # Unif(-1, 1) codes + 5 noise dims, Q's std fixed at 1, lambda 0.05 in the D+Q and the G loss,
 # spectral norm on every D/Q layer and no batch norm in D, leaky ReLU 0.2, Adam(0.5, 0.999) with
@@ -77,7 +79,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "description": "InfoGAN-CR's published protocol as one run, 64 px: 288,000 steps of the recipe, then "
                        "34,560 with the contrastive regulariser (weight 2, a fresh classifier); the full "
                        "eval-infogan-cr suite at steps 288,000 and 322,560 (both rows of the table), MIG/FactorVAE/"
-                       "FID at 1k, 2k, 4k, ... steps (a GPU run: about 3 h at the landed loop's 29 steps/s on an H200)",
+                       "FID at 1k, 2k, 4k, ... steps (a GPU run: "
+                       + speeds.describe(PAPER_STEPS, speeds.H200_DSPRITES_ALONE) + ")",
         "overrides": {
             "train.steps": PAPER_STEPS, "loss.lambda_cr": 2.0, "loss.cr_start": PAPER_CR_START,
             "train.eval_every": 1000, "train.eval_schedule": "log", "train.checkpoint_every": 16_000, **_INFOGAN_CR_EVAL,

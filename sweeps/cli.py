@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from infogan import speeds
 from infogan.config import flat_value
 from sweeps import record, spaces, tracking
 from sweeps.checks import SweepCheckError
@@ -56,10 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--name", default=None, help="sweep name: Tune experiment directory and MLflow experiment (default lambda_search)")
     add("--dataset", default="dsprites", choices=["dsprites", "digits", "mnist", "fashion_mnist"],
         help="dataset whose base space is searched (mnist needs --set data.root=DIR)")
-    cpu = spaces.BUDGETS["cpu"]
+    cpu, gpu = spaces.BUDGETS["cpu"], spaces.BUDGETS["gpu"]
+    gpu_time = speeds.describe(gpu["fixed"]["train.steps"], speeds.H200_EIGHT_PROCESSES, gpu["num_samples"])
     add("--budget", default=None, choices=sorted(spaces.BUDGETS),
         help=f"training budget preset: smoke (CI), cpu (default: {cpu['num_samples']} trials of "
-             f"{cpu['fixed']['train.steps']:,} steps, 9-17 min measured on 2 cores), gpu (a cluster)")
+             f"{cpu['fixed']['train.steps']:,} steps, 9-17 min measured on 2 cores), gpu (a cluster: "
+             f"{gpu['num_samples']} trials of {gpu['fixed']['train.steps']:,} steps; {gpu_time})")
     add("--steps", type=int, default=None, help="training steps per trial (overrides the budget's)")
     add("--num-samples", type=int, default=None, help="number of trials (default from the budget)")
     add("--max-concurrent", type=int, default=None, help="trials running at once (default from the budget)")
