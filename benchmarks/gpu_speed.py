@@ -20,6 +20,7 @@ so a run stopped by a time limit keeps what it printed. Nothing is asserted.
     python benchmarks/gpu_speed.py                      # on the GPU: every recipe, path and K (~5 min)
     python benchmarks/gpu_speed.py --tiny --paths eager,compiled --pack 1,2   # a CPU-sized run
     python benchmarks/gpu_speed.py --recipes dsprites --paths eager,graph --seconds 5
+    python benchmarks/gpu_speed.py --recipes dsprites --pack "" --skip-equality --profile   # where the time goes
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark modules
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # infogan, when run from elsewhere
 
-from throughput import matmul_peak_gflops  # noqa: E402
+from throughput import matmul_peak_gflops, op_kind  # noqa: E402
 
 from infogan.config import Config  # noqa: E402
 from infogan.data import load_dataset  # noqa: E402
@@ -119,6 +120,43 @@ def dispatches_per_step(one: Callable[[], torch.Tensor]) -> tuple[int, int]:
 _LAUNCHES = {"cudaLaunchKernel", "cuLaunchKernel", "cuLaunchKernelEx", "cudaLaunchKernelExC", "cudaGraphLaunch"}
 
 
+def where_time_goes(one: Callable[[], torch.Tensor], device: torch.device, steps: int = 20, top: int = 6) -> None:
+    """Print where an iteration's time goes on this path (torch.profiler over ``steps`` iterations).
+
+    Host: the operators' self time by kind (throughput.OP_KINDS) as a share of the profiled wall
+    time; the rest is Python, the compiled wrappers and generated kernels the profiler does not
+    name. On a GPU also the kernels' time per step as a share of the wall time (how busy the GPU
+    is: a launch-bound step leaves it idle) and the costliest kernels. Profiling slows the host, so
+    the shares, not the milliseconds, are what to read.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.type == "cuda"
+    _sync(device)
+    with profile(activities=[ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]) as prof:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            one()
+        _sync(device)
+        wall = (time.perf_counter() - t0) / steps * 1e6  # microseconds per step, profiled
+    events = prof.key_averages()
+    kinds: dict[str, float] = {}
+    for e in events:
+        if e.self_cpu_time_total > 0:
+            kinds[op_kind(e.key)] = kinds.get(op_kind(e.key), 0.0) + e.self_cpu_time_total / steps
+    ops = sum(kinds.values())
+    shares = ", ".join(f"{k} {100 * v / wall:.0f}%" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    print(f"    profile: {wall / 1e3:.2f} ms/step profiled; host operators {100 * ops / wall:.0f}% ({shares}); "
+          f"Python and unnamed work {max(0.0, 100 * (1 - ops / wall)):.0f}%", flush=True)
+    if cuda:
+        kernels = [e for e in events if getattr(e, "self_device_time_total", 0) > 0]
+        busy = sum(e.self_device_time_total for e in kernels) / steps
+        costliest = ", ".join(f"{e.key[:40]} {100 * e.self_device_time_total / steps / wall:.1f}%"
+                              for e in sorted(kernels, key=lambda e: -e.self_device_time_total)[:top])
+        print(f"    GPU kernels {busy / 1e3:.2f} ms/step = {100 * busy / wall:.0f}% of the step (busy); "
+              f"costliest: {costliest}", flush=True)
+
+
 def flops_per_step(cfg: Config, device: torch.device) -> float:
     """FLOPs of one eager iteration (torch's FlopCounterMode): the same on every path."""
     _, one = build(cfg, device, "eager")
@@ -153,6 +191,8 @@ def measure_paths(args: argparse.Namespace, device: torch.device, peaks: dict[st
                   f"{tflops:9.4g} TFLOP/s = {100 * tflops * 1e3 / peaks['fp32']:6.2f}% of fp32 peak  "
                   f"{dispatches:5d} dispatches/step {launches:5d} launches/step  first step {first:6.1f} s{ratio}",
                   flush=True)
+            if args.profile:
+                where_time_goes(one, device)
         print(f"{name:12s} one step = {flops / 1e9:.2f} GFLOP (batch {cfg.train.batch_size})", flush=True)
 
 
@@ -239,6 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     parser.add_argument("--tiny", action="store_true", help="width 0.125, batch 16: a CPU-sized smoke run")
     parser.add_argument("--skip-equality", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="also print where each path's step time goes")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--barrier", default="", help=argparse.SUPPRESS)
     parser.add_argument("--pack-size", type=int, default=1, help=argparse.SUPPRESS)

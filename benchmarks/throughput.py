@@ -152,12 +152,19 @@ def run_project(cfg: Config, steps: int, warmup: int) -> float:
     return steps * cfg.train.batch_size / seconds
 
 
-_KINDS = (  # operator-name fragments -> kind, first match wins
+OP_KINDS = (  # operator-name fragments -> kind, first match wins
+    ("compiledfxgraph", "fused kernels"), ("compiled", "compile wrappers"), ("dynamo", "compile wrappers"),
+    ("aotdispatcher", "compile wrappers"),
     ("convolution_backward", "conv backward"), ("convolution", "conv forward"), ("addmm", "matmul"),
     ("mm", "matmul"), ("batch_norm", "batch norm"), ("adam", "optimiser"), ("leaky_relu", "element-wise"),
     ("threshold", "element-wise"), ("tanh", "element-wise"), ("add", "element-wise"), ("mul", "element-wise"),
     ("copy", "copies"), ("cat", "copies"),
 )
+
+
+def op_kind(name: str) -> str:
+    """The kind (``OP_KINDS``) of a profiled operator, ``other`` when none matches."""
+    return next((k for frag, k in OP_KINDS if frag in name.lower()), "other")
 
 
 def profile_project(cfg: Config, steps: int = 20, warmup: int = 5, top: int = 12) -> None:
@@ -188,8 +195,7 @@ def profile_project(cfg: Config, steps: int = 20, warmup: int = 5, top: int = 12
         print(f"  {e.key:42s} {100 * e.self_cpu_time_total / total:5.1f}%  {e.count // steps:4d} calls/step")
     kinds: dict[str, float] = {}
     for e in events:
-        kind = next((k for frag, k in _KINDS if frag in e.key.lower()), "other")
-        kinds[kind] = kinds.get(kind, 0.0) + e.self_cpu_time_total
+        kinds[op_kind(e.key)] = kinds.get(op_kind(e.key), 0.0) + e.self_cpu_time_total
     print("  by kind: " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])))
 
 

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_gpu_speed_runs_on_a_cpu(tmp_path: Path) -> None:
     cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu_speed.py"), "--device", "cpu", "--tiny", "--recipes",
-           "dsprites-32", "--paths", "eager", "--pack", "1,2", "--seconds", "0.5", "--warmup", "1"]
+           "dsprites-32", "--paths", "eager", "--pack", "1,2", "--seconds", "0.5", "--warmup", "1", "--profile"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
@@ -23,6 +23,7 @@ def test_gpu_speed_runs_on_a_cpu(tmp_path: Path) -> None:
     assert "matmul peak: fp32" in out
     assert "dsprites-32  eager" in out and "steps/s" in out and "dispatches/step" in out
     assert "pack K=1:" in out and "pack K=2:" in out and "failed" not in out
+    assert "profile:" in out and "host operators" in out and "conv" in out
 
 
 @pytest.mark.slow
