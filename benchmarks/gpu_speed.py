@@ -124,8 +124,8 @@ def where_time_goes(one: Callable[[], torch.Tensor], device: torch.device, steps
     """Print where an iteration's time goes on this path (torch.profiler over ``steps`` iterations).
 
     Host: the operators' self time by kind (throughput.OP_KINDS) as a share of the profiled wall
-    time; the rest is Python, the compiled wrappers and generated kernels the profiler does not
-    name. On a GPU also the kernels' time per step as a share of the wall time (how busy the GPU
+    time (a compiled step's generated kernels count as "fused kernels", its wrappers as "compile
+    wrappers"); the rest is Python and work the profiler does not name. On a GPU also the kernels' time per step as a share of the wall time (how busy the GPU
     is: a launch-bound step leaves it idle) and the costliest kernels. Profiling slows the host, so
     the shares, not the milliseconds, are what to read.
     """
