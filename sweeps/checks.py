@@ -1,5 +1,5 @@
 """Pre-flight checks of a sweep, before Ray starts or any record exists: the settings against
-the search space (``check_sweep``: objectives the trials report, ASHA's clock, seeds, grids), and
+the search space (``check_sweep``: objectives the trials report, ASHA's clock, seeds, ensembles, grids), and
 against the cluster and tracking store (an address nothing answers on, a trial the cluster can
 never place, a machine-local store on a cluster of several machines)."""
 
@@ -70,6 +70,18 @@ def check_sweep(settings: SweepSettings, space: SearchSpace) -> None:
                 f"--ensemble {settings.ensemble} trains trials together, but this sweep searches {', '.join(shaped)}, "
                 f"which would change the networks' shapes or the step between them: fix it with --set, or search "
                 f"only {', '.join(MEMBER_KEYS)}")
+        cr = space.params.get("loss.lambda_cr")
+        if cr is not None and (min(cr.choices) == 0 < max(cr.choices) if cr.choices is not None
+                               else cr.low <= 0 < cr.high):
+            # InfoGAN-CR adds a classifier and a step: on in some members and off in others is
+            # two step structures (infogan.ensemble.check_members would fail those trials).
+            raise SweepCheckError(
+                f"--ensemble {settings.ensemble} trains trials together, but the searched loss.lambda_cr includes 0 "
+                "and positive values, so InfoGAN-CR would be on in some members only: search it over positive "
+                "values, or over 0 without --ensemble")
+        if sample.train.precision == "fp16":
+            raise SweepCheckError(f"--ensemble {settings.ensemble} with train.precision=fp16: fp16's loss scaler "
+                                  "would skip a step for every member when one overflows; use fp32 or bf16")
     if settings.search == "grid":
         not_choices = [k for k, p in space.params.items() if p.choices is None]
         if not space.params or not_choices:

@@ -49,6 +49,22 @@ def test_multi_objective_parses_and_refuses_asha() -> None:
         settings_from_args(parser.parse_args(["--multi-objective", "eval/fid:low,eval/mig:max"]))
 
 
+@pytest.mark.parametrize(("extra", "match"), [
+    (["--range", "loss.lambda_cr=0,2"], "includes 0 and positive"),
+    (["--range", "loss.lambda_cr=0:2"], "includes 0 and positive"),
+    (["--set", "train.precision=fp16"], "fp16"),
+])
+def test_ensemble_refuses_members_that_cannot_share_a_step(extra: list[str], match: str) -> None:
+    parser = build_parser()
+    base = ["--budget", "smoke", "--set", "codes.n_continuous=5", "--ensemble", "2"]
+    with pytest.raises(SweepCheckError, match=match):
+        check_sweep(*settings_from_args(parser.parse_args([*base, *extra])))
+    check_sweep(*settings_from_args(parser.parse_args([*base, "--range", "loss.lambda_cr=1,2"])))
+    check_sweep(*settings_from_args(parser.parse_args([*base, "--range", "loss.lambda_cr=0.5:2"])))
+    # Without --ensemble each trial is a step of its own: a CR and a plain trial in one sweep are fine.
+    check_sweep(*settings_from_args(parser.parse_args(["--budget", "smoke", "--range", "loss.lambda_cr=0,2"])))
+
+
 def test_bad_value_is_exit_2_with_the_key_named(capsys: pytest.CaptureFixture[str]) -> None:
     assert lambda_search.main(["--set", "loss.lambda_cat=-1"]) == 2
     assert "loss.lambda_cat" in capsys.readouterr().err
