@@ -125,9 +125,10 @@ def where_time_goes(one: Callable[[], torch.Tensor], device: torch.device, steps
 
     Host: the operators' self time by kind (throughput.OP_KINDS) as a share of the profiled wall
     time (a compiled step's generated kernels count as "fused kernels", its wrappers as "compile
-    wrappers"); the rest is Python and work the profiler does not name. On a GPU also the kernels' time per step as a share of the wall time (how busy the GPU
-    is: a launch-bound step leaves it idle) and the costliest kernels. Profiling slows the host, so
-    the shares, not the milliseconds, are what to read.
+    wrappers"); the rest is Python and work the profiler does not name. On a GPU also the kernels'
+    time per step as a share of the wall time (how busy the GPU is: a launch-bound step leaves it
+    idle) and the costliest kernels. Profiling slows the host, so the shares, not the
+    milliseconds, are what to read.
     """
     from torch.profiler import ProfilerActivity, profile
 

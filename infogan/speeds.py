@@ -30,7 +30,6 @@ H200_MNIST_ALONE = Speed("one NVIDIA H200", "mnist", "eager", 76.9, 1,
                          "issue 15: python -m infogan.train --preset mnist, alone on the GPU")
 H200_EIGHT_PROCESSES = Speed("one NVIDIA H200", "dsprites", "eager", 20.0, 8,
                              "issue 15: 5 dsprites + 3 mnist processes on the GPU, about 20 steps/s each")
-MEASURED = (H200_DSPRITES_ALONE, H200_MNIST_ALONE, H200_EIGHT_PROCESSES)
 
 
 def training_seconds(steps: int, speed: Speed, models: int = 1) -> float:

@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--budget", default=None, choices=sorted(spaces.BUDGETS),
         help=f"training budget preset: smoke (CI), cpu (default: {cpu['num_samples']} trials of "
              f"{cpu['fixed']['train.steps']:,} steps, 9-17 min measured on 2 cores), gpu (a cluster: "
-             f"{gpu['num_samples']} trials of {gpu['fixed']['train.steps']:,} steps; {gpu_time})")
+             f"{gpu['num_samples']} trials of {gpu['fixed']['train.steps']:,} steps; before early stopping, {gpu_time})")
     add("--steps", type=int, default=None, help="training steps per trial (overrides the budget's)")
     add("--num-samples", type=int, default=None, help="number of trials (default from the budget)")
     add("--max-concurrent", type=int, default=None, help="trials running at once (default from the budget)")
