@@ -40,7 +40,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark modules
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # infogan, when run from elsewhere
 
-from throughput import matmul_peak_gflops, op_kind  # noqa: E402
+from throughput import matmul_peak_gflops, self_time_by_kind  # noqa: E402
 
 from infogan.config import Config  # noqa: E402
 from infogan.data import load_dataset  # noqa: E402
@@ -141,12 +141,9 @@ def where_time_goes(one: Callable[[], torch.Tensor], device: torch.device, steps
         _sync(device)
         wall = (time.perf_counter() - t0) / steps * 1e6  # microseconds per step, profiled
     events = prof.key_averages()
-    kinds: dict[str, float] = {}
-    for e in events:
-        if e.self_cpu_time_total > 0:
-            kinds[op_kind(e.key)] = kinds.get(op_kind(e.key), 0.0) + e.self_cpu_time_total / steps
-    ops = sum(kinds.values())
-    shares = ", ".join(f"{k} {100 * v / wall:.0f}%" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    kinds = self_time_by_kind(e for e in events if e.self_cpu_time_total > 0)
+    ops = sum(kinds.values()) / steps
+    shares = ", ".join(f"{k} {100 * v / steps / wall:.0f}%" for k, v in kinds.items())
     print(f"    profile: {wall / 1e3:.2f} ms/step profiled; host operators {100 * ops / wall:.0f}% ({shares}); "
           f"Python and unnamed work {max(0.0, 100 * (1 - ops / wall)):.0f}%", flush=True)
     if cuda:

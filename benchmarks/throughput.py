@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -162,9 +164,14 @@ OP_KINDS = (  # operator-name fragments -> kind, first match wins
 )
 
 
-def op_kind(name: str) -> str:
-    """The kind (``OP_KINDS``) of a profiled operator, ``other`` when none matches."""
-    return next((k for frag, k in OP_KINDS if frag in name.lower()), "other")
+def self_time_by_kind(events: Iterable[Any]) -> dict[str, float]:
+    """Self CPU time (microseconds) of profiled operators (``prof.key_averages()``) summed by kind
+    (``OP_KINDS``; ``other`` when no fragment matches), largest first."""
+    kinds: dict[str, float] = {}
+    for e in events:
+        kind = next((k for frag, k in OP_KINDS if frag in e.key.lower()), "other")
+        kinds[kind] = kinds.get(kind, 0.0) + e.self_cpu_time_total
+    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
 
 
 def profile_project(cfg: Config, steps: int = 20, warmup: int = 5, top: int = 12) -> None:
@@ -193,10 +200,7 @@ def profile_project(cfg: Config, steps: int = 20, warmup: int = 5, top: int = 12
     print(f"\nwhere a project step's time goes ({steps} steps profiled, {total / steps / 1e3:.1f} ms per step):")
     for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:top]:
         print(f"  {e.key:42s} {100 * e.self_cpu_time_total / total:5.1f}%  {e.count // steps:4d} calls/step")
-    kinds: dict[str, float] = {}
-    for e in events:
-        kinds[op_kind(e.key)] = kinds.get(op_kind(e.key), 0.0) + e.self_cpu_time_total
-    print("  by kind: " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])))
+    print("  by kind: " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in self_time_by_kind(events).items()))
 
 
 def matmul_peak_gflops(dtype: torch.dtype = torch.float32, max_n: int = 2048, seconds: float = 1.0,

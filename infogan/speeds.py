@@ -26,8 +26,6 @@ class Speed:
 # Each eight-process figure is a mean over the processes of 5 dsprites + 3 mnist runs at once.
 H200_DSPRITES_ALONE = Speed("one NVIDIA H200", "dsprites", "eager", 29.3, 1,
                             "issue 15: python -m infogan.train --preset dsprites, alone on the GPU")
-H200_MNIST_ALONE = Speed("one NVIDIA H200", "mnist", "eager", 76.9, 1,
-                         "issue 15: python -m infogan.train --preset mnist, alone on the GPU")
 H200_EIGHT_PROCESSES = Speed("one NVIDIA H200", "dsprites", "eager", 20.0, 8,
                              "issue 15: 5 dsprites + 3 mnist processes on the GPU, about 20 steps/s each")
 
