@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from infogan.config import Config
+from tests.signals import python_sigint
 
 # Two cores and several test processes: one intra-op thread avoids oversubscription stalls.
 torch.set_num_threads(1)
@@ -41,11 +42,15 @@ def _tests_write_nothing_into_the_checkout(request: pytest.FixtureRequest):
 
 
 @pytest.fixture(autouse=True)
-def _sigint_handler_is_left_as_found():
-    """Ray Tune installs a SIGINT handler of its own and leaves it behind when a test runs a Tuner
-    in this process; the next test's training run would then not own Ctrl-C (infogan.interrupt
-    takes SIGINT only from Python's default handler). Each test gets back the handler it found."""
+def _sigint_handler_is_pythons():
+    """Each test starts with Python's own SIGINT handler and gives back the one it found.
+
+    infogan.interrupt takes Ctrl-C over only from Python's handler. A test run in the background
+    (``nohup … &``, some CI runners) starts with SIGINT ignored, and Ray Tune installs a handler of
+    its own and leaves it behind when a test runs a Tuner in this process: either way a training
+    run would not own Ctrl-C (tests/signals.py)."""
     handler = signal.getsignal(signal.SIGINT)
+    python_sigint()
     yield
     signal.signal(signal.SIGINT, handler)
 

@@ -209,11 +209,14 @@ def _assert_states_equal(a: object, b: object, where: str = "") -> None:
 
 
 # Dropping member 1 after 4 steps (in the CR recipe: after its classifier exists): the others'
-# states are kept bit for bit, and with spectral norm (no batch norm in D) their losses continue
-# exactly. With batch norm over K*C channels the CPU's column sums (a bias's gradient, batch norm's
-# statistics) round by the row's width, so 3 members and 2 differ in the last bits (measured:
-# 9.5e-7 over steps 5-8), which Adam's first steps can amplify as in the whole-run test.
-CONTINUES_EXACTLY = {"dsprites": 0.0, "dsprites-cr": 0.0, "digits": 1e-5}
+# states are kept bit for bit, and they train on as two members loaded with those states would.
+# Against the three-member ensemble they continue only to rounding: grouped kernels of another
+# width (K*C channels) may block and sum in another order, and whether they do depends on the
+# CPU's kernels (on an AMX Xeon the spectral-norm recipes continued bit for bit; forced to AVX2,
+# 9.5e-7 at the first step; an AVX-512 EPYC rounded the digits recipe's batch norm otherwise and
+# Adam's first steps amplified it to 1.1e-3 by step 8). So the first step after the drop, from
+# the same states, is held to ONE_STEP, and the continuation to the bit to a fresh two-member
+# ensemble (the same K: the same kernels on every CPU).
 
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
@@ -223,13 +226,19 @@ def test_dropping_a_member_leaves_the_others_as_they_were(recipe: str) -> None:
     first = [_ensemble_losses(e, 1, 4) for e in (whole, dropped)]
     torch.testing.assert_close(first[0], first[1], rtol=0, atol=0, equal_nan=True)
     kept_states = [whole.member_state_dict(k) for k in (0, 2)]
+    kept_draws = [whole.samplers[k].generator.get_state() for k in (0, 2)]
     dropped.drop(1)
     assert dropped.ids == [0, 2] and dropped.k == 2 and [c.train.seed for c in dropped.cfgs] == [0, 2]
     for k in range(2):
         _assert_states_equal(dropped.member_state_dict(k), kept_states[k])
-    tol = CONTINUES_EXACTLY[recipe]
-    torch.testing.assert_close(_ensemble_losses(dropped, 5, 8), _ensemble_losses(whole, 5, 8)[[0, 2]],
-                               rtol=tol, atol=tol, equal_nan=True)
+    two = _ensemble([cfgs[0], cfgs[2]])
+    for k in range(2):
+        two.load_member(k, copy.deepcopy(kept_states[k]))
+        two.samplers[k].generator.set_state(kept_draws[k])
+    continued = _ensemble_losses(dropped, 5, 8)
+    torch.testing.assert_close(continued, _ensemble_losses(two, 5, 8), rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(continued[:, 0], _ensemble_losses(whole, 5, 5)[[0, 2], 0],
+                               rtol=ONE_STEP, atol=ONE_STEP, equal_nan=True)
     with pytest.raises(ValueError, match="no member 2"):
         dropped.drop(2)
     dropped.drop(0)

@@ -23,6 +23,7 @@ from infogan.cli import interrupted_message
 from infogan.config import Config
 from infogan.interrupt import Interrupted
 from infogan.train import EvalReport, train
+from tests.signals import default_sigint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,6 +112,16 @@ def test_train_outside_the_main_thread_leaves_ctrl_c_alone(tiny_cfg: Config) -> 
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_a_run_whose_ctrl_c_is_ignored_leaves_it_ignored(tiny_cfg: Config) -> None:
+    # A background job (nohup … &) ignores SIGINT: training neither takes it over nor gives it back
+    # as Python's handler, so the job stays immune to Ctrl-C as its shell asked.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    seen: list[Any] = []
+    train(tiny_cfg, on_eval=lambda report: seen.append(signal.getsignal(signal.SIGINT)))
+    assert seen and all(h is signal.SIG_IGN for h in seen)
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
 def test_interrupted_message_names_the_checkpoint_the_directory_and_the_budget(
     tmp_path: Path, tiny_cfg: Config
 ) -> None:
@@ -139,7 +150,8 @@ def test_ctrl_c_on_the_cli_exits_130_with_a_resume_command_that_works(tmp_path: 
         [sys.executable, "-m", "infogan.train", "--preset", "dsprites-quick", "--set", "model.width=0.25",
          "--set", "train.steps=100000", "--set", "train.checkpoint_every=5", "--set", "train.eval_every=100000",
          "--set", "eval.final=mig", "--set", "train.device=cpu", "--no-progress", "--out", str(run)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        preexec_fn=default_sigint)  # a test run in the background would pass SIGINT on ignored
     try:
         deadline = time.monotonic() + 300  # imports and data generation on a busy machine
         while not (run / "checkpoints" / "latest.json").exists():  # training has started

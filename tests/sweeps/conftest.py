@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tests.signals import default_sigint
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "sweeps" / "lambda_search.py"
 
@@ -44,7 +46,8 @@ def interrupt_sweep(argv: list[str], tmp_path: Path, ready: Callable[[], object]
     log_path = tmp_path / "first.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, str(SCRIPT), *argv], stdout=log, stderr=subprocess.STDOUT,
-                                env=subprocess_env(tmp_path), cwd=tmp_path, start_new_session=True)
+                                env=subprocess_env(tmp_path), cwd=tmp_path, start_new_session=True,
+                                preexec_fn=default_sigint)  # pressed Ctrl-C even when the tests run in the background
         try:
             deadline = time.monotonic() + 300
             while not ready():
