@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from analysis import compare
 from analysis import schema as S
+from infogan import metric_catalogue as catalogue
 from infogan.atomic import atomic_path
 
 
@@ -74,7 +75,7 @@ def to_png(fig: Figure, dpi: int = 100) -> bytes:
 def param_scatter(
     trials: pd.DataFrame,
     param: str,
-    metric: str = "eval/mig",
+    metric: str = catalogue.DEFAULT_METRIC,
     *,
     logx: bool | None = None,
 ) -> Figure:
@@ -123,7 +124,8 @@ def param_scatter(
     return fig
 
 
-def pareto(trials: pd.DataFrame, disentanglement: str = "eval/mig", fid: str = "eval/fid", annotate: bool = True) -> Figure:
+def pareto(trials: pd.DataFrame, disentanglement: str = catalogue.DEFAULT_METRIC, fid: str = catalogue.FID,
+           annotate: bool = True) -> Figure:
     """All trials in (FID, disentanglement), the Pareto front drawn as a staircase.
 
     Args:
@@ -191,7 +193,7 @@ def correlation_heatmap(trials: pd.DataFrame, metrics: Sequence[str] | None = No
 
 def learning_curves(
     curves: pd.DataFrame,
-    metrics: Sequence[str] = ("eval/mig", "eval/fid", "train/loss_d", "train/loss_g"),
+    metrics: Sequence[str] = (catalogue.DEFAULT_METRIC, catalogue.FID, "train/loss_d", "train/loss_g"),
     *,
     trials: pd.DataFrame | None = None,
     color_by: str | None = None,

@@ -19,6 +19,7 @@ import pandas as pd
 
 from analysis import compare, plots, searched
 from analysis import schema as S
+from infogan import metric_catalogue as catalogue
 from infogan.atomic import atomic_path
 from sweeps.ranking import markdown_table
 
@@ -47,14 +48,14 @@ def write_report(
     out_dir: str | os.PathLike[str],
     *,
     sweep: str | None = None,
-    metric: str = "eval/mig",
-    fid: str = "eval/fid",
+    metric: str = catalogue.DEFAULT_METRIC,
+    fid: str = catalogue.FID,
     param: str | None = None,
     top: int = 10,
     fmt: str = "png",
     statuses: tuple[str, ...] | None = ("finished",),
     by: tuple[str, ...] = (),
-    study_metrics: tuple[str, ...] = ("eval/mig", "eval/factor_vae", "eval/beta_vae", "eval/fid"),
+    study_metrics: tuple[str, ...] = catalogue.HEADLINE,
 ) -> Path:
     """Write ``report.md`` and its figures for one sweep.
 

@@ -49,9 +49,9 @@ def test_closing_text_counts_statuses_and_shows_the_best_trials() -> None:
     text = summary.closing_text({"name": "s", "trials": 4, "statuses": {"finished": 2, "stopped_early": 1},
                                  "where": {"report": "python -m analysis report", "nothing": None}},
                                 board, ["eval/mig"], ["loss.lambda_cont"])
-    assert text.splitlines()[0] == "sweep 's': 4 trials, 2 finished, 1 stopped_early"
+    assert text.splitlines()[0] == "sweep 's': search 4 trials (2 finished, 1 stopped_early)"
     assert text.splitlines()[4].split()[0] == "b"  # the best trial first
-    assert "best 3 by eval/mig:" in text and "report: python -m analysis report" in text and "nothing" not in text
+    assert "search, best 3 by eval/mig (one seed per trial" in text and "report: python -m analysis report" in text and "nothing" not in text
     assert "Pareto front" not in text
     several = summary.closing_text({"name": "s", "pareto_front": [{"trial_id": "a"}, {"trial_id": "b"}]},
                                    board, ["eval/fid", "eval/mig"], [])
