@@ -33,7 +33,7 @@ METRIC_FID = catalogue.FID
 # --------------------------------------------------------------------------------------------
 # Table schemas.
 
-SCHEMA_VERSION = 2  # 2: curves carry fid_feature_net
+SCHEMA_VERSION = 3  # 2: curves carry fid_feature_net; 3: trials carry stage and candidate
 SCHEMA_VERSION_KEY = b"infogan.analysis.schema_version"
 TABLE_KIND_KEY = b"infogan.analysis.table"
 TRIALS = "trials"
@@ -58,6 +58,10 @@ TRIALS_BASE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("seed", pa.int64()),
     # Hash of the config without seed and machine-only keys: rows sharing it differ only by seed.
     pa.field("config_id", pa.string(), nullable=False),
+    # The sweep's stage (sweeps.record.STAGES: search, or the confirmation's re-runs on fresh
+    # seeds) and, in the confirmation, which config it re-ran ("recipe", "top1", ...).
+    pa.field("stage", pa.string(), nullable=False),
+    pa.field("candidate", pa.string()),
     pa.field("steps_done", pa.int64()),
     pa.field("wall_seconds", pa.float64()),
     pa.field("diverged_step", pa.int64()),

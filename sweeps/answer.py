@@ -243,6 +243,15 @@ class Answer:
         return out
 
 
+def describe_config(config: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """``lambda_cont=0.05, lr_d=0.002``: a config's values of the given keys, by their last name
+    (how the answer says what each confirmed config is)."""
+    def text(v: Any) -> str:
+        return format(v, ".3g") if isinstance(v, float) else str(v)
+
+    return ", ".join(f"{k.rsplit('.', 1)[-1]}={text(config.get(k))}" for k in keys) or "the sweep's fixed config"
+
+
 def better(metric: str, difference: float) -> bool:
     """Whether a positive-or-negative difference is an improvement on ``metric`` (its direction)."""
     return difference > 0 if catalogue.direction(metric) == catalogue.MAX else difference < 0

@@ -30,6 +30,7 @@ from ray.tune.search import Searcher
 from infogan import metric_catalogue as catalogue
 from infogan.config import Config, upgrade_saved
 from sweeps import ranking, record, spaces
+from sweeps.answer import describe_config
 from sweeps.settings import SweepSettings
 
 PLAN_VERSION = 1
@@ -94,14 +95,6 @@ def flat_config(config: Mapping[str, Any]) -> dict[str, Any]:
     from sweeps.trainable import with_repeat_seed
 
     return Config.from_flat(upgrade_saved(with_repeat_seed(config))).to_flat()
-
-
-def describe(config: Mapping[str, Any], keys: Sequence[str]) -> str:
-    """``lambda_cont=0.05, lr_d=0.002``: the given keys' values, by their last name."""
-    def text(v: Any) -> str:
-        return format(v, ".3g") if isinstance(v, float) else str(v)
-
-    return ", ".join(f"{k.rsplit('.', 1)[-1]}={text(config.get(k))}" for k in keys) or "the sweep's fixed config"
 
 
 def recipe_config(settings: SweepSettings, space: spaces.SearchSpace) -> dict[str, Any]:
@@ -218,7 +211,7 @@ def _candidate(name: str, config: Mapping[str, Any], ranked: pd.DataFrame, metri
     match = ranked[ranked["config_id"] == cid]
     trials = tuple(match["trials"].iloc[0]) if not match.empty else ()
     scores = {m: float(match[m].iloc[0]) for m in metrics} if not match.empty else {}
-    return Candidate(name, config, cid, trials, scores, describe(config, shown))
+    return Candidate(name, config, cid, trials, scores, describe_config(config, shown))
 
 
 def load_or_make_plan(settings: SweepSettings, space: spaces.SearchSpace, storage: str,

@@ -24,7 +24,7 @@ from sweeps import record
 from sweeps.uncertainty import MIN_TRIALS, spearman_interval
 
 # The config keys two trials must share for their curves to be compared step by step.
-BUDGET_KEYS = ("data.name", "model.image_size", "train.steps", "train.eval_every")
+BUDGET_KEYS = ("data.name", "model.image_size", "train.steps")  # eval_every only says where it is measured
 COLUMNS = ["step", "n", "rho", "low", "high"]
 
 

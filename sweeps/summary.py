@@ -30,6 +30,7 @@ from infogan import metric_catalogue as catalogue
 from infogan.config import Config, flat_value
 from sweeps import ranking, record, tracking
 from sweeps.tracking import SweepRef
+from sweeps.uncertainty import MIN_TRIALS
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def study_figures(study: Any, multi_objective: bool, metric_names: Sequence[str]
     target_name = ",".join(metric_names)
     plots = {"parallel_coordinates.png": lambda: ovm.plot_parallel_coordinate(
         study, target=(lambda t: t.values[0]) if multi_objective else None, target_name=metric_names[0])}
-    if len(done) >= 3:
+    if len(done) >= MIN_TRIALS["importance"]:  # below it fANOVA's forest splits seed noise (sweeps.uncertainty)
         plots["param_importances.png"] = lambda: ovm.plot_param_importances(
             study, target=(lambda t: t.values[0]) if multi_objective else None, target_name=metric_names[0])
     if multi_objective:
@@ -156,11 +157,12 @@ def study_figures(study: Any, multi_objective: bool, metric_names: Sequence[str]
 
 
 def importances(study: Any) -> dict[str, float]:
-    """Optuna's hyperparameter importances (fANOVA) of the first objective, or {} when too few trials."""
+    """Optuna's hyperparameter importances (fANOVA) of the first objective, or {} when there are
+    too few trials for them to mean anything (``MIN_TRIALS['importance']``)."""
     import optuna
 
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if len(done) < 3:
+    if len(done) < MIN_TRIALS["importance"]:
         return {}
     try:
         with warnings.catch_warnings():

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from sweeps import ranking, record, summary, tracking
+from sweeps.uncertainty import MIN_TRIALS
 
 
 @dataclass
@@ -88,7 +89,14 @@ def test_publish_puts_leaderboard_plots_importances_and_best_traversal_on_the_pa
     study = optuna.create_study(study_name="s", storage=storage, direction="maximize",
                                 sampler=optuna.samplers.RandomSampler(seed=0))
     study.optimize(lambda t: t.suggest_float("loss.lambda_cont", 0.01, 1, log=True) + 0.1 * t.suggest_int("codes.n", 1, 3),
-                   n_trials=6)
+                   n_trials=MIN_TRIALS["importance"] - 1)
+    summary.publish(client, ref, _trials(), ["eval/mig"], ["max"], ["loss.lambda_cont"], storage)
+    files = {a.path for a in client.list_artifacts(parent, summary.ARTIFACT_DIR)}
+    assert f"{summary.ARTIFACT_DIR}/parallel_coordinates.png" in files  # importances: not meaningful yet
+    assert f"{summary.ARTIFACT_DIR}/param_importances.png" not in files
+    assert not [m for m in client.get_run(parent).data.metrics if m.startswith("importance/")]
+    study.optimize(lambda t: t.suggest_float("loss.lambda_cont", 0.01, 1, log=True) + 0.1 * t.suggest_int("codes.n", 1, 3),
+                   n_trials=1)
     board = summary.publish(client, ref, _trials(), ["eval/mig"], ["max"], ["loss.lambda_cont"], storage)
     assert board["trial_id"].iloc[0] == "b"
     files = {a.path for a in client.list_artifacts(parent, summary.ARTIFACT_DIR)}
