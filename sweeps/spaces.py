@@ -330,8 +330,8 @@ def base_space(dataset: str) -> SearchSpace:
 
 # Budgets: fixed training-length and evaluation settings plus the sweep size and its confirmation;
 # the networks, batch and optimiser stay the recipe's. "cpu" is the no-flag default: a search of 4
-# trials of 600 steps, then the top 2 configs and the recipe over 3 fresh seeds each (9 trials of
-# 600 steps), to fit README command 1 in 15 minutes on 2 cores with its confirmation (measured:
+# trials of 400 steps, then the top 2 configs and the recipe over 3 fresh seeds each (9 trials of
+# 400 steps), to fit README command 1 in 15 minutes on 2 cores with its confirmation (measured:
 # docs/results/README.md, "The default sweep"; before the confirmation existed it was 6 trials of
 # 2,000 steps, 9-17 minutes, whose best trial was one seed's luck). Its final evaluation computes
 # the answer's metrics (MIG, FactorVAE, FID; the categorical ones where there is a code): BetaVAE
@@ -364,7 +364,7 @@ BUDGETS: dict[str, dict[str, Any]] = {
     },
     "cpu": {
         "num_samples": 4, "max_concurrent": 2, "confirm": 2, "confirm_seeds": 3,
-        "fixed": {"train.steps": 600, "train.eval_every": 150, "train.checkpoint_every": 150, "train.log_every": 50,
+        "fixed": {"train.steps": 400, "train.eval_every": 100, "train.checkpoint_every": 100, "train.log_every": 50,
                   "data.eval_size": 2000, **_CPU_EVAL, "eval.final": "categorical,mig,factor_vae,fid"},
     },
     "gpu": {

@@ -20,7 +20,7 @@ def test_defaults_are_a_cpu_sized_dsprites_sweep(tmp_path: Path) -> None:
     settings, space = settings_from_args(args)
     assert settings.dataset == "dsprites" and settings.budget == "cpu" and settings.search == "tpe"
     assert settings.scheduler == "asha" and settings.metrics == [DEFAULT_METRIC]
-    assert settings.num_samples == 4 and settings.steps == 600
+    assert settings.num_samples == 4 and settings.steps == 400
     assert (settings.confirm, settings.confirm_seeds, settings.confirm_per) == (2, 3, "")  # issue 24's defaults
     assert space.fixed["train.threads"] == 1 and space.fixed["data.name"] == "dsprites"
     assert {"loss.lambda_cont", "optim.lr_d", "optim.lr_g", "codes.n_continuous"} <= set(space.params)
@@ -89,12 +89,12 @@ def test_bad_value_is_exit_2_with_the_key_named(capsys: pytest.CaptureFixture[st
 
 
 def test_checkpoints_between_reports_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    # The cpu budget reports every 150 steps; checkpoints every 100 would mostly never reach Tune.
-    assert lambda_search.main(["--set", "train.checkpoint_every=100"]) == 2
-    assert "train.checkpoint_every=100" in capsys.readouterr().err
+    # The cpu budget reports every 100 steps; checkpoints every 75 would mostly never reach Tune.
+    assert lambda_search.main(["--set", "train.checkpoint_every=75"]) == 2
+    assert "train.checkpoint_every=75" in capsys.readouterr().err
     settings, _ = settings_from_args(
-        build_parser().parse_args(["--set", "train.checkpoint_every=75"]))
-    assert settings.steps == 600
+        build_parser().parse_args(["--set", "train.checkpoint_every=50"]))
+    assert settings.steps == 400
 
 
 def test_resume_without_a_sweep_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
