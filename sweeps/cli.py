@@ -192,7 +192,10 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
                          f"(searched: {', '.join(space.params) or 'none'})")
     steps = int(space.fixed.get("train.steps", 0)) or space.sample_config().train.steps
     search = args.search
-    scheduler = args.scheduler or ("asha" if search == "tpe" and len(metrics) == 1 and args.seeds == 1 else "fifo")
+    # ASHA by default where it can rank one objective over single seeds and the budget's rungs are
+    # not measured to rank by luck (spaces.BUDGETS' "early_stopping").
+    asha_fits = search == "tpe" and len(metrics) == 1 and args.seeds == 1 and budget.get("early_stopping", True)
+    scheduler = args.scheduler or ("asha" if asha_fits else "fifo")
     num_samples = budget["num_samples"] if args.num_samples is None else args.num_samples
     if search == "grid" and args.num_samples is None and all(p.choices for p in space.params.values()):
         num_samples = math.prod(len(p.choices or ()) for p in space.params.values())

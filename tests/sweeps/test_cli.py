@@ -19,8 +19,9 @@ def test_defaults_are_a_cpu_sized_dsprites_sweep(tmp_path: Path) -> None:
     args = build_parser().parse_args([])
     settings, space = settings_from_args(args)
     assert settings.dataset == "dsprites" and settings.budget == "cpu" and settings.search == "tpe"
-    assert settings.scheduler == "asha" and settings.metrics == [DEFAULT_METRIC]
-    assert settings.num_samples == 4 and settings.steps == 400
+    # No ASHA at the cpu budget: its rungs were measured to rank the final MIG by luck (issue 24).
+    assert settings.scheduler == "fifo" and settings.metrics == [DEFAULT_METRIC]
+    assert settings.num_samples == 4 and settings.steps == 300
     assert (settings.confirm, settings.confirm_seeds, settings.confirm_per) == (2, 3, "")  # issue 24's defaults
     assert space.fixed["train.threads"] == 1 and space.fixed["data.name"] == "dsprites"
     assert {"loss.lambda_cont", "optim.lr_d", "optim.lr_g", "codes.n_continuous"} <= set(space.params)
@@ -94,7 +95,7 @@ def test_checkpoints_between_reports_are_refused(capsys: pytest.CaptureFixture[s
     assert "train.checkpoint_every=75" in capsys.readouterr().err
     settings, _ = settings_from_args(
         build_parser().parse_args(["--set", "train.checkpoint_every=50"]))
-    assert settings.steps == 400
+    assert settings.steps == 300
 
 
 def test_resume_without_a_sweep_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
