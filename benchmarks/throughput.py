@@ -41,9 +41,9 @@ from infogan import codes as latent_codes
 from infogan import losses
 from infogan.config import Config
 from infogan.data import load_dataset
+from infogan.loop import resolve_precision, train
 from infogan.model import build
 from infogan.presets import PRESETS
-from infogan.train import resolve_precision, train
 
 
 class _NumpyImages(Dataset):
@@ -181,14 +181,12 @@ def profile_project(cfg: Config, steps: int = 20, warmup: int = 5, top: int = 12
     from infogan.step import InfoGANStep
 
     torch.set_flush_denormal(True)  # as train() does
-    torch.manual_seed(cfg.train.seed)
     device = torch.device("cpu")
-    dataset = load_dataset(cfg, device)
-    step = InfoGANStep(cfg, device, resolve_precision(cfg.train.precision, device))
-    gen = torch.Generator().manual_seed(0)
+    step = InfoGANStep([cfg], load_dataset(cfg, device), device, resolve_precision(cfg.train.precision, device))
+    step.train()
 
     def one() -> None:
-        step(dataset.sample(cfg.train.batch_size, gen), latent_codes.sample(cfg.codes, cfg.train.batch_size, gen))
+        step.iteration(False)
 
     for _ in range(warmup):
         one()

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from infogan.config import Config, value_text
-from infogan.train import train
+from infogan.loop import train
 from sweeps import lambda_search, record, spaces, tracking
 
 

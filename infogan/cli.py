@@ -1,10 +1,10 @@
-"""Command-line plumbing shared by the CLIs: flags, one-line errors, exit codes.
+"""The command lines: ``main`` of ``python -m infogan.train``, and the plumbing every CLI shares.
 
-``python -m infogan.train`` (``train_parser``, ``config_from_args``, ``run_training``) and
-``python -m infogan.evaluate`` parse with ``parse_args``, which turns an unknown ``--section.key``
-flag into one line naming the closest keys; every expected failure is one ``error: ...`` line on
-stderr and an exit status from ``EXIT_*``. The training loop itself (``infogan.train.train``) knows
-nothing of this module.
+``main`` parses the training flags (``train_parser``, ``config_from_args``) and trains
+(``run_training``: ``infogan.loop.train``); ``python -m infogan.evaluate`` parses with the same
+``parse_args``, which turns an unknown ``--section.key`` flag into one line naming the closest keys.
+Every expected failure is one ``error: ...`` line on stderr and an exit status from ``EXIT_*``.
+The training loop itself knows nothing of this module.
 """
 
 from __future__ import annotations
@@ -15,17 +15,14 @@ import math
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from infogan import checkpoint as ckpt
 from infogan.config import KEYS, Config, describe, parse_assignment, unknown_key_message
+from infogan.loop import train
 from infogan.presets import PRESETS
 from infogan.run_writer import latest_checkpoint
-
-if TYPE_CHECKING:
-    from infogan.train import TrainResult
 
 EXIT_OK = 0
 EXIT_DIVERGED = 1  # the run ended without finishing (diverged)
@@ -139,15 +136,20 @@ def interrupted_message(out: Path | None, resume: str | None, steps: int | None)
     return f"interrupted {where}; resume with: {shlex.join(command)}"
 
 
-def run_training(args: argparse.Namespace, train: Callable[..., TrainResult]) -> int:
-    """Train with the flags ``train_parser`` parsed: every expected failure (config, data files,
-    checkpoint, device) is one line and ``EXIT_USAGE``; a run that diverges exits ``EXIT_DIVERGED``;
-    Ctrl-C exits ``EXIT_INTERRUPTED`` with the command that resumes the run (one line);
-    ``--debug`` shows tracebacks instead.
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m infogan.train``: the flags of ``train_parser``; every expected failure is one line
+    and exit 2, a diverged run exits 1, Ctrl-C 130 (``run_training``)."""
+    return run_training(parse_args(train_parser(), argv))
+
+
+def run_training(args: argparse.Namespace) -> int:
+    """Train (``infogan.loop.train``) with the flags ``train_parser`` parsed: every expected failure
+    (config, data files, checkpoint, device) is one line and ``EXIT_USAGE``; a run that diverges
+    exits ``EXIT_DIVERGED``; Ctrl-C exits ``EXIT_INTERRUPTED`` with the command that resumes the run
+    (one line); ``--debug`` shows tracebacks instead.
 
     Args:
         args: the parsed flags.
-        train: ``infogan.train.train`` (passed in: that module imports this one).
     Returns:
         The exit status.
     """

@@ -19,7 +19,7 @@ from typing import Any
 
 from infogan import speeds
 from infogan.config import flat_value
-from sweeps import record, spaces, tracking
+from sweeps import packing, record, spaces, tracking
 from sweeps.checks import SweepCheckError
 from sweeps.settings import (
     DEFAULT_METRIC,
@@ -90,11 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="configs to try first, e.g. '[{\"optim.lr_d\": 0.0002}]' (the rest of each is sampled)")
     add("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial (also torch threads; default 1)")
     add("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial; fractions like 0.5 share a GPU")
-    add("--ensemble", type=int, default=1, metavar="K",
-        help="train K trials at a time in one worker as one ensemble step (K-times larger kernels: a GPU "
-             "is launch-bound on one model); each stays its own Tune trial, reported and stopped by ASHA "
+    add("--ensemble", default="auto", metavar="K|auto",
+        help="train K trials at a time in one worker as the members of one step (K-times larger kernels: a "
+             "GPU is launch-bound on one model); each stays its own Tune trial, reported and stopped by ASHA "
              "on its own. A worker holds --cpus-per-trial/--gpus-per-trial; its members may differ only in "
-             "seeds, loss weights, learning rates and betas (default 1: a process per trial)")
+             "seeds, loss weights, learning rates and betas. auto (default): pack where packing was measured "
+             "faster on the trials' kind of device (infogan/speeds.py; a config's seeds together with "
+             "--seeds), else one trial per process: today everywhere, as no measurement shows a gain")
     add("--max-failures", type=int, default=2, help="retries of a failed trial from its last checkpoint")
     add("--address", default=None, help="Ray cluster to join ('auto' or ray://host:10001); default a local Ray")
     add("--wait-for-resources", action="store_true",
@@ -154,7 +156,6 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
         ("--grace-period", args.grace_period, args.grace_period >= 0, ">= 0 (0: a third of the steps)"),
         ("--steps", args.steps, args.steps is None or args.steps >= 1, ">= 1"),
         ("--seeds", args.seeds, args.seeds >= 1, ">= 1"),
-        ("--ensemble", args.ensemble, args.ensemble >= 1, ">= 1"),
     ):
         if not ok:
             raise ValueError(f"{flag} {value}: allowed is {allowed}")
@@ -176,6 +177,8 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
     space = space.with_fixed(dict(spaces.parse_set(s) for s in args.set))
     space.validate()
     steps = int(space.fixed.get("train.steps", 0)) or space.sample_config().train.steps
+    ensemble = packing.resolve_ensemble(packing.parse_ensemble(str(args.ensemble)), space.sample_config(),
+                                        list(space.params), args.seeds, args.gpus_per_trial)
     search = args.search
     scheduler = args.scheduler or ("asha" if search == "tpe" and len(metrics) == 1 and args.seeds == 1 else "fifo")
     num_samples = budget["num_samples"] if args.num_samples is None else args.num_samples
@@ -186,8 +189,8 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
         dataset=args.dataset, budget=budget_name, steps=steps,
         num_samples=num_samples, seeds=args.seeds,
         # With --ensemble K, K trials run in each of the budget's workers.
-        max_concurrent=budget["max_concurrent"] * args.ensemble if args.max_concurrent is None else args.max_concurrent,
-        ensemble=args.ensemble,
+        max_concurrent=budget["max_concurrent"] * ensemble if args.max_concurrent is None else args.max_concurrent,
+        ensemble=ensemble,
         metrics=metrics, modes=modes, search=search, scheduler=scheduler, seed=args.seed,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, max_failures=args.max_failures,
         grace_period=args.grace_period, storage_path=args.storage_path or "", address=args.address or "",

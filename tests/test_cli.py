@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from infogan.cli import main
 from infogan.config import KEYS
-from infogan.train import main
 from tests.conftest import TINY
 
 

@@ -22,7 +22,7 @@ from infogan import checkpoint
 from infogan.cli import interrupted_message
 from infogan.config import Config
 from infogan.interrupt import Interrupted
-from infogan.train import EvalReport, train
+from infogan.loop import EvalReport, train
 from tests.signals import default_sigint
 
 ROOT = Path(__file__).resolve().parents[1]
