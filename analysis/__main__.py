@@ -1,4 +1,4 @@
-"""Command line of the analysis package: ``python -m analysis {collect,codes,report,runs} --help``."""
+"""Command line of the analysis package: ``python -m analysis {collect,codes,report,runs,select-categorical} --help``."""
 
 from __future__ import annotations
 
@@ -88,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--name", default="learning_curves", help="file name stem (default: learning_curves)")
     u.add_argument("--metric", action="append", default=None,
                    help="metric to plot, repeatable (default: MIG, FactorVAE, BetaVAE, DCI disentanglement, FID)")
+    s = sub.add_parser("select-categorical", help="label-free pick among seeds' run directories by their categorical "
+                       "code (agreement between seeds), judged against the labels")
+    s.add_argument("run_dirs", nargs="+", help="run directories of one config's seeds (python -m infogan.train --out)")
+    s.add_argument("--out", default="reports", help="output folder (default: reports/)")
+    s.add_argument("--name", default="selection", help="file name stem of <out>/<name>.md and .png")
+    s.add_argument("--n-images", type=int, default=0, help="real images (default: the runs' data.eval_size)")
+    s.add_argument("--step", type=int, default=None, help="checkpoint step (default: each run's latest)")
     return p
 
 
@@ -125,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
             shapes = ", ".join(f"{tid} {arr.shape}" for tid, arr in sorted(got.codes.items()))
             print(f"codes of {len(got.codes)} trials ({shapes}); {len(got.skipped)} skipped")
             print(f"  codes: {got.path}")
+        elif args.command == "select-categorical":
+            from analysis.categorical_selection import write_selection
+
+            page, figure, j = write_selection(args.run_dirs, args.out, args.name, args.n_images, args.step)
+            print(f"pick {j.selected}: accuracy {j.selected_accuracy:.3f} (median {j.median_accuracy:.3f}, best "
+                  f"{j.best_accuracy:.3f}, n = {j.n})\ntable: {page}\nfigure: {figure}")
         elif args.command == "runs":
             from analysis.runs import write_curves
 
