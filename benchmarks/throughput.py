@@ -4,7 +4,7 @@ The reference is what typical public InfoGAN implementations do, on the same net
 ``DataLoader`` over a map-style dataset (per-sample ``__getitem__`` + collate), fp32, default
 ``torch.optim.Adam``, and separate forward passes (D on real, D on fake, then in the G step D
 on fake again and the trunk a second time for Q, with D's weight gradients computed and
-thrown away). The project loop is ``infogan.train.train`` itself.
+thrown away). The project loop is ``infogan.loop.train`` itself.
 
 Both figures are training throughput only. The project loop is timed with evaluation reduced
 to Q on 16 labelled images (no FID, no disentanglement metrics), no run directory (so no
@@ -146,7 +146,7 @@ def _training_seconds(cfg: Config, steps: int) -> float:
 
 
 def run_project(cfg: Config, steps: int, warmup: int) -> float:
-    """Training images/s of ``infogan.train.train`` over ``steps`` steps after ``warmup`` steps."""
+    """Training images/s of ``infogan.loop.train`` over ``steps`` steps after ``warmup`` steps."""
     cfg = training_only(cfg)
     # Subtracting the warm-up run's time removes the first steps' one-off costs (allocator,
     # kernel selection), as the reference loop's untimed warm-up does.
