@@ -6,6 +6,8 @@ import argparse
 import sys
 import time
 
+from infogan import metric_catalogue as catalogue
+
 _EPILOG_COLLECT = """examples:
   python -m analysis collect --tracking-uri sqlite:///mlflow.db --sweep lambda_search --out tables/
   python -m analysis collect --tracking-uri http://head:5000 --parent-run-id 0a1b2c... \\
@@ -69,8 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--tables", default="tables", help="folder of collected tables (default: tables/)")
     r.add_argument("--sweep", default=None, help="sweep to report (needed when the tables hold several)")
     r.add_argument("--out", default=None, help="output folder (default: reports/<sweep>)")
-    r.add_argument("--metric", default="eval/mig", help="disentanglement metric (default: eval/mig)")
-    r.add_argument("--fid", default="eval/fid", help="FID metric (default: eval/fid)")
+    r.add_argument("--metric", default=catalogue.DEFAULT_METRIC,
+                   help=f"ranking metric (default: {catalogue.DEFAULT_METRIC})")
+    r.add_argument("--fid", default=catalogue.FID, help=f"FID metric (default: {catalogue.FID})")
     r.add_argument("--param", default=None,
                    help="knob whose effect to show (default: the first numeric knob the sweep searched, from the "
                         "search_space.json collected beside its tables)")
@@ -87,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--out", default="reports", help="output folder (default: reports/)")
     u.add_argument("--name", default="learning_curves", help="file name stem (default: learning_curves)")
     u.add_argument("--metric", action="append", default=None,
-                   help="metric to plot, repeatable (default: MIG, FactorVAE, BetaVAE, DCI disentanglement, FID)")
+                   help="metric to plot, repeatable (default: those of "
+                        f"{', '.join(catalogue.HEADLINE)} the runs evaluated)")
     s = sub.add_parser("select-categorical", help="label-free pick among seeds' run directories by their categorical "
                        "code (agreement between seeds), judged against the labels")
     s.add_argument("run_dirs", nargs="+", help="run directories of one config's seeds (python -m infogan.train --out)")

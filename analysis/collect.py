@@ -195,6 +195,8 @@ def build_tables(
             "status": status,
             "seed": cfg.get("train.seed"),
             "config_id": record.config_id({**cfg, **extras}),
+            "stage": tags.get(record.TAG_STAGE) or (tt.stage if tt is not None else record.STAGE_SEARCH),
+            "candidate": tags.get(record.TAG_CANDIDATE),
             "steps_done": steps_done,
             "wall_seconds": wall,
             "diverged_step": diverged_step,

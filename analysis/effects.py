@@ -15,6 +15,7 @@ from scipy import stats
 from analysis import schema as S
 from analysis.ranking import check_fid_comparable, resolve
 from analysis.searched import searched_knobs
+from infogan import metric_catalogue as catalogue
 
 
 def levels(x: pd.Series, *, bins: int | Sequence[float] | None = None, max_levels: int = 12,
@@ -95,7 +96,7 @@ class Effect:
 def effect(
     trials: pd.DataFrame,
     param: str,
-    metric: str = "eval/mig",
+    metric: str = catalogue.DEFAULT_METRIC,
     *,
     bins: int | Sequence[float] | None = None,
     max_levels: int = 12,

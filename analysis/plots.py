@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from analysis import compare
 from analysis import schema as S
+from infogan import metric_catalogue as catalogue
 from infogan.atomic import atomic_path
 
 
@@ -74,7 +75,7 @@ def to_png(fig: Figure, dpi: int = 100) -> bytes:
 def param_scatter(
     trials: pd.DataFrame,
     param: str,
-    metric: str = "eval/mig",
+    metric: str = catalogue.DEFAULT_METRIC,
     *,
     logx: bool | None = None,
 ) -> Figure:
@@ -123,7 +124,8 @@ def param_scatter(
     return fig
 
 
-def pareto(trials: pd.DataFrame, disentanglement: str = "eval/mig", fid: str = "eval/fid", annotate: bool = True) -> Figure:
+def pareto(trials: pd.DataFrame, disentanglement: str = catalogue.DEFAULT_METRIC, fid: str = catalogue.FID,
+           annotate: bool = True) -> Figure:
     """All trials in (FID, disentanglement), the Pareto front drawn as a staircase.
 
     Args:
@@ -191,7 +193,7 @@ def correlation_heatmap(trials: pd.DataFrame, metrics: Sequence[str] | None = No
 
 def learning_curves(
     curves: pd.DataFrame,
-    metrics: Sequence[str] = ("eval/mig", "eval/fid", "train/loss_d", "train/loss_g"),
+    metrics: Sequence[str] = (catalogue.DEFAULT_METRIC, catalogue.FID, "train/loss_d", "train/loss_g"),
     *,
     trials: pd.DataFrame | None = None,
     color_by: str | None = None,
@@ -292,4 +294,54 @@ def study(trials: pd.DataFrame, param: str, metrics: Sequence[str], hue: str | N
     for ax in axes.ravel()[len(cols):]:
         ax.set_visible(False)
     axes.ravel()[0].legend(fontsize=7)
+    return fig
+
+
+def answer(rows: pd.DataFrame, metrics: Sequence[str], order: Sequence[str]) -> Figure:
+    """The confirmation's answer as a picture: one panel per metric, each confirmed config's
+    seeds as dots and its mean with the 95% t interval as a bar (``sweeps.uncertainty``).
+
+    Args:
+        rows: one row per finished confirmation trial: ``candidate`` and the metrics' columns.
+        metrics: the metric columns to draw (``eval/mig``, ...).
+        order: the candidates left to right (the recipe first).
+    """
+    from sweeps.uncertainty import t_interval
+
+    fig = _figure(3.2 * len(metrics), 3.2)
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics, strict=True):
+        for x, name in enumerate(order):
+            values = pd.to_numeric(rows.loc[rows["candidate"] == name, metric], errors="coerce").dropna().to_numpy()
+            ax.scatter(np.full(len(values), x, dtype=float) + np.linspace(-0.08, 0.08, len(values)), values, s=14,
+                       color="0.45", zorder=3)
+            iv = t_interval(values)
+            if iv.defined:
+                ax.errorbar([x + 0.22], [iv.mean], yerr=[[iv.mean - iv.low], [iv.high - iv.mean]], fmt="o",
+                            color="C0" if name != "recipe" else "C3", capsize=4, zorder=4)
+        ax.set_xticks(range(len(order)), list(order))
+        ax.set_title(f"{catalogue.label(metric)} ({'higher' if catalogue.direction(metric) == 'max' else 'lower'} is better)",
+                     fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle("confirmed configs: seeds (dots), mean and 95% t interval (bars)", fontsize=9)
+    return fig
+
+
+def rung_correlations(correlations: pd.DataFrame, metric: str) -> Figure:
+    """Spearman's rho between each report step's ``metric`` and the final one, with its 95%
+    interval (``sweeps.rungs``): where an early cut ranks trials better than chance."""
+    fig = _figure(5.5, 3.4)
+    ax = fig.subplots()
+    c = correlations.dropna(subset=["rho"])
+    ax.axhline(0, color="0.6", lw=1)
+    if not c.empty:
+        low = (c["rho"] - c["low"]).fillna(0).clip(lower=0)
+        high = (c["high"] - c["rho"]).fillna(0).clip(lower=0)
+        ax.errorbar(c["step"], c["rho"], yerr=[low, high], fmt="o-", capsize=4)
+        for step, rho, n in zip(c["step"], c["rho"], c["n"], strict=True):
+            ax.annotate(f"n={int(n)}", (step, rho), textcoords="offset points", xytext=(4, -12), fontsize=7)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlabel("report step")
+    ax.set_ylabel(f"Spearman rho with final {catalogue.label(metric)}")
+    ax.grid(alpha=0.3)
     return fig

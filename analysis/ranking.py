@@ -17,17 +17,10 @@ import numpy as np
 import pandas as pd
 
 from analysis import schema as S
+from infogan import metric_catalogue as catalogue
 from sweeps import ranking, record
 
-DEFAULT_SUPERVISED = (
-    "eval/mig",
-    "eval/factor_vae",
-    "eval/beta_vae",
-    "eval/dci_disentanglement",
-    "eval/sap",
-    "eval/modularity",
-    "eval/cat_accuracy",
-)
+DEFAULT_SUPERVISED = catalogue.SUPERVISED  # what an unsupervised pick is checked against
 
 
 def resolve(df: pd.DataFrame, metric: str) -> str:
@@ -140,8 +133,8 @@ def leaderboard(
 
 def pareto_front(
     trials: pd.DataFrame,
-    disentanglement: str = "eval/mig",
-    fid: str = "eval/fid",
+    disentanglement: str = catalogue.DEFAULT_METRIC,
+    fid: str = catalogue.FID,
 ) -> pd.DataFrame:
     """The trials no other trial beats on both FID (lower) and a disentanglement metric (higher).
 

@@ -1,11 +1,19 @@
 """A short Markdown report for one sweep, from its Parquet tables.
 
-Owns ``write_report``: status counts, a leaderboard, the Pareto front of FID against a
-disentanglement metric, the effect of a knob with seed spread, seed robustness, and links to the
-figures it draws next to the report, and — when ``analysis codes`` wrote the sweep's
-``codes.npz`` — the ModelCentrality pick next to the best-by-supervised-metric trials. A section whose inputs are missing (no FID logged, a single
-seed) says so instead of failing; a refusal such as mixed FID feature networks is reported in
-the section's place.
+Owns ``write_report``: status counts, then the confirmed answer (each confirmed config's metrics
+over fresh seeds with 95% intervals and its difference from the recipe: ``sweeps.answer``, as
+the sweep's closing output says it), how early the ranking metric ranks the final one (the
+rung-to-final rank correlation over every sweep in the tables with this budget:
+``sweeps.rungs``), the search's leaderboard and Pareto front (one seed per trial, said so), the
+effect of a knob with seed spread, hyperparameter importance, seed robustness of every confirmed
+config, and — when ``analysis codes`` wrote the sweep's ``codes.npz`` — the ModelCentrality pick
+next to the best-by-supervised-metric trials, with the figures it draws next to the report.
+
+It refuses to over-read: an analysis with fewer trials than it needs
+(``sweeps.uncertainty.MIN_TRIALS``: a rank correlation, fANOVA importance, a knob's per-level
+table) says it is not meaningful at this n instead of printing a number. A section whose inputs
+are missing (no FID logged, a single seed) says so instead of failing; a refusal such as mixed
+FID feature networks is reported in the section's place.
 """
 
 from __future__ import annotations
@@ -19,8 +27,12 @@ import pandas as pd
 
 from analysis import compare, plots, searched
 from analysis import schema as S
+from infogan import metric_catalogue as catalogue
 from infogan.atomic import atomic_path
+from sweeps import record, rungs
+from sweeps.answer import compute_answer, describe_config, interval_text
 from sweeps.ranking import markdown_table
+from sweeps.uncertainty import MIN_TRIALS, t_interval
 
 
 def level_text(v: object) -> str:
@@ -35,10 +47,13 @@ def level_text(v: object) -> str:
 
 
 def spearman_text(rho: float, p: float, n: int) -> str:
-    """The rank correlation's line, or why there is none (``nan`` for fewer than three trials, or
-    when the levels or the values do not vary)."""
+    """The rank correlation's line, or why there is none: not meaningful below
+    ``MIN_TRIALS['spearman']`` trials, not defined when the levels or the values do not vary."""
+    if n < MIN_TRIALS["spearman"]:
+        return (f"Spearman ρ: not meaningful at n = {n} (it needs {MIN_TRIALS['spearman']} trials: below that only "
+                "|ρ| > 0.65 is told from no correlation at all).")
     if not np.isfinite(rho):
-        return f"Spearman ρ: not defined for these {n} trials (it needs three or more, with differing levels and values)."
+        return f"Spearman ρ: not defined for these {n} trials (the levels or the values do not vary)."
     return f"Spearman ρ = {rho:.3f} (p = {p:.3g}, n = {n})."
 
 
@@ -47,14 +62,14 @@ def write_report(
     out_dir: str | os.PathLike[str],
     *,
     sweep: str | None = None,
-    metric: str = "eval/mig",
-    fid: str = "eval/fid",
+    metric: str = catalogue.DEFAULT_METRIC,
+    fid: str = catalogue.FID,
     param: str | None = None,
     top: int = 10,
     fmt: str = "png",
     statuses: tuple[str, ...] | None = ("finished",),
     by: tuple[str, ...] = (),
-    study_metrics: tuple[str, ...] = ("eval/mig", "eval/factor_vae", "eval/beta_vae", "eval/fid"),
+    study_metrics: tuple[str, ...] = catalogue.HEADLINE,
 ) -> Path:
     """Write ``report.md`` and its figures for one sweep.
 
@@ -81,12 +96,14 @@ def write_report(
     space = searched.read_space(tables, sweep)
     r = _Report(tables=tables, sweep=sweep, out=Path(out_dir), trials=trials, curves=curves,
                 param=param or searched.default_knob(trials, space), knobs=tuple(searched.searched_knobs(trials, space)),
-                metric=metric, fid=fid, top=top, fmt=fmt, by=by, study_metrics=study_metrics)
+                metric=metric, fid=fid, top=top, fmt=fmt, by=by, study_metrics=study_metrics, all_trials=trials)
     lines = _header(r, statuses)  # narrows r to the compared trials
     for title, build in [
-        (f"Leaderboard by {metric}", _board),
-        (f"Pareto front: {fid} (lower) vs {metric} (higher)", _front),
-        (f"Effect of {r.param} on {metric}", _knob),
+        ("The answer: the confirmed configs over fresh seeds", _answer),
+        (f"How early {metric} ranks the final {metric} (where ASHA may cut)", _rungs),
+        (f"Search leaderboard by {metric} (one seed per trial)", _board),
+        (f"Pareto front of the search: {fid} (lower) vs {metric} (higher)", _front),
+        (f"Effect of {r.param} on {metric} (search trials)", _knob),
         (f"Study: metrics by {' x '.join([r.param, *by])}, with seed spread", _study),
         ("Hyperparameter importance", _importance),
         ("Seed robustness", _seeds),
@@ -135,6 +152,12 @@ class _Report:
     fmt: str
     by: tuple[str, ...]
     study_metrics: tuple[str, ...]
+    all_trials: pd.DataFrame  # every trial of the sweep, whatever its status
+
+    @property
+    def search(self) -> pd.DataFrame:
+        """The compared trials of the search stage (one seed per sampled config, or --seeds)."""
+        return self.trials[self.trials["stage"] == record.STAGE_SEARCH].reset_index(drop=True)
 
     @property
     def fid_comparable(self) -> bool:
@@ -159,10 +182,12 @@ def _header(r: _Report, statuses: tuple[str, ...] | None) -> list[str]:
     with ``statuses`` (None: all), which every section compares."""
     commit = r.trials["git_commit"].dropna().unique()
     nets = r.trials["fid_feature_net"].dropna().unique()
+    stages = ", ".join(f"{n} {s}" for s, n in r.trials["stage"].value_counts().sort_index(ascending=False).items())
     lines = [f"# Sweep `{r.sweep}`", "",
-             f"{len(r.trials)} trials; git commit {', '.join(f'`{c}`' for c in commit) or 'unknown'}; "
+             f"{len(r.trials)} trials ({stages}); git commit {', '.join(f'`{c}`' for c in commit) or 'unknown'}; "
              f"FID feature network {', '.join(f'`{n}`' for n in nets) or 'none recorded'}.",
-             "", markdown_table(compare.status_counts(r.trials), index=True)]
+             "", markdown_table(compare.status_counts(r.trials.assign(sweep=r.trials["sweep"] + " / " + r.trials["stage"])),
+                                index=True)]
     if statuses is not None:
         r.trials = r.trials[r.trials["status"].isin(statuses)].reset_index(drop=True)
         r.curves = r.curves[r.curves["trial_id"].isin(set(r.trials["trial_id"]))]
@@ -170,28 +195,75 @@ def _header(r: _Report, statuses: tuple[str, ...] | None) -> list[str]:
     return lines
 
 
+def _answer(r: _Report) -> list[str]:
+    """The confirmation's answer, as the sweep's closing output and parent run state it."""
+    confirmed = r.all_trials[r.all_trials["stage"] == record.STAGE_CONFIRM]
+    if confirmed.empty:
+        return ["_No confirmation in this sweep: the leaderboard below ranks single seeds, and its best trial is the "
+                "luckiest as much as the best. `python sweeps/lambda_search.py --confirm K` re-trains the top K configs "
+                "and the recipe over fresh seeds._"]
+    metrics = [m for m in dict.fromkeys([r.metric, *catalogue.ANSWER]) if S.FINAL_PREFIX + m in confirmed.columns]
+    rows = confirmed.rename(columns={S.FINAL_PREFIX + m: m for m in metrics})
+    order = sorted(rows["candidate"].dropna().unique(), key=lambda c: (c != record.CANDIDATE_RECIPE, c))
+    descriptions = {c: describe_config(rows[rows["candidate"] == c].iloc[0].to_dict(), r.knobs) for c in order}
+    steps = int(confirmed["train.steps"].max()) if "train.steps" in confirmed.columns else None
+    answer = compute_answer(rows, metrics, descriptions, planned=rows["candidate"].value_counts().to_dict(), steps=steps)
+    done = rows[rows["status"] == record.STATUS_FINISHED]
+    image = r.figure(plots.answer(done, list(answer.metrics), order), "answer", "the answer") if answer.metrics else ""
+    return [answer.markdown(), "", image]
+
+
+def _rungs(r: _Report) -> list[str]:
+    """How each report step ranks the final metric, over the finished trials of every sweep in the
+    tables with this sweep's budget (``sweeps.rungs``)."""
+    every = S.read_trials(r.tables)
+    first = r.all_trials.iloc[0]
+    same = every[(every["status"] == record.STATUS_FINISHED)
+                 & np.logical_and.reduce([every[k] == first[k] for k in rungs.BUDGET_KEYS])]
+    curves = S.read_curves(r.tables)
+    keys = set(zip(same["sweep"], same["trial_id"], strict=True))
+    mine = curves[(curves["metric"] == r.metric)
+                  & pd.Series([k in keys for k in zip(curves["sweep"], curves["trial_id"], strict=True)], index=curves.index)]
+    mine = mine.assign(trial_id=mine["sweep"] + "/" + mine["trial_id"])
+    correlations = rungs.rung_correlations(mine[["trial_id", "step", "value"]], int(first["train.steps"]))
+    lines = rungs.describe(correlations, r.metric, [], int(same["sweep"].nunique()))
+    budget = ", ".join(f"{k}={first[k]}" for k in rungs.BUDGET_KEYS)
+    lines = [f"Budget: {budget}; sweeps in these tables with it: {', '.join(sorted(same['sweep'].unique())) or 'none'}.",
+             "", *lines]
+    if not correlations.empty and correlations["rho"].notna().any():
+        lines += ["", r.figure(plots.rung_correlations(correlations, r.metric), "rung_correlations", "rung correlations")]
+    return lines
+
+
 def _board(r: _Report) -> list[str]:
-    lb = compare.leaderboard(r.trials, r.metric, top=r.top, columns=("sweep", "trial_id", "status", "seed", *r.knobs))
+    lb = compare.leaderboard(r.search, r.metric, top=r.top, columns=("sweep", "trial_id", "status", "seed", *r.knobs))
     note = []
     if r.fid_comparable:
         extra = [compare.resolve(r.trials, r.fid)]
         lb = lb.merge(r.trials[["sweep", "trial_id", *extra]], on=["sweep", "trial_id"], how="left")
     elif S.FINAL_PREFIX + r.fid in r.trials.columns:
         note = ["", f"_{r.fid} is left out: its trials used different FID feature networks._"]
-    return [markdown_table(lb.drop(columns="sweep")), *note]
+    caveat = (f"Each row is one seed's score: the best of {len(r.search)} is biased upwards by its selection (the "
+              "answer above re-ran the top configs on fresh seeds).")
+    return [caveat, "", markdown_table(lb.drop(columns="sweep")), *note]
 
 
 def _front(r: _Report) -> list[str]:
-    pf = compare.pareto_front(r.trials, r.metric, r.fid)
+    pf = compare.pareto_front(r.search, r.metric, r.fid)
     cols = ["trial_id", "status", "seed", r.param, compare.resolve(r.trials, r.fid), compare.resolve(r.trials, r.metric)]
-    image = r.figure(plots.pareto(r.trials, r.metric, r.fid), "pareto", "Pareto front")
+    image = r.figure(plots.pareto(r.search, r.metric, r.fid), "pareto", "Pareto front")
     return [markdown_table(pf[[c for c in cols if c in pf.columns]]), "", image]
 
 
 def _knob(r: _Report) -> list[str]:
-    eff = compare.effect(r.trials, r.param, r.metric)
+    eff = compare.effect(r.search, r.param, r.metric)
     tab = eff.table.assign(level=eff.table["level"].map(level_text).astype(str))
-    image = r.figure(plots.param_scatter(r.trials, r.param, r.metric), f"effect_{r.param}", f"{r.param} effect")
+    image = r.figure(plots.param_scatter(r.search, r.param, r.metric), f"effect_{r.param}", f"{r.param} effect")
+    need = MIN_TRIALS["trials_per_level"]
+    if int((tab["n"] >= need).sum()) < 2:
+        return [spearman_text(eff.spearman_rho, eff.spearman_p, eff.n), "",
+                f"Per-level table: not meaningful at this n ({', '.join(str(int(n)) for n in tab['n'])} trials per "
+                f"level; it needs two levels of {need} or more to set a difference against seed spread).", "", image]
     return [spearman_text(eff.spearman_rho, eff.spearman_p, eff.n), "", markdown_table(tab), "", image]
 
 
@@ -212,19 +284,43 @@ def _importance(r: _Report) -> list[str]:
     from analysis.importance import param_importances
     from infogan.config import KEYS, key_role
 
-    knobs = [k for k in KEYS if k in r.trials.columns and key_role(k) in ("model", "budget")]
-    table = param_importances(r.trials, knobs, r.metric)
+    knobs = [k for k in KEYS if k in r.search.columns and key_role(k) in ("model", "budget")]
+    n = int(r.search[compare.resolve(r.search, r.metric)].notna().sum())
+    if n < MIN_TRIALS["importance"]:
+        return [f"Not meaningful at n = {n}: fANOVA fits a random forest to the trials and needs "
+                f"{MIN_TRIALS['importance']} or more before its importances say more than the seeds' noise."]
+    table = param_importances(r.search, knobs, r.metric)
     return [f"Optuna's fANOVA importance of each knob that varied, for {compare.resolve(r.trials, r.metric)} "
-            f"(from the {len(r.trials)} trials in this report).", "", markdown_table(table)]
+            f"(from the {n} search trials in this report).", "", markdown_table(table)]
 
 
 def _seeds(r: _Report) -> list[str]:
+    """Every confirmed config's spread over its confirmation seeds, then the search's configs
+    run with several seeds (``--seeds``)."""
     col = compare.resolve(r.trials, r.metric)
-    sr = compare.seed_robustness(r.trials, [col], knobs=(r.param, *r.by))
-    if sr.empty:
-        return ["_No config was run with more than one seed._"]
-    share = compare.seed_variance_share(r.trials, col)
-    return [f"Share of {col}'s variance within configs (seed luck): {share:.2f}.", "", markdown_table(sr)]
+    lines: list[str] = []
+    confirmed = r.trials[r.trials["stage"] == record.STAGE_CONFIRM]
+    if not confirmed.empty:
+        cols = [c for c in [col, *(S.FINAL_PREFIX + m for m in catalogue.ANSWER)] if c in confirmed.columns]
+        rows = []
+        for name, g in sorted(confirmed.groupby("candidate"), key=lambda kv: (kv[0] != record.CANDIDATE_RECIPE, kv[0])):
+            for c in dict.fromkeys(cols):
+                v = g[c].astype(float).dropna()
+                if v.empty:
+                    continue
+                iv = t_interval(v.to_numpy())
+                rows.append({"config": name, "metric": c, "seeds": iv.n, "mean [95% t interval]": interval_text(iv),
+                             "sd": iv.sd, "min": v.min(), "max": v.max(), "range": v.max() - v.min(),
+                             "seed values": ", ".join(f"{x:.4g}" for x in v)})
+        lines += [f"Every confirmed config over its {'/'.join(str(n) for n in sorted(confirmed.groupby('candidate').size().unique()))} "
+                  "finished confirmation seeds:", "", markdown_table(pd.DataFrame(rows))]
+    search = r.search
+    sr = compare.seed_robustness(search, [col], knobs=(r.param, *r.by)) if not search.empty else pd.DataFrame()
+    if not sr.empty:
+        share = compare.seed_variance_share(search, col)
+        lines += ["", f"Search configs run with several seeds; share of {col}'s variance within configs (seed luck): "
+                  f"{share:.2f}.", "", markdown_table(sr)]
+    return lines or ["_No config was run with more than one seed._"]
 
 
 def _centrality(r: _Report) -> list[str]:

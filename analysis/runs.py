@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from infogan import metric_catalogue as catalogue
 from infogan.config import key_role
 
-CURVE_METRICS = ("eval/mig", "eval/factor_vae", "eval/beta_vae", "eval/dci_disentanglement", "eval/fid")
+CURVE_METRICS = catalogue.HEADLINE  # those a run evaluated
 
 
 @dataclass

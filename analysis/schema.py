@@ -24,19 +24,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from infogan import metric_catalogue as catalogue
 from infogan.atomic import atomic_path
 from sweeps import record
 
-METRIC_FID = "eval/fid"
-# eval/* keys that describe the evaluation, not the model: how long it took, and how many codes
-# FactorVAE's pruning kept. Probes' training accuracies (``*_train``) are excluded by suffix:
-# they measure the probe's fit; the matching test accuracy is the score.
-NON_QUALITY_EVAL = frozenset({"eval/seconds", "eval/factor_vae_num_active"})
+METRIC_FID = catalogue.FID
 
 # --------------------------------------------------------------------------------------------
 # Table schemas.
 
-SCHEMA_VERSION = 2  # 2: curves carry fid_feature_net
+SCHEMA_VERSION = 3  # 2: curves carry fid_feature_net; 3: trials carry stage and candidate
 SCHEMA_VERSION_KEY = b"infogan.analysis.schema_version"
 TABLE_KIND_KEY = b"infogan.analysis.table"
 TRIALS = "trials"
@@ -61,6 +58,10 @@ TRIALS_BASE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("seed", pa.int64()),
     # Hash of the config without seed and machine-only keys: rows sharing it differ only by seed.
     pa.field("config_id", pa.string(), nullable=False),
+    # The sweep's stage (sweeps.record.STAGES: search, or the confirmation's re-runs on fresh
+    # seeds) and, in the confirmation, which config it re-ran ("recipe", "top1", ...).
+    pa.field("stage", pa.string(), nullable=False),
+    pa.field("candidate", pa.string()),
     pa.field("steps_done", pa.int64()),
     pa.field("wall_seconds", pa.float64()),
     pa.field("diverged_step", pa.int64()),
@@ -105,7 +106,8 @@ _ARROW_OF_KIND = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), 
 
 
 def metric_direction(metric: str) -> str:
-    """``"min"`` if lower is better for ``metric`` (FID, losses, NLLs), else ``"max"``.
+    """``"min"`` if lower is better for ``metric`` (FID, losses, NLLs), else ``"max"``: the
+    metric catalogue's direction (``infogan.metric_catalogue.direction``) of the column's metric.
 
     Args:
         metric: metric key with or without a ``final/`` or ``best/`` prefix.
@@ -113,11 +115,7 @@ def metric_direction(metric: str) -> str:
     Returns:
         ``"min"`` or ``"max"``.
     """
-    name = strip_prefix(metric)
-    leaf = name.rsplit("/", 1)[-1]
-    if leaf == "fid" or leaf.startswith(("fid_", "loss", "nll")) or name == record.METRIC_DIVERGED_STEP:
-        return "min"
-    return "max"
+    return catalogue.direction(strip_prefix(metric))
 
 
 def strip_prefix(column: str) -> str:
@@ -132,9 +130,9 @@ def is_quality(metric: str) -> bool:
     """Whether ``metric`` scores the model (MIG, FID, accuracies…) rather than describing the run.
 
     The one notion every default metric list uses (effects, seed robustness, correlation
-    heatmaps, notebook summaries, ``best/`` columns): ``eval/*`` minus evaluation wall time,
-    FactorVAE's active-code count and the probes' training accuracies (``*_train``). ``train/*``
-    losses and ``time/*`` are not quality metrics either.
+    heatmaps, notebook summaries, ``best/`` columns), declared in ``infogan.metric_catalogue``:
+    ``eval/*`` minus evaluation wall time, FactorVAE's active-code count and the probes' training
+    accuracies (``*_train``). ``train/*`` losses and ``time/*`` are not quality metrics either.
 
     Args:
         metric: metric key with or without a ``final/`` or ``best/`` prefix.
@@ -142,8 +140,7 @@ def is_quality(metric: str) -> bool:
     Returns:
         True for quality metrics.
     """
-    name = strip_prefix(metric)
-    return name.startswith("eval/") and not name.endswith("_train") and name not in NON_QUALITY_EVAL
+    return catalogue.is_quality(strip_prefix(metric))
 
 
 def is_fid(metric: str) -> bool:

@@ -41,6 +41,7 @@ class TuneTrial:
     rows: list[dict[str, Any]]
     errored: bool
     wall_seconds: float | None
+    stage: str = record.STAGE_SEARCH  # the confirmation's trials live in <sweep>/confirm/
 
 
 def _quote(value: str) -> str:
@@ -239,7 +240,8 @@ def read_tune_dir(tune_dir: str | os.PathLike[str]) -> dict[str, TuneTrial]:
             continue
         config = _flatten(next((r["config"] for r in rows if isinstance(r.get("config"), Mapping)), {}))
         wall = next((float(r["time_total_s"]) for r in reversed(rows) if "time_total_s" in r), None)
-        trials[trial_id] = TuneTrial(trial_id, config, rows, errored, wall)
+        stage = record.STAGE_CONFIRM if folder.parent.name == record.CONFIRM_EXPERIMENT else record.STAGE_SEARCH
+        trials[trial_id] = TuneTrial(trial_id, config, rows, errored, wall, stage)
     return trials
 
 

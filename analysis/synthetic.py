@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from analysis import schema as S
+from infogan import metric_catalogue as catalogue
 from infogan.config import Config, value_text
 from infogan.loop import is_evaluation_step
 from sweeps import record, tracking
@@ -52,7 +53,7 @@ def log_synthetic_sweep(
     steps: int = 20,
     eval_every: int = 5,
     train_metrics: Sequence[str] = ("train/loss_d", "train/loss_g", "train/l_info_cont"),
-    eval_metrics: Sequence[str] = ("eval/mig", "eval/factor_vae", "eval/cat_accuracy", "eval/fid"),
+    eval_metrics: Sequence[str] = catalogue.ANSWER,
     fid_feature_net: str | None = "lenet_dsprites@abc123",
     statuses: Sequence[str] | None = None,
     tune_dir: str | Path | None = None,
@@ -97,7 +98,8 @@ def log_synthetic_sweep(
         run_name=f"{name}-parent",
     )
     pid = parent.info.run_id
-    client.log_batch(pid, params=[Param("sweep.metric", "eval/mig"), Param("sweep.mode", "max"), Param("sweep.dataset", "dsprites")])
+    client.log_batch(pid, params=[Param("sweep.metric", catalogue.DEFAULT_METRIC),
+                              Param("sweep.mode", catalogue.direction(catalogue.DEFAULT_METRIC)), Param("sweep.dataset", "dsprites")])
     # The space a sweep of these λs would have searched, logged as the sweep logs it.
     space = SearchSpace(params={"loss.lambda_cont": SpaceParam(low=min(lambdas), high=max(lambdas), log=True)})
     with tempfile.TemporaryDirectory() as tmp:
@@ -144,7 +146,7 @@ def log_synthetic_sweep(
                 for k in eval_metrics:
                     if k == S.METRIC_FID:
                         v = fid_final * (1 + 2 * (1 - frac)) + rng.normal(0, 0.1)
-                    elif k == "eval/mig":
+                    elif k == catalogue.DEFAULT_METRIC:
                         v = mig_final * frac
                     else:
                         v = min(1.0, 0.5 + 0.4 * frac + seed_shift)
@@ -169,7 +171,7 @@ def log_synthetic_sweep(
         # A trial that crashed before it could open its MLflow run: Tune alone knows it.
         lam, seed = combos[0]
         flat = {**base, "loss.lambda_cont": lam, "train.seed": seed + 100, "train.steps": steps}
-        _write_tune_trial(tune_root / "trainable_tune_only", [{"trial_id": "tune_only", "training_iteration": 1, "step": 1, "time_total_s": 1.5, "timestamp": t0 // 1000, "eval/mig": 0.01, "config": flat}], errored=True)
+        _write_tune_trial(tune_root / "trainable_tune_only", [{"trial_id": "tune_only", "training_iteration": 1, "step": 1, "time_total_s": 1.5, "timestamp": t0 // 1000, catalogue.DEFAULT_METRIC: 0.01, "config": flat}], errored=True)
     client.set_terminated(pid, "FINISHED", end_time=t0 + n * 1000 + 1000)
     return SyntheticSweep(name, exp_id, pid, tuple(run_ids), tuple(trial_ids))
 
@@ -205,3 +207,71 @@ def synthetic_codes(trial_ids: Sequence[str], n_images: int = 500, n_codes: int 
         codes = np.tanh(1.5 * truth + rng.normal(0, noise, size=truth.shape))
         out[tid] = codes[:, rng.permutation(n_codes)]
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Simulated confirmations: how often the answer says what is true
+
+
+# The seed spread of final metrics the project measured: the pooled standard deviation over the
+# eight cells (3 seeds each) of the λ study, docs/results/lambda_study.md (2,500 steps at 32 px),
+# and the means around which its cells lay.
+MEASURED_SEED_SD = {"eval/mig": 0.0235, "eval/factor_vae": 0.069, "eval/fid": 69.0}
+MEASURED_MEAN = {"eval/mig": 0.068, "eval/factor_vae": 0.53, "eval/fid": 138.0}
+
+
+@dataclass(frozen=True)
+class SimulatedRates:
+    """How often simulated confirmations' answers said what: shares of ``sweeps``."""
+
+    sweeps: int
+    not_separable: float  # no config separable from the recipe on any metric
+    found_better: float  # "top1 is better than the recipe on <metric>"
+    false_claims: float  # any other separable difference (none is true)
+
+
+def simulate_answers(sweeps: int = 200, *, configs: int = 2, seeds: int = 3, margin_sd: float = 0.0,
+                     metric: str = catalogue.DEFAULT_METRIC, sd: Mapping[str, float] | None = None,
+                     rng_seed: int = 0) -> SimulatedRates:
+    """Confirmations drawn at a known truth, each answered by ``sweeps.answer.compute_answer``.
+
+    Every config's seeds are normal around the same means with the measured seed spread
+    (``MEASURED_SEED_SD``, independent metrics), except that ``top1`` is better than the recipe
+    on ``metric`` by ``margin_sd`` of that metric's spread (in its better direction).
+
+    Args:
+        sweeps: simulated confirmations.
+        configs: confirmed configs besides the recipe.
+        seeds: seeds per config.
+        margin_sd: ``top1``'s true advantage on ``metric``, in seed standard deviations.
+        metric: the metric ``top1`` is better on.
+        sd: each metric's seed spread (default ``MEASURED_SEED_SD``).
+        rng_seed: the simulation's seed.
+    Returns:
+        The shares of the simulated answers that found nothing, found ``top1`` better on
+        ``metric``, or claimed anything else.
+    """
+    import pandas as pd
+
+    from sweeps.answer import better, compute_answer
+
+    spread = dict(sd or MEASURED_SEED_SD)
+    metrics = list(spread)
+    rng = np.random.default_rng(rng_seed)
+    names = [record.CANDIDATE_RECIPE, *(f"top{i + 1}" for i in range(configs))]
+    sign = 1.0 if catalogue.direction(metric) == catalogue.MAX else -1.0
+    nothing = found = false = 0
+    for _ in range(sweeps):
+        rows = []
+        for name in names:
+            shift = {m: (sign * margin_sd * spread[m] if (name == "top1" and m == metric) else 0.0) for m in metrics}
+            for seed in range(seeds):
+                rows.append({"candidate": name, "status": record.STATUS_FINISHED, "seed": seed,
+                             **{m: MEASURED_MEAN.get(m, 0.0) + shift[m] + rng.normal(0.0, spread[m]) for m in metrics}})
+        answer = compute_answer(pd.DataFrame(rows), metrics, {n: n for n in names})
+        claims = answer.separable()
+        nothing += not claims
+        hit = any(c.group == "top1" and m == metric and better(m, c.difference) for c, m, _ in claims)
+        found += hit
+        false += any(not (c.group == "top1" and m == metric and better(m, c.difference)) for c, m, _ in claims)
+    return SimulatedRates(sweeps, nothing / sweeps, found / sweeps, false / sweeps)

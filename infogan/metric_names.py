@@ -3,8 +3,8 @@
 ``infogan.loop`` and ``infogan.monitor`` write these; ``infogan.loop.reported_metrics`` lists
 them, and ``sweeps.record`` (the run record, which loads nothing but the standard library) takes
 ``IMAGES`` and ``DIVERGED_STEP`` from here. Standard library only: importing this module must
-not pull in torch. The ``eval/`` names are declared by their families in
-``infogan.metrics.suite.FAMILY_METRICS``.
+not pull in torch. The ``eval/`` names are declared, with their families and directions, in
+``infogan.metric_catalogue``.
 """
 
 from __future__ import annotations

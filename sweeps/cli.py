@@ -76,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("--seeds", type=int, default=1, metavar="N",
         help="run every sampled config with N training seeds (train.seed, +1, ...) as N trials sharing a "
              "config id, for seed spread; the searcher learns from their mean (default 1)")
+    add("--confirm", type=int, default=None, metavar="K",
+        help="after the search, re-train its K best configs and the recipe's own config with fresh seeds at the "
+             f"full budget, and state the answer with intervals (default {cpu['confirm']}; 0: no confirmation; "
+             "several objectives: K configs spread along the Pareto front)")
+    add("--confirm-seeds", type=int, default=None, metavar="N",
+        help=f"seeds per confirmed config (default {cpu['confirm_seeds']}; at least 2 for an interval)")
+    add("--confirm-per", default=None, metavar="KEY",
+        help="confirm the K best configs of every level of a searched KEY (e.g. loss.lambda_cr: the best "
+             "InfoGAN and the best InfoGAN-CR at equal budget)")
     add("--scheduler", default=None, choices=["asha", "fifo"],
         help="asha (default with tpe) or fifo (no early stopping; default with random and multi-objective)")
     add("--grace-period", type=int, default=0,
@@ -156,6 +165,9 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
         ("--grace-period", args.grace_period, args.grace_period >= 0, ">= 0 (0: a third of the steps)"),
         ("--steps", args.steps, args.steps is None or args.steps >= 1, ">= 1"),
         ("--seeds", args.seeds, args.seeds >= 1, ">= 1"),
+        ("--confirm", args.confirm, args.confirm is None or args.confirm >= 0, ">= 0 (0: no confirmation)"),
+        ("--confirm-seeds", args.confirm_seeds, args.confirm_seeds is None or args.confirm_seeds >= 2,
+         ">= 2 (one seed has no spread; 3 or more for an interval worth reading)"),
     ):
         if not ok:
             raise ValueError(f"{flag} {value}: allowed is {allowed}")
@@ -176,6 +188,9 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
     space = space.with_params(ranges)
     space = space.with_fixed(dict(spaces.parse_set(s) for s in args.set))
     space.validate()
+    if args.confirm_per and args.confirm_per not in space.params:
+        raise ValueError(f"--confirm-per {args.confirm_per}: not a searched key of this sweep "
+                         f"(searched: {', '.join(space.params) or 'none'})")
     steps = int(space.fixed.get("train.steps", 0)) or space.sample_config().train.steps
     ensemble = packing.resolve_ensemble(packing.parse_ensemble(str(args.ensemble)), space.sample_config(),
                                         list(space.params), args.seeds, args.gpus_per_trial)
@@ -191,6 +206,9 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
         # With --ensemble K, K trials run in each of the budget's workers.
         max_concurrent=budget["max_concurrent"] * ensemble if args.max_concurrent is None else args.max_concurrent,
         ensemble=ensemble,
+        confirm=budget["confirm"] if args.confirm is None else args.confirm,
+        confirm_seeds=budget["confirm_seeds"] if args.confirm_seeds is None else args.confirm_seeds,
+        confirm_per=args.confirm_per or "",
         metrics=metrics, modes=modes, search=search, scheduler=scheduler, seed=args.seed,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, max_failures=args.max_failures,
         grace_period=args.grace_period, storage_path=args.storage_path or "", address=args.address or "",

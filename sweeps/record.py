@@ -16,7 +16,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from infogan.metric_names import DIVERGED_STEP, IMAGES  # standard library only, like this module
+from infogan.metric_catalogue import EVAL_PREFIX  # standard library only, like this module
+from infogan.metric_names import DIVERGED_STEP, IMAGES
+from infogan.metric_names import PREFIX as TRAIN_PREFIX
 
 # ---- tags
 TAG_PARENT_RUN_ID = "mlflow.parentRunId"
@@ -38,6 +40,18 @@ TAG_ENSEMBLE_WORKER = TAG_PREFIX + "ensemble_worker"
 TAG_ENSEMBLE_MEMBERS = TAG_PREFIX + "ensemble_members"
 ROLE_PARENT = "parent"
 ROLE_TRIAL = "trial"
+# The stage a trial belongs to: the search (one seed per sampled config, ASHA may stop it), or the
+# confirmation that re-trains the chosen configs with fresh seeds at the full budget.
+TAG_STAGE = TAG_PREFIX + "stage"
+STAGE_SEARCH = "search"
+STAGE_CONFIRM = "confirm"
+STAGES = (STAGE_SEARCH, STAGE_CONFIRM)
+# A confirmation trial's candidate: "recipe" (the recipe's own config) or "top1", "top2", ... in
+# the order the search ranked them (which search trials ran it: the plan, CONFIRM_PLAN_FILE).
+TAG_CANDIDATE = TAG_PREFIX + "candidate"
+CANDIDATE_RECIPE = "recipe"
+# The parent run's answer in one line (its full form: the description and sweep/answer.md).
+TAG_ANSWER = TAG_PREFIX + "answer"
 
 # ---- statuses: ours, and the MLflow run status each ends with
 STATUS_RUNNING = "running"
@@ -59,7 +73,7 @@ METRIC_WALL_SECONDS = "time/wall_seconds"
 METRIC_IMAGES_PER_SECOND = "time/images_per_second"
 METRIC_DIVERGED = "train/diverged"  # 1.0 on a diverged trial's last report, else 0.0 (reported to Tune too)
 METRIC_DIVERGED_STEP = DIVERGED_STEP  # set by infogan.train on divergence
-METRIC_PREFIXES = ("eval/", "train/", "time/")  # metric families that become table columns
+METRIC_PREFIXES = (EVAL_PREFIX, TRAIN_PREFIX, "time/")  # metric families that become table columns
 
 # ---- artifacts of a child run, and files beside Tune's state
 ARTIFACT_SEARCH_SPACE = "search_space.json"
@@ -78,6 +92,8 @@ ARTIFACTS = {  # the trials table's artifact columns -> paths inside a child run
     "artifact/metrics": ARTIFACT_METRICS,
 }
 PARENT_FILE = "mlflow_parent.json"  # in the Tune experiment directory
+CONFIRM_PLAN_FILE = "confirm_plan.json"  # beside it: the configs and seeds the confirmation trains
+CONFIRM_EXPERIMENT = "confirm"  # the confirmation's Tune experiment: <storage>/<sweep>/confirm/
 CHILD_FILE = "mlflow_run.json"  # in every checkpoint directory a trial reports
 
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from infogan import metric_catalogue as catalogue
 from sweeps.spaces import BUDGETS
 
-# The default objective per dataset (all "max"): MIG where ground-truth factors exist (dSprites),
-# categorical accuracy on labelled datasets (it needs a categorical code).
-DEFAULT_METRICS = {"dsprites": "eval/mig", "digits": "eval/cat_accuracy", "mnist": "eval/cat_accuracy",
-                   "fashion_mnist": "eval/cat_accuracy"}
-DEFAULT_METRIC, DEFAULT_MODE = DEFAULT_METRICS["dsprites"], "max"
-DEFAULT_MULTI_OBJECTIVE = "eval/fid:min,eval/mig:max"
+# The default objective per dataset and its direction (infogan.metric_catalogue): MIG where
+# ground-truth factors exist (dSprites), categorical accuracy on labelled datasets.
+DEFAULT_METRICS = catalogue.DEFAULT_METRIC_BY_DATASET
+DEFAULT_METRIC = catalogue.DEFAULT_METRIC
+DEFAULT_MODE = catalogue.direction(DEFAULT_METRIC)
+DEFAULT_MULTI_OBJECTIVE = (f"{catalogue.FID}:{catalogue.direction(catalogue.FID)},"
+                           f"{DEFAULT_METRIC}:{catalogue.direction(DEFAULT_METRIC)}")
 EXIT_INTERRUPTED = 130
 EXIT_ALL_FAILED = 1  # the sweep ran, and no trial gave an answer
 
@@ -39,6 +41,11 @@ class SweepSettings:
     gpus_per_trial: float = 0.0
     max_failures: int = 2
     ensemble: int = 1  # trials trained together per worker (sweeps.ensemble_trials); 1 = a process each
+    # The confirmation (sweeps.confirm): the top `confirm` configs and the recipe re-trained with
+    # `confirm_seeds` fresh seeds each (0: none); `confirm_per` = a knob whose every level gets its top configs.
+    confirm: int = BUDGETS["cpu"]["confirm"]
+    confirm_seeds: int = BUDGETS["cpu"]["confirm_seeds"]
+    confirm_per: str = ""
     grace_period: int = 0  # ASHA's first rung in steps; 0 = default_grace_period(steps)
     reduction_factor: int = 3
     storage_path: str = ""

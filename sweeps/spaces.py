@@ -351,17 +351,19 @@ _CPU_EVAL = {"eval.num_points": 5_000, "eval.mig_points": 10_000, "eval.num_test
              "eval.intermediate_points": 5_000, "eval.intermediate_fid_samples": 500}
 BUDGETS: dict[str, dict[str, Any]] = {
     "smoke": {
-        "num_samples": 2, "max_concurrent": 2,
+        # No confirmation by default: CI's tests of the search stay two trials (tests/sweeps give
+        # --confirm to smoke the confirmation).
+        "num_samples": 2, "max_concurrent": 2, "confirm": 0, "confirm_seeds": 2,
         "fixed": {"model.width": 0.125, "train.steps": 20, "train.batch_size": 32, "train.eval_every": 10,
                   "train.checkpoint_every": 10, "train.log_every": 5, "data.eval_size": 200, **_SMOKE_EVAL},
     },
     "cpu": {
-        "num_samples": 6, "max_concurrent": 2,
+        "num_samples": 6, "max_concurrent": 2, "confirm": 2, "confirm_seeds": 3,
         "fixed": {"train.steps": 2000, "train.eval_every": 500, "train.checkpoint_every": 500, "train.log_every": 50,
                   "data.eval_size": 2000, **_CPU_EVAL},
     },
     "gpu": {
-        "num_samples": 64, "max_concurrent": 8,
+        "num_samples": 64, "max_concurrent": 8, "confirm": 2, "confirm_seeds": 5,
         "fixed": {"train.steps": 50_000, "train.eval_every": 2_500, "train.checkpoint_every": 2_500,
                   "train.log_every": 100, "data.eval_size": 5_000, "eval.intermediate_points": 10_000,
                   "eval.intermediate_fid_samples": 2_000},

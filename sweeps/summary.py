@@ -26,15 +26,16 @@ from urllib.parse import urlparse
 
 import ray.tune
 
+from infogan import metric_catalogue as catalogue
 from infogan.config import Config, flat_value
 from sweeps import ranking, record, tracking
 from sweeps.tracking import SweepRef
+from sweeps.uncertainty import MIN_TRIALS
 
 logger = logging.getLogger(__name__)
 
 # Metrics the leaderboard shows next to the objectives, when trials report them.
-KEY_METRICS = ("eval/mig", "eval/factor_vae", "eval/beta_vae", "eval/dci_disentanglement", "eval/cat_accuracy",
-               "eval/fid")
+KEY_METRICS = catalogue.HEADLINE
 ARTIFACT_DIR = "sweep"  # parent-run artifacts: sweep/leaderboard.{csv,md}, sweep/*.png
 SUMMARY_FILE = "summary.json"  # beside Tune's state: the closing summary in full
 
@@ -136,7 +137,7 @@ def study_figures(study: Any, multi_objective: bool, metric_names: Sequence[str]
     target_name = ",".join(metric_names)
     plots = {"parallel_coordinates.png": lambda: ovm.plot_parallel_coordinate(
         study, target=(lambda t: t.values[0]) if multi_objective else None, target_name=metric_names[0])}
-    if len(done) >= 3:
+    if len(done) >= MIN_TRIALS["importance"]:  # below it fANOVA's forest splits seed noise (sweeps.uncertainty)
         plots["param_importances.png"] = lambda: ovm.plot_param_importances(
             study, target=(lambda t: t.values[0]) if multi_objective else None, target_name=metric_names[0])
     if multi_objective:
@@ -156,11 +157,12 @@ def study_figures(study: Any, multi_objective: bool, metric_names: Sequence[str]
 
 
 def importances(study: Any) -> dict[str, float]:
-    """Optuna's hyperparameter importances (fANOVA) of the first objective, or {} when too few trials."""
+    """Optuna's hyperparameter importances (fANOVA) of the first objective, or {} when there are
+    too few trials for them to mean anything (``MIN_TRIALS['importance']``)."""
     import optuna
 
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if len(done) < 3:
+    if len(done) < MIN_TRIALS["importance"]:
         return {}
     try:
         with warnings.catch_warnings():
@@ -246,17 +248,81 @@ class ParentRunUpdater(ray.tune.Callback):
             logger.warning("could not refresh the parent run's leaderboard: %s", err)
 
 
+def publish_answer(mlflow_client: Any, ref: SweepRef, answer: Any) -> None:
+    """Put the confirmation's answer (``sweeps.answer.Answer``) first on the parent run: its
+    description (the run page opens with it), the ``infogan.answer`` tag (the verdict's first
+    sentence, a column in the runs table), ``sweep/answer.md`` and the ``answer/...`` metrics."""
+    text = answer.markdown()
+    mlflow_client.set_tag(ref.parent_run_id, record.TAG_NOTE,
+                          f"## The answer of sweep {ref.sweep}\n\n{text}\n\nThe search's own leaderboard (one seed per "
+                          f"trial): `{ARTIFACT_DIR}/leaderboard.md`.")
+    mlflow_client.set_tag(ref.parent_run_id, record.TAG_ANSWER, answer.headline()[:4000])
+    mlflow_client.log_text(ref.parent_run_id, text, f"{ARTIFACT_DIR}/answer.md")
+    values = answer.mlflow_metrics()
+    if values:
+        tracking.log_metrics(mlflow_client, ref.parent_run_id, values, 0)
+
+
+def publish_rungs(mlflow_client: Any, ref: SweepRef, correlations: Any, metric: str) -> None:
+    """Log how each report step ranks the final ``metric`` (``sweeps.rungs``) on the parent run:
+    ``rungs/<metric>_rho`` (with ``_low``, ``_high``, ``_n``) at each step, and the table."""
+    if correlations.empty:
+        return
+    leaf = metric.rsplit("/", 1)[-1]
+    rows = [{"step": int(r.step), f"rungs/{leaf}_n": float(r.n),
+             **{f"rungs/{leaf}_{k}": float(getattr(r, k)) for k in ("rho", "low", "high") if math.isfinite(getattr(r, k))}}
+            for r in correlations.itertuples()]
+    tracking.log_metric_rows(mlflow_client, ref.parent_run_id, rows)
+    mlflow_client.log_text(ref.parent_run_id, correlations.to_csv(index=False), f"{ARTIFACT_DIR}/rung_correlations.csv")
+
+
+class AnswerUpdater(ray.tune.Callback):
+    """Refreshes the parent run's answer whenever a confirmation trial ends (driver side): the
+    answer so far, over the seeds that have ended. Picklable; never raises into Tune."""
+
+    def __init__(self, ref: SweepRef, metrics: Sequence[str], plan: Any):
+        self.ref, self.metrics, self.plan = ref, list(metrics), plan
+        self._client: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_client": None}
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._update(trials)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._update(trials)
+
+    def _update(self, trials: list[Any]) -> None:
+        from sweeps import confirm
+        from sweeps.answer import compute_answer
+
+        try:
+            if self._client is None:
+                self._client = tracking.ResilientClient(tracking.client(self.ref.tracking_uri), patience=60.0,
+                                                        what="MLflow (parent run refresh)")
+            answer = compute_answer(confirm.answer_rows(trials, self.plan), confirm.answer_metrics(self.metrics),
+                                    {c.name: c.description for c in self.plan.candidates},
+                                    planned={c.name: len(self.plan.seeds) for c in self.plan.candidates},
+                                    steps=self.plan.steps)
+            publish_answer(self._client, self.ref, answer)
+        except Exception as err:  # the sweep matters more than its dashboard
+            logger.warning("could not refresh the parent run's answer: %s", err)
+
+
 class ProgressPrinter(ray.tune.Callback):
     """One line per reported evaluation and per ended trial, with the sweep's objectives and the
     key metrics: the sweep's progress through Tune's public callback API (Tune's own console
-    output is switched off; its legacy table reporter needed ``RAY_AIR_NEW_OUTPUT=0``)."""
+    output is switched off; its legacy table reporter needed ``RAY_AIR_NEW_OUTPUT=0``). The
+    confirmation's lines say so."""
 
-    def __init__(self, total: int, metrics: Sequence[str], searched: Sequence[str]):
+    def __init__(self, total: int, metrics: Sequence[str], searched: Sequence[str], stage: str = record.STAGE_SEARCH):
         self.total, self.metrics, self.searched = total, list(metrics), list(searched)
+        self.prefix = "" if stage == record.STAGE_SEARCH else f"{stage} "
         self._ended = 0
 
     def _line(self, text: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+        print(f"[{time.strftime('%H:%M:%S')}] {self.prefix}{text}", flush=True)
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         values = ", ".join(f"{k.split('.')[-1]}={_fmt(trial.config.get(k))}" for k in self.searched)
@@ -298,18 +364,37 @@ def ui_urls(tracking_uri: str, experiment_id: str, run_id: str) -> tuple[str, st
             f"{base}/#/experiments/{experiment_id}/runs/{run_id}{view}")
 
 
+def _status_text(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none ended"
+
+
 def closing_text(summary: Mapping[str, Any], board: Any, metrics: Sequence[str], searched: Sequence[str],
-                 top: int = 5) -> str:
-    """The few lines a person reads at the end of a sweep: status counts, the best trials with
-    their key metrics and searched values, the Pareto front's trials (several objectives), and
-    where to look next."""
-    lines = [f"sweep {summary['name']!r}: {summary.get('trials', 0)} trials, "
-             + ", ".join(f"{n} {s}" for s, n in sorted(summary.get("statuses", {}).items()))]
+                 top: int = 5, answer: Any = None, rung_lines: Sequence[str] = ()) -> str:
+    """The few lines a person reads at the end of a sweep: status counts per stage, the answer
+    with its uncertainty (``sweeps.answer``, when a confirmation ran), the search's best trials
+    with their key metrics and searched values, the Pareto front's trials (several objectives),
+    and where to look next."""
+    n = summary.get("trials", 0)
+    head_line = f"sweep {summary['name']!r}: search {n} trial{'s' * (n != 1)} ({_status_text(summary.get('statuses', {}))})"
+    if "confirm_statuses" in summary:
+        confirmed = summary["confirm_statuses"]
+        n = sum(confirmed.values())
+        head_line += f"; confirmation {n} trial{'s' * (n != 1)} ({_status_text(confirmed)})"
+    lines = [head_line]
+    if answer is not None:
+        lines += ["", answer.text()]
     if board is not None and not board.empty:
         shown = ["trial_id", "status", "seed", *[m for m in dict.fromkeys([*metrics, *KEY_METRICS]) if m in board.columns],
                  *[k for k in searched if k in board.columns]]
         head = board[shown].head(top).rename(columns=lambda c: c.removeprefix("eval/"))
-        lines += ["", f"best {min(top, len(board))} by {metrics[0]}:", head.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
+        caveat = ("one seed per trial: the best of these is biased upwards by its selection; the answer above re-ran "
+                  "it on fresh seeds" if answer is not None else
+                  "one seed per trial: the best of these is the luckiest as much as the best (--confirm K re-runs "
+                  "the top configs over seeds)")
+        lines += ["", f"search, best {min(top, len(board))} by {metrics[0]} ({caveat}):",
+                  head.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
+    if rung_lines:
+        lines += ["", *rung_lines]
     if summary.get("pareto_front"):  # several objectives: the answer is the front, not one ranking
         lines += ["", f"Pareto front of {', '.join(metrics)}: "
                   + ", ".join(str(row["trial_id"]) for row in summary["pareto_front"])]

@@ -432,6 +432,18 @@ def open_child_run(mlflow_client: MlflowClient, ref: SweepRef, trial_id: str, tr
     return run_id
 
 
+def tag_stage(mlflow_client: MlflowClient, run_id: str, stage: str, candidates: Mapping[str, str],
+              config: Mapping[str, Any]) -> None:
+    """Tag a trial's run with its stage and, in the confirmation, its candidate's name (found by
+    the config's ``record.config_id`` among ``candidates``: config id -> name)."""
+    tags = {record.TAG_STAGE: stage}
+    name = candidates.get(record.config_id(config))
+    if name is not None:
+        tags[record.TAG_CANDIDATE] = name
+    for key, value in tags.items():
+        mlflow_client.set_tag(run_id, key, value)
+
+
 def read_json(path: Path) -> dict[str, Any] | None:
     """A small JSON file, or None if it is missing or torn."""
     try:

@@ -38,10 +38,15 @@ class TrialSettings:
     Attributes:
         ref: where the sweep lives in MLflow (URI, experiment, parent run).
         objectives: ``((metric, mode), ...)``; a diverged trial reports the worst value for each.
+        stage: ``search`` or ``confirm`` (``record.STAGES``), tagged on every trial's run.
+        candidates: ``(config_id, name)`` of the confirmation's configs (``sweeps.confirm``): a
+            trial's run is tagged with the name of its config.
     """
 
     ref: SweepRef
     objectives: tuple[tuple[str, str], ...]
+    stage: str = record.STAGE_SEARCH
+    candidates: tuple[tuple[str, str], ...] = ()
 
 
 def with_repeat_seed(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,6 +111,7 @@ def _run_trial(config: dict[str, Any], settings: TrialSettings, trial_id: str, t
         except ValueError as err:
             raise TrialConfigError(f"trial {trial_id} has an invalid config: {err}") from None
         tracking.log_params(mlflow_client, run_id, cfg.to_flat())
+        tracking.tag_stage(mlflow_client, run_id, settings.stage, dict(settings.candidates), cfg.to_flat())
         if ensemble:
             from sweeps.ensemble_trials import train_in_worker
 

@@ -16,7 +16,7 @@ import math
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -99,18 +99,37 @@ def build_scheduler(settings: SweepSettings, space: spaces.SearchSpace) -> Any:
 
     if settings.scheduler == "fifo":
         return FIFOScheduler()
-    sample = space.sample_config().train
-    eval_every, per_step = sample.eval_every, sample.images_per_step
-    grace = settings.grace_period or max(eval_every, default_grace_period(settings.steps))
-    # Trials report every eval_every steps: a rung between two reports would compare trials at
-    # the next report instead, so rungs sit on report steps (exactly so when every trial does the
-    # same work per step; otherwise each is compared at its first report past the rung).
-    grace = math.ceil(grace / eval_every) * eval_every
+    per_step = space.sample_config().train.images_per_step
     # max_t past every trial's budget: trials end at train.steps by themselves, so ASHA's max_t
     # stop never fires (a rung may still fall on the last step: the trainable reports that one last).
     max_t = (settings.steps + 1) * space.max_images_per_step()
     return ASHAScheduler(time_attr=record.WORK, metric=settings.metrics[0], mode=settings.modes[0], max_t=max_t,
-                         grace_period=min(grace, settings.steps) * per_step, reduction_factor=settings.reduction_factor)
+                         grace_period=grace_steps(settings, space) * per_step, reduction_factor=settings.reduction_factor)
+
+
+def grace_steps(settings: SweepSettings, space: spaces.SearchSpace) -> int:
+    """ASHA's first rung in training steps: ``--grace-period``, else ``default_grace_period``,
+    moved to the report step at or after it."""
+    eval_every = space.sample_config().train.eval_every
+    grace = settings.grace_period or max(eval_every, default_grace_period(settings.steps))
+    # Trials report every eval_every steps: a rung between two reports would compare trials at
+    # the next report instead, so rungs sit on report steps (exactly so when every trial does the
+    # same work per step; otherwise each is compared at its first report past the rung).
+    return min(math.ceil(grace / eval_every) * eval_every, settings.steps)
+
+
+def measure_rungs(settings: SweepSettings, space: spaces.SearchSpace, mlflow_client: Any) -> tuple[Any, list[int], int]:
+    """How each report step ranks the final objective over every finished trial of this budget in
+    the store (``sweeps.rungs``). Returns the correlations, this sweep's ASHA rungs (none without
+    ASHA) and how many sweeps the trials came from."""
+    from sweeps import rungs
+
+    sample = space.sample_config().to_flat()
+    curves = rungs.store_curves(mlflow_client, settings.metrics[0], {k: sample[k] for k in rungs.BUDGET_KEYS})
+    correlations = rungs.rung_correlations(curves, settings.steps)
+    asha = rungs.asha_rungs(grace_steps(settings, space), settings.reduction_factor, settings.steps) \
+        if settings.scheduler == "asha" else []
+    return correlations, asha, int(curves["sweep"].nunique()) if not curves.empty else 0
 
 
 def _summary(settings: SweepSettings, results: Any, searched: Sequence[str], parent_run_id: str) -> dict[str, Any]:
@@ -252,7 +271,9 @@ def run_sweep(settings: SweepSettings, space: spaces.SearchSpace, resume: bool =
         ref = _open_sweep(settings, space, storage, resume)
         tuner = _build_tuner(settings, space, ref, storage, resume)
         with tracking.no_download_bars():  # the parent run's refresh downloads the best traversal after each trial
-            return _summarise(settings, space, ref, storage, _fit(tuner))
+            results = _fit(tuner)
+            plan = _confirm(settings, space, ref, storage, results)
+            return _summarise(settings, space, ref, storage, results, plan)
     except _RefusedError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -356,18 +377,18 @@ def _build_tuner(settings: SweepSettings, space: spaces.SearchSpace, ref: tracki
     from ray import tune
 
     from sweeps import summary as summary_mod
-    from sweeps.trainable import TrialSettings, TrialStatusCallback, make_trainable, trial_dirname
+    from sweeps.trainable import TrialStatusCallback, trial_dirname
 
     # Tune warns whenever checkpoints come faster than its state snapshots; expected with short trials.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    trial_settings = TrialSettings(ref=ref, objectives=tuple(zip(settings.metrics, settings.modes, strict=True)))
-    ensemble = settings.ensemble > 1
-    trainable = make_trainable(trial_settings, settings.cpus_per_trial, settings.gpus_per_trial, ensemble)
-    if ensemble:  # the trials find their workers through it (sweeps.ensemble_trials)
+    trainable = make_sweep_trainable(settings, ref, record.STAGE_SEARCH)
+    if settings.ensemble > 1:  # the trials of both stages find their workers through it (sweeps.ensemble_trials)
         from sweeps import ensemble_trials
+        from sweeps.trainable import TrialSettings
 
-        ensemble_trials.start_registry(settings.name, trial_settings, ensemble_trials.EnsembleSettings(
-            settings.ensemble, settings.cpus_per_trial, settings.gpus_per_trial))
+        ensemble_trials.start_registry(settings.name, TrialSettings(ref=ref, objectives=_objectives(settings)),
+                                       ensemble_trials.EnsembleSettings(settings.ensemble, settings.cpus_per_trial,
+                                                                        settings.gpus_per_trial))
     if resume:
         # Errored trials are retried too: a trial that failed on a tracking outage or a lost
         # node trains on from its last checkpoint.
@@ -394,6 +415,20 @@ def _build_tuner(settings: SweepSettings, space: spaces.SearchSpace, ref: tracki
     )
 
 
+def _objectives(settings: SweepSettings) -> tuple[tuple[str, str], ...]:
+    return tuple(zip(settings.metrics, settings.modes, strict=True))
+
+
+def make_sweep_trainable(settings: SweepSettings, ref: tracking.SweepRef, stage: str,
+                         candidates: tuple[tuple[str, str], ...] = ()) -> Any:
+    """The trainable of one stage of the sweep (``record.STAGES``), with the sweep's resources and
+    placement (``--ensemble``): the search and the confirmation train their trials alike."""
+    from sweeps.trainable import TrialSettings, make_trainable
+
+    trial_settings = TrialSettings(ref=ref, objectives=_objectives(settings), stage=stage, candidates=candidates)
+    return make_trainable(trial_settings, settings.cpus_per_trial, settings.gpus_per_trial, settings.ensemble > 1)
+
+
 def _fit(tuner: Any) -> Any:
     """``tuner.fit()``, with SIGTERM ending the sweep like Ctrl-C (Tune stops the trials and saves
     its state). Returns Tune's results, or None after a second Ctrl-C (Tune gave up its graceful
@@ -410,11 +445,44 @@ def _fit(tuner: Any) -> Any:
         signal.signal(signal.SIGINT, previous_int)
 
 
+def _search_complete(settings: SweepSettings, trials: Sequence[Any]) -> bool:
+    return len(trials) >= settings.num_samples * settings.seeds and \
+        all(t.status in ("TERMINATED", "ERROR") for t in trials)
+
+
+def _confirm(settings: SweepSettings, space: spaces.SearchSpace, ref: tracking.SweepRef, storage: str,
+             results: Any) -> Any:
+    """The confirmation stage after a complete search (``sweeps.confirm``): its plan (kept beside
+    Tune's state, or the one a resumed sweep kept) and its trials. Returns the plan, or None when
+    there is nothing to confirm (switched off, an incomplete search, no finished search trial)."""
+    from sweeps import confirm
+
+    if results is None or settings.confirm <= 0:
+        return None
+    trials = tune_trials(_experiment_path(storage, settings.name))
+    if not _search_complete(settings, trials):
+        return None  # --resume finishes the search, then confirms
+    plan = confirm.load_or_make_plan(settings, space, storage, trials)
+    if plan is None:
+        print("confirmation: no search trial finished, nothing to confirm", flush=True)
+        return None
+    print(f"confirmation: {len(plan.candidates)} configs x {len(plan.seeds)} fresh seeds "
+          f"({', '.join(str(s) for s in plan.seeds)}), {plan.steps:,} steps each, no early stopping:", flush=True)
+    for c in plan.candidates:
+        score = ", ".join(f"{m} {v:.4g}" for m, v in c.search_scores.items())
+        print(f"  {c.name}: {c.description}" + (f" (search: {score} over {len(c.source_trials)} trial"
+                                                 f"{'s' * (len(c.source_trials) != 1)})" if score else ""), flush=True)
+    _fit(confirm.build_tuner(settings, plan, ref, storage, list(space.params)))
+    return plan
+
+
 def _summarise(settings: SweepSettings, space: spaces.SearchSpace, ref: tracking.SweepRef, storage: str,
-               results: Any) -> int:
-    """After the fit: every trial's final status on its run, the parent run's leaderboard, the
-    summary file, the parent run ended (KILLED when the sweep is incomplete), the closing table.
-    Returns the exit code."""
+               results: Any, plan: Any) -> int:
+    """After the fits: every trial's final status on its run, the answer and the leaderboard on
+    the parent run, the summary file, the parent run ended (KILLED when the sweep is incomplete),
+    the closing text. Returns the exit code."""
+    from sweeps import answer as answer_mod
+    from sweeps import confirm
     from sweeps import summary as summary_mod
 
     uri, searched = settings.tracking_uri, list(space.params)
@@ -424,12 +492,45 @@ def _summarise(settings: SweepSettings, space: spaces.SearchSpace, ref: tracking
     statuses = reconcile_statuses(trials, ref)
     interrupted = len(statuses) < settings.num_samples * settings.seeds or \
         bool({INTERRUPTED, NOT_STARTED} & set(statuses.values()))
+    confirm_trials: list[Any] = []
+    confirm_statuses: dict[str, str] = {}
+    if plan is None and settings.confirm > 0 and not interrupted and \
+            read_storage_json(storage, settings.name, record.CONFIRM_PLAN_FILE) is not None:
+        plan = confirm.Plan.from_json(read_storage_json(storage, settings.name, record.CONFIRM_PLAN_FILE) or {})
+    if plan is not None:
+        path = confirm.experiment_path(storage, settings.name)
+        from ray import tune
+
+        confirm_trials = tune_trials(path) if tune.Tuner.can_restore(path) else []
+        confirm_statuses = reconcile_statuses(confirm_trials, ref)
+        interrupted = interrupted or len(confirm_statuses) < len(plan.trial_configs()) or \
+            bool({INTERRUPTED, NOT_STARTED} & set(confirm_statuses.values()))
     summary = _summary(settings, results, searched, ref.parent_run_id) if results is not None else \
         {"parent_run_id": ref.parent_run_id}
     summary["name"] = settings.name
-    summary["statuses"] = {s: list(statuses.values()).count(s) for s in sorted(set(statuses.values()))}
+    summary["statuses"] = _counts(statuses)
+    answer = None
+    if plan is not None:
+        summary["confirm_statuses"] = _counts(confirm_statuses)
+        ended = sum(s not in (INTERRUPTED, NOT_STARTED) for s in confirm_statuses.values())
+        planned = len(plan.trial_configs())
+        notes = [f"The confirmation is incomplete ({ended} of {planned} trials ended): this is the answer so far; "
+                 "--resume completes it."] if ended < planned else []
+        answer = answer_mod.compute_answer(
+            confirm.answer_rows(confirm_trials, plan), confirm.answer_metrics(settings.metrics),
+            {c.name: c.description for c in plan.candidates}, planned={c.name: len(plan.seeds) for c in plan.candidates},
+            steps=plan.steps, notes=notes)
+        summary_mod.publish_answer(mlflow_client, ref, answer)
+        summary["answer"] = {"verdict": answer.verdict(), "markdown": answer.markdown(), "metrics": answer.mlflow_metrics(),
+                             "plan": plan.to_json()}
     board = summary_mod.publish(mlflow_client, ref, trials, settings.metrics, settings.modes, searched,
                                 settings.optuna_storage)
+    correlations, asha_rungs, sweeps_seen = measure_rungs(settings, space, mlflow_client)
+    summary["rung_correlations"] = correlations.to_dict(orient="records")
+    summary_mod.publish_rungs(mlflow_client, ref, correlations, settings.metrics[0])
+    from sweeps import rungs
+
+    rung_lines = rungs.describe(correlations, settings.metrics[0], asha_rungs, sweeps_seen)
     experiment_url, run_url = summary_mod.ui_urls(uri, ref.experiment_id, ref.parent_run_id)
     summary["where"] = {
         "Tune state": experiment_path,
@@ -446,15 +547,21 @@ def _summarise(settings: SweepSettings, space: spaces.SearchSpace, ref: tracking
     if interrupted:
         # Reopened by --resume (the parent) or by the trial that trains on (its child run).
         mlflow_client.set_terminated(ref.parent_run_id, "KILLED")
-        kill_open_child_runs(mlflow_client, ref, trials)
+        kill_open_child_runs(mlflow_client, ref, [*trials, *confirm_trials])
     else:
         tracking.finish_run(mlflow_client, ref.parent_run_id)
-    print("\n" + summary_mod.closing_text(summary, board, settings.metrics, searched))
+    print("\n" + summary_mod.closing_text(summary, board, settings.metrics, searched, answer=answer,
+                                         rung_lines=rung_lines))
     if interrupted:
         print(f"the sweep is incomplete: continue it with\n  {resume_command(settings, storage)}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if statuses and set(statuses.values()) == {record.STATUS_FAILED}:
-        print(f"every trial failed: their errors are in {experiment_path}/*/error.txt and in the MLflow runs' "
-              f"{record.TAG_ERROR} tags", file=sys.stderr)
-        return EXIT_ALL_FAILED
+    for stage, stage_statuses in (("search", statuses), ("confirmation", confirm_statuses)):
+        if stage_statuses and set(stage_statuses.values()) == {record.STATUS_FAILED}:
+            print(f"every trial of the {stage} failed: their errors are in {experiment_path}/**/error.txt and in the "
+                  f"MLflow runs' {record.TAG_ERROR} tags", file=sys.stderr)
+            return EXIT_ALL_FAILED
     return 0
+
+
+def _counts(statuses: Mapping[str, str]) -> dict[str, int]:
+    return {s: list(statuses.values()).count(s) for s in sorted(set(statuses.values()))}

@@ -274,7 +274,7 @@ def test_report_with_two_fid_networks_drops_only_the_fid_parts(mlflow_store, tmp
     S.write_table(pa.Table.from_pandas(trials, schema=res.trials.schema, preserve_index=False), folder / S.TRIALS_FILE)
     S.write_table(pa.Table.from_pandas(curves, schema=res.curves.schema, preserve_index=False), folder / S.CURVES_FILE)
     text = write_report(tmp_path / "tables", tmp_path / "rep", sweep="demo", statuses=None).read_text()
-    board = text.split("## Leaderboard by eval/mig")[1].split("## ")[0]
+    board = text.split("## Search leaderboard by eval/mig")[1].split("## ")[0]
     assert "| trial_id |" in board and "eval/fid is left out" in board  # the leaderboard stays, without FID
     figures = text.split("## Figures")[1]
     assert "learning_curves.png" in figures and "_Skipped" not in figures

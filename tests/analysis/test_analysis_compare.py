@@ -257,5 +257,7 @@ def test_report_levels_read_as_a_person_writes_them() -> None:
 def test_an_undefined_rank_correlation_is_said_not_printed_as_nan() -> None:
     from analysis.report import spearman_text
 
-    assert spearman_text(0.5, 0.0123, 8) == "Spearman ρ = 0.500 (p = 0.0123, n = 8)."
-    assert spearman_text(float("nan"), float("nan"), 2).startswith("Spearman ρ: not defined for these 2 trials")
+    assert spearman_text(0.5, 0.0123, 12) == "Spearman ρ = 0.500 (p = 0.0123, n = 12)."
+    assert spearman_text(float("nan"), float("nan"), 12).startswith("Spearman ρ: not defined for these 12 trials")
+    # Below 10 trials the number is not printed at all (issue 24: refuse to over-read).
+    assert spearman_text(0.5, 0.0123, 8).startswith("Spearman ρ: not meaningful at n = 8 (it needs 10 trials")

@@ -18,7 +18,7 @@ from infogan.config import KEYS
 def _trials_table(sweep: str, metrics: list[str]) -> pa.Table:
     schema = S.trials_schema(metrics)
     rows = [
-        {"sweep": sweep, "trial_id": f"t{i}", "run_id": f"r{i}", "status": "finished", "seed": i, "config_id": "c",
+        {"sweep": sweep, "trial_id": f"t{i}", "run_id": f"r{i}", "status": "finished", "seed": i, "config_id": "c", "stage": "search",
          "steps_done": 10, "loss.lambda_cont": 0.1 * (i + 1), "codes.categorical": "10,3", "data.download": False,
          "start_time": pd.Timestamp(1_700_000_000_000 + i, unit="ms", tz="UTC"),
          **{S.FINAL_PREFIX + m: 0.5 + i for m in metrics}}

@@ -63,5 +63,6 @@ def test_a_real_sweeps_report_follows_its_logged_space(smoke_sweep, tmp_path: Pa
     assert knobs[0] == "loss.lambda_cont"  # the space's order survives logging and collection
     text = write_report(smoke_sweep.tables, tmp_path / "rep", sweep=SMOKE_SWEEP).read_text()
     assert f"## Effect of {knobs[0]} on eval/mig" in text
-    header = text.split("## Leaderboard by eval/mig")[1].split("\n## ")[0].strip().splitlines()[0]
+    board = text.split("## Search leaderboard by eval/mig")[1].split("\n## ")[0].strip().splitlines()
+    header = next(line for line in board if line.startswith("| rank |"))
     assert all(f"| {k} |" in header for k in knobs)  # what each trial ran, every searched knob

@@ -162,4 +162,4 @@ def test_a_sweep_whose_every_trial_failed_exits_1(tmp_path: Path, capsys: pytest
                                "--tracking-uri", f"sqlite:///{tmp_path}/m.db"])
     captured = capsys.readouterr()
     assert code == 1, captured.err[-2000:]
-    assert "1 trials, 1 failed" in captured.out and "every trial failed" in captured.err
+    assert "search 1 trial (1 failed)" in captured.out and "every trial of the search failed" in captured.err

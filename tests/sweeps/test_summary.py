@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from sweeps import ranking, record, summary, tracking
+from sweeps.uncertainty import MIN_TRIALS
 
 
 @dataclass
@@ -49,9 +50,9 @@ def test_closing_text_counts_statuses_and_shows_the_best_trials() -> None:
     text = summary.closing_text({"name": "s", "trials": 4, "statuses": {"finished": 2, "stopped_early": 1},
                                  "where": {"report": "python -m analysis report", "nothing": None}},
                                 board, ["eval/mig"], ["loss.lambda_cont"])
-    assert text.splitlines()[0] == "sweep 's': 4 trials, 2 finished, 1 stopped_early"
+    assert text.splitlines()[0] == "sweep 's': search 4 trials (2 finished, 1 stopped_early)"
     assert text.splitlines()[4].split()[0] == "b"  # the best trial first
-    assert "best 3 by eval/mig:" in text and "report: python -m analysis report" in text and "nothing" not in text
+    assert "search, best 3 by eval/mig (one seed per trial" in text and "report: python -m analysis report" in text and "nothing" not in text
     assert "Pareto front" not in text
     several = summary.closing_text({"name": "s", "pareto_front": [{"trial_id": "a"}, {"trial_id": "b"}]},
                                    board, ["eval/fid", "eval/mig"], [])
@@ -88,7 +89,14 @@ def test_publish_puts_leaderboard_plots_importances_and_best_traversal_on_the_pa
     study = optuna.create_study(study_name="s", storage=storage, direction="maximize",
                                 sampler=optuna.samplers.RandomSampler(seed=0))
     study.optimize(lambda t: t.suggest_float("loss.lambda_cont", 0.01, 1, log=True) + 0.1 * t.suggest_int("codes.n", 1, 3),
-                   n_trials=6)
+                   n_trials=MIN_TRIALS["importance"] - 1)
+    summary.publish(client, ref, _trials(), ["eval/mig"], ["max"], ["loss.lambda_cont"], storage)
+    files = {a.path for a in client.list_artifacts(parent, summary.ARTIFACT_DIR)}
+    assert f"{summary.ARTIFACT_DIR}/parallel_coordinates.png" in files  # importances: not meaningful yet
+    assert f"{summary.ARTIFACT_DIR}/param_importances.png" not in files
+    assert not [m for m in client.get_run(parent).data.metrics if m.startswith("importance/")]
+    study.optimize(lambda t: t.suggest_float("loss.lambda_cont", 0.01, 1, log=True) + 0.1 * t.suggest_int("codes.n", 1, 3),
+                   n_trials=1)
     board = summary.publish(client, ref, _trials(), ["eval/mig"], ["max"], ["loss.lambda_cont"], storage)
     assert board["trial_id"].iloc[0] == "b"
     files = {a.path for a in client.list_artifacts(parent, summary.ARTIFACT_DIR)}
