@@ -28,7 +28,8 @@ from sweeps.settings import (
     DEFAULT_MULTI_OBJECTIVE,
     SweepSettings,
 )
-from sweeps.tuner import read_storage_json, run_sweep
+from sweeps.storage import read_storage_json
+from sweeps.tuner import run_sweep
 
 
 def build_parser() -> argparse.ArgumentParser:
