@@ -23,7 +23,7 @@ import numpy as np
 from analysis import schema as S
 from infogan import metric_catalogue as catalogue
 from infogan.config import Config, value_text
-from infogan.train import is_evaluation_step
+from infogan.loop import is_evaluation_step
 from sweeps import record, tracking
 from sweeps.spaces import Param as SpaceParam
 from sweeps.spaces import SearchSpace

@@ -41,6 +41,7 @@ import torch
 from infogan import checkpoint
 from infogan.config import Config, EvalConfig, metric_set
 from infogan.data import load_dataset
+from infogan.loop import full_evaluation_steps, run_evaluation_steps, train
 from infogan.metrics import (
     compute_beta_vae,
     compute_dci,
@@ -52,7 +53,6 @@ from infogan.metrics import (
 from infogan.metrics.suite import Evaluator
 from infogan.model import build
 from infogan.presets import PRESETS
-from infogan.train import full_evaluation_steps, run_evaluation_steps, train
 
 FACTOR_SIZES = (3, 6, 40, 32, 32)  # dSprites without colour
 

@@ -4,7 +4,7 @@ The reference is what typical public InfoGAN implementations do, on the same net
 ``DataLoader`` over a map-style dataset (per-sample ``__getitem__`` + collate), fp32, default
 ``torch.optim.Adam``, and separate forward passes (D on real, D on fake, then in the G step D
 on fake again and the trunk a second time for Q, with D's weight gradients computed and
-thrown away). The project loop is ``infogan.train.train`` itself.
+thrown away). The project loop is ``infogan.loop.train`` itself.
 
 Both figures are training throughput only. The project loop is timed with evaluation reduced
 to Q on 16 labelled images (no FID, no disentanglement metrics), no run directory (so no
@@ -41,9 +41,9 @@ from infogan import codes as latent_codes
 from infogan import losses
 from infogan.config import Config
 from infogan.data import load_dataset
+from infogan.loop import resolve_precision, train
 from infogan.model import build
 from infogan.presets import PRESETS
-from infogan.train import resolve_precision, train
 
 
 class _NumpyImages(Dataset):
@@ -146,7 +146,7 @@ def _training_seconds(cfg: Config, steps: int) -> float:
 
 
 def run_project(cfg: Config, steps: int, warmup: int) -> float:
-    """Training images/s of ``infogan.train.train`` over ``steps`` steps after ``warmup`` steps."""
+    """Training images/s of ``infogan.loop.train`` over ``steps`` steps after ``warmup`` steps."""
     cfg = training_only(cfg)
     # Subtracting the warm-up run's time removes the first steps' one-off costs (allocator,
     # kernel selection), as the reference loop's untimed warm-up does.
@@ -181,14 +181,12 @@ def profile_project(cfg: Config, steps: int = 20, warmup: int = 5, top: int = 12
     from infogan.step import InfoGANStep
 
     torch.set_flush_denormal(True)  # as train() does
-    torch.manual_seed(cfg.train.seed)
     device = torch.device("cpu")
-    dataset = load_dataset(cfg, device)
-    step = InfoGANStep(cfg, device, resolve_precision(cfg.train.precision, device))
-    gen = torch.Generator().manual_seed(0)
+    step = InfoGANStep([cfg], load_dataset(cfg, device), device, resolve_precision(cfg.train.precision, device))
+    step.train()
 
     def one() -> None:
-        step(dataset.sample(cfg.train.batch_size, gen), latent_codes.sample(cfg.codes, cfg.train.batch_size, gen))
+        step.iteration(False)
 
     for _ in range(warmup):
         one()

@@ -1,7 +1,7 @@
 """Tune overhead: one trial's wall time inside a sweep ÷ the same training run standalone, in one run.
 
 Both runs use the same flat config (same steps, evaluations, checkpoints, figures, thread count):
-- standalone: ``infogan.train.train(cfg, run_dir=...)`` in this process;
+- standalone: ``infogan.loop.train(cfg, run_dir=...)`` in this process;
 - inside Tune: a one-trial ``sweeps/lambda_search.py`` sweep (every searched key fixed, FIFO, local
   Ray, a temporary sqlite MLflow store), so the trial pays for everything a real one does:
   ``ray.tune.report`` with checkpoints, MLflow params/metrics/figures/checkpoint artifacts.
@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from infogan.config import Config, value_text
-from infogan.train import train
+from infogan.loop import train
 from sweeps import lambda_search, record, spaces, tracking
 
 

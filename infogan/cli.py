@@ -1,10 +1,11 @@
-"""Command-line plumbing shared by the CLIs: flags, one-line errors, exit codes.
+"""The command lines: ``main`` of ``python -m infogan.train``, and the plumbing every CLI shares.
 
-``python -m infogan.train`` (``train_parser``, ``config_from_args``, ``run_training``) and
-``python -m infogan.evaluate`` parse with ``parse_args``, which turns an unknown ``--section.key``
-flag into one line naming the closest keys; every expected failure is one ``error: ...`` line on
-stderr and an exit status from ``EXIT_*``. The training loop itself (``infogan.train.train``) knows
-nothing of this module.
+``main`` parses the training flags (``train_parser``, ``config_from_args``) and trains
+(``run_training``: one run, or several seeds as the members of one step); ``python -m
+infogan.evaluate`` parses with the same ``parse_args``, which turns an unknown ``--section.key``
+flag into one line naming the closest keys.
+Every expected failure is one ``error: ...`` line on stderr and an exit status from ``EXIT_*``.
+The training loop itself knows nothing of this module.
 """
 
 from __future__ import annotations
@@ -15,17 +16,14 @@ import math
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from infogan import checkpoint as ckpt
 from infogan.config import KEYS, Config, describe, parse_assignment, unknown_key_message
+from infogan.loop import train_members
 from infogan.presets import PRESETS
 from infogan.run_writer import latest_checkpoint
-
-if TYPE_CHECKING:
-    from infogan.train import TrainResult
 
 EXIT_OK = 0
 EXIT_DIVERGED = 1  # the run ended without finishing (diverged)
@@ -55,6 +53,7 @@ def train_parser() -> argparse.ArgumentParser:
             "  python -m infogan.train --resume runs/x/checkpoints/step_00000500 --train.steps 2000\n"
             "  python -m infogan.train --resume runs/x/checkpoints/step_00288000 --loss.lambda_cr 2 \\\n"
             "      --loss.cr_start 288000 --train.steps 322560   # switch InfoGAN-CR on (a fresh classifier)\n"
+            "  python -m infogan.train --preset dsprites --seeds 1,2,3,4 --out runs/seeds  # 4 seeds, one step\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,  # --train.step must not silently mean --train.steps
@@ -70,6 +69,10 @@ def train_parser() -> argparse.ArgumentParser:
                         help="checkpoint file or directory to continue from, with the config saved in it (flags "
                              "may change the budget, intervals and evaluation settings, and switch InfoGAN-CR "
                              "on or move its start before its phase begins)")
+    parser.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                        help="train these seeds of the config as the members of one step (K-times larger "
+                             "kernels: faster where a device is launch-bound, see infogan/speeds.py), each its own "
+                             "run in <out>/seed<S>; Ctrl-C prints the command that resumes each of them")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     defaults = Config().to_flat()
@@ -139,27 +142,58 @@ def interrupted_message(out: Path | None, resume: str | None, steps: int | None)
     return f"interrupted {where}; resume with: {shlex.join(command)}"
 
 
-def run_training(args: argparse.Namespace, train: Callable[..., TrainResult]) -> int:
-    """Train with the flags ``train_parser`` parsed: every expected failure (config, data files,
-    checkpoint, device) is one line and ``EXIT_USAGE``; a run that diverges exits ``EXIT_DIVERGED``;
-    Ctrl-C exits ``EXIT_INTERRUPTED`` with the command that resumes the run (one line);
-    ``--debug`` shows tracebacks instead.
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m infogan.train``: the flags of ``train_parser``; every expected failure is one line
+    and exit 2, a diverged run exits 1, Ctrl-C 130 (``run_training``)."""
+    return run_training(parse_args(train_parser(), argv))
+
+
+def parse_seeds(text: str | None) -> list[int] | None:
+    """``--seeds``: distinct training seeds ``1,2,3`` (None without the flag).
+
+    Raises:
+        ValueError: not a list of distinct integers >= 0 (one line).
+    """
+    if text is None:
+        return None
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds {text!r}: allowed is a list of distinct training seeds >= 0, e.g. 1,2,3")
+    return seeds
+
+
+def run_training(args: argparse.Namespace) -> int:
+    """Train with the flags ``train_parser`` parsed: one run (``infogan.loop.train``'s case), or the
+    seeds of ``--seeds`` as the members of one step (``infogan.loop.train_members``), each in its
+    run directory ``<out>/seed<S>``. Every expected failure (config, data files, checkpoint, device)
+    is one line and ``EXIT_USAGE``; a run that diverges exits ``EXIT_DIVERGED``; Ctrl-C exits
+    ``EXIT_INTERRUPTED`` with, for each run, the command that resumes it (one line each: a member's
+    checkpoint resumes as a run of its own); ``--debug`` shows tracebacks instead.
 
     Args:
         args: the parsed flags.
-        train: ``infogan.train.train`` (passed in: that module imports this one).
     Returns:
         The exit status.
     """
-    out: Path | None = None
+    runs: list[Path] = []
     steps: int | None = None
     try:
         # A resumed run starts from the checkpoint's own config: only the flags given change it,
-        # and train() refuses changes other than budget, bookkeeping and evaluation keys.
+        # and the loop refuses changes other than budget, bookkeeping and evaluation keys.
         base = Config.from_flat(ckpt.load(args.resume).config) if args.resume else None
         cfg = config_from_args(args, base)
-        out, steps = Path(args.out or f"runs/{cfg.data.name}-{time.strftime('%Y%m%d-%H%M%S')}"), cfg.train.steps
-        result = train(cfg, run_dir=out, resume=args.resume, progress=not args.no_progress)
+        seeds = parse_seeds(getattr(args, "seeds", None))
+        if seeds and args.resume:
+            raise ValueError("--seeds with --resume: resume each seed's run with the command Ctrl-C printed for it "
+                             "(python -m infogan.train --resume <its checkpoint> --out <its run directory>)")
+        out = Path(args.out or f"runs/{cfg.data.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        cfgs = [cfg.replace(**{"train.seed": s}) for s in seeds] if seeds else [cfg]
+        runs, steps = ([out / f"seed{s}" for s in seeds] if seeds else [out]), cfg.train.steps
+        results = train_members(cfgs, runs, resume=[args.resume] if args.resume else None,
+                                progress=not args.no_progress)
     except (ValueError, FileNotFoundError) as err:
         if args.debug:
             raise
@@ -168,15 +202,22 @@ def run_training(args: argparse.Namespace, train: Callable[..., TrainResult]) ->
     except KeyboardInterrupt:
         if args.debug:
             raise
-        print(interrupted_message(out, args.resume, steps), file=sys.stderr)
+        for run in runs or [None]:
+            print(interrupted_message(run, args.resume, steps), file=sys.stderr)
         return EXIT_INTERRUPTED
-    summary = {"status": result.status, "step": result.step, "images_per_second": round(result.images_per_second, 1),
-               **{k: round(v, 4) for k, v in result.metrics.items() if math.isfinite(v)}}
-    print(json.dumps(summary, indent=2))
-    if result.status != "finished":
-        print(result.message, file=sys.stderr)
-        print(f"run directory: {out} (last good checkpoint: {result.checkpoint})", file=sys.stderr)
-        return EXIT_DIVERGED
-    print(f"run directory: {out}; figures: {out / 'figures' / 'traversal.png'}, {out / 'figures' / 'samples.png'}",
-          file=sys.stderr)
-    return EXIT_OK
+    summaries = [{"status": r.status, "step": r.step, "images_per_second": round(r.images_per_second, 1),
+                  **{k: round(v, 4) for k, v in r.metrics.items() if math.isfinite(v)}} for r in results]
+    if len(runs) == 1:
+        print(json.dumps(summaries[0], indent=2))
+    else:
+        print(json.dumps({str(run): summary for run, summary in zip(runs, summaries, strict=True)}, indent=2))
+    code = EXIT_OK
+    for run, result in zip(runs, results, strict=True):
+        if result.status != "finished":
+            print(result.message, file=sys.stderr)
+            print(f"run directory: {run} (last good checkpoint: {result.checkpoint})", file=sys.stderr)
+            code = EXIT_DIVERGED
+        else:
+            print(f"run directory: {run}; figures: {run / 'figures' / 'traversal.png'}, "
+                  f"{run / 'figures' / 'samples.png'}", file=sys.stderr)
+    return code

@@ -237,8 +237,12 @@ class TrainConfig(_Section):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"
     # How a step runs: eager PyTorch; compiled (torch.compile of the step's compute; CUDA graphs
     # per compiled function on a GPU); graph (CUDA only: the whole iteration, sampling included,
-    # one CUDA graph replay); auto = what was measured fastest on the device (infogan.train).
+    # one CUDA graph replay); auto = what was measured fastest on the device kind (infogan.speeds).
     step_mode: Literal["auto", "eager", "compiled", "graph"] = "auto"
+    # fp32 matmuls and convolutions on CUDA in TensorFloat-32 (a 10-bit mantissa on tensor cores):
+    # the MNIST recipe's fully connected layers are matmuls that full fp32 runs several times
+    # slower on a GPU (torch's own default is TF32 for convolutions only). No effect on CPUs.
+    tf32: bool = True
     eval_every: Annotated[Int, Field(ge=1, le=10_000_000)] = 500
     # linear: evaluate every eval_every steps; log: at eval_every x 1, 2, 4, 8, ... (a long run's
     # curve on a log axis, e.g. the published 322k-step protocol). Both also at the last step and,
@@ -548,7 +552,7 @@ _VALUE_ADAPTERS = {key: _adapter(key) for key in KEYS}
 _ROLES = {
     "train.seed": "seed",
     "train.threads": "machine", "data.root": "machine", "data.download": "machine",
-    "train.device": "numerics", "train.precision": "numerics", "train.step_mode": "speed",
+    "train.device": "numerics", "train.precision": "numerics", "train.tf32": "numerics", "train.step_mode": "speed",
     "train.eval_every": "bookkeeping", "train.eval_schedule": "bookkeeping", "train.checkpoint_every": "bookkeeping",
     "train.log_every": "bookkeeping",
     "train.steps": "budget",

@@ -26,10 +26,10 @@ from infogan import checkpoint as ckpt
 from infogan.cli import EXIT_OK, EXIT_USAGE, parse_args, print_error
 from infogan.config import KEYS, Config, describe, key_role, parse_assignment
 from infogan.data import load_dataset
+from infogan.loop import resolve_device
 from infogan.metrics.suite import Evaluator
 from infogan.model import build
 from infogan.presets import PRESETS, is_eval_preset
-from infogan.train import resolve_device
 
 RESULTS = "eval_final.jsonl"
 

@@ -1,6 +1,6 @@
 """The names of the ``train/`` metrics a run reports, declared once.
 
-``infogan.train`` and ``infogan.monitor`` write these; ``infogan.train.reported_metrics`` lists
+``infogan.loop`` and ``infogan.monitor`` write these; ``infogan.loop.reported_metrics`` lists
 them, and ``sweeps.record`` (the run record, which loads nothing but the standard library) takes
 ``IMAGES`` and ``DIVERGED_STEP`` from here. Standard library only: importing this module must
 not pull in torch. The ``eval/`` names are declared, with their families and directions, in
@@ -21,7 +21,7 @@ IMAGES = PREFIX + "images"
 """Training work up to a step, in images: ``step * TrainConfig.images_per_step``, i.e. every real
 and generated image of each D update and each of the ``train.g_steps`` G updates (InfoGAN-CR's
 pairs not counted). A scheduler's clock (ASHA in sweeps). Not the rate ``images_per_second``
-(``infogan.train.TrainResult``; ``time/images_per_second`` in a sweep), which counts real images
+(``infogan.loop.TrainResult``; ``time/images_per_second`` in a sweep), which counts real images
 only: a factor ``1 + train.g_steps`` smaller per step."""
 
 H_CAT = PREFIX + "h_cat"  # the categorical codes' prior entropy, sum of ln K (nats): L_I's bound

@@ -56,7 +56,7 @@ _INFOGAN_CR_EVAL = {**_DLIB_EVAL, "eval.mig_points": 73_728, "eval.num_votes_tra
 # batch 64 = 322,560 iterations, the contrastive regulariser (weight 2, a fresh classifier) from
 # iteration 288,000 on. Its checkpoint 288,000 is the published "InfoGAN (modified)" row, the last
 # one the "InfoGAN-CR" row: both are evaluated with the full published protocol (the loop's full
-# evaluations, ``infogan.train.full_evaluation_steps``), and MIG, FactorVAE and FID by the same protocol at
+# evaluations, ``infogan.loop.full_evaluation_steps``), and MIG, FactorVAE and FID by the same protocol at
 # 1k, 2k, 4k, ... steps for the curve.
 PAPER_STEPS, PAPER_CR_START = 322_560, 288_000
 

@@ -1,13 +1,23 @@
-"""Training speeds measured on real hardware, and the wall times derived from them.
+"""Training speeds measured on real hardware, the wall times derived from them, and the paths
+chosen from them.
 
-Each figure is one that somebody saw, with where and how it was measured; the ``paper`` preset's
-and the sweep budgets' help texts derive their wall times from here, so a new measurement (say
-``benchmarks/gpu_speed.py`` on a GPU) changes them all by changing one line.
+Each figure is one that somebody saw, with where and how it was measured. The ``paper`` preset's
+and the sweep budgets' help texts derive their wall times from here; ``train.step_mode=auto``
+(``fastest_step_mode``) and the sweep's packing of trials into one step (``members_to_pack``) choose
+from ``PATHS``, so a new measurement (say ``benchmarks/gpu_speed.py`` on a GPU) changes them all by
+adding a line. A device kind with no measurement trains one member per step on the eager path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+    from infogan.config import Config
 
 
 @dataclass(frozen=True)
@@ -58,3 +68,84 @@ def describe(steps: int, speed: Speed, models: int = 1) -> str:
     if speed.processes > 1:
         at += f" each, {speed.processes} at a time"
     return f"about {format_duration(training_seconds(steps, speed, models))} of training on {speed.device} at {at}"
+
+
+@dataclass(frozen=True)
+class PathSpeed:
+    """The training speed of one path for one model on one kind of device, with its one-off cost.
+
+    Attributes:
+        kind: ``"cpu"``, or a CUDA device's name as ``torch.cuda.get_device_name`` gives it.
+        model: ``model_key`` of the measured config (architecture, image size, width, batch).
+        step_mode: ``eager``, ``compiled`` or ``graph``.
+        members: K, the members trained by one step.
+        model_steps_per_second: K x iterations per second (one process alone on the device).
+        compile_seconds: what the path costs before its first step, from a cold compile cache
+            (0 for eager).
+        source: where, how and by whom it was measured.
+    """
+
+    kind: str
+    model: str
+    step_mode: str
+    members: int
+    model_steps_per_second: float
+    compile_seconds: float
+    source: str
+
+
+def model_key(cfg: Config) -> str:
+    """What a path's speed depends on besides the device: ``"conv-32 w1 b64"``."""
+    m = cfg.model
+    return f"{m.resolved_arch}-{m.image_size} w{m.width:g} b{cfg.train.batch_size}"
+
+
+def device_kind(device: torch.device) -> str:
+    """``"cpu"`` or the CUDA device's name: the kind of device a measurement holds for."""
+    if device.type != "cuda":
+        return device.type
+    import torch
+
+    return torch.cuda.get_device_name(device)
+
+
+# Measured with benchmarks/gpu_speed.py (--device cpu on CPUs): one process alone on the device,
+# one thread per step on a CPU. Every line names its machine.
+PATHS: tuple[PathSpeed, ...] = ()
+
+
+def _measured(kind: str, cfg: Config, members: int, table: Sequence[PathSpeed]) -> list[PathSpeed]:
+    key = model_key(cfg)
+    return [p for p in table if p.kind == kind and p.model == key and p.members == members]
+
+
+def fastest_step_mode(kind: str, cfg: Config, members: int = 1, table: Sequence[PathSpeed] | None = None) -> str:
+    """The path that trains ``cfg``'s planned steps soonest on ``kind``, from the measured speeds:
+    a compiled or captured path only where its measured gain repays its measured compile time
+    within ``train.steps``; ``eager`` where nothing was measured."""
+    candidates = [p for p in _measured(kind, cfg, members, PATHS if table is None else table)
+                  if p.step_mode != "graph" or kind != "cpu"]
+    if not candidates:
+        return "eager"
+    work = cfg.train.steps * members
+    return min(candidates, key=lambda p: p.compile_seconds + work / p.model_steps_per_second).step_mode
+
+
+def members_to_pack(kind: str, cfg: Config, most: int, table: Sequence[PathSpeed] | None = None) -> int:
+    """How many trials of ``cfg``'s shapes to train as the members of one step on ``kind`` (at most
+    ``most``): the K whose best measured path trains the most model-steps per second, where it was
+    measured faster than one member alone; 1 where packing was never measured faster."""
+    best: dict[int, float] = {}
+    for p in PATHS if table is None else table:
+        if p.kind == kind and p.model == model_key(cfg) and p.members <= most:
+            best[p.members] = max(best.get(p.members, 0.0), p.model_steps_per_second)
+    if 1 not in best:
+        return 1
+    k = max(best, key=lambda m: best[m])
+    return k if best[k] > best[1] else 1
+
+
+# cuDNN's autotuner (``torch.backends.cudnn.benchmark``) on the device kinds where it was measured
+# faster for these steps (benchmarks/gpu_speed.py prints the eager path with and without it). Off
+# elsewhere: its choice of kernels may differ between runs, and a run should repeat to the bit.
+CUDNN_BENCHMARK_FASTER: frozenset[str] = frozenset()

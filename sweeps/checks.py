@@ -9,7 +9,7 @@ import difflib
 from collections.abc import Mapping
 from urllib.parse import urlparse
 
-from infogan.train import reported_metrics
+from infogan.loop import reported_metrics
 from sweeps.settings import SweepSettings
 from sweeps.spaces import SearchSpace
 
@@ -62,7 +62,7 @@ def check_sweep(settings: SweepSettings, space: SearchSpace) -> None:
     if settings.seeds > 1 and asha:
         raise SweepCheckError("--seeds with ASHA would cut some seeds of a config and not others: use --scheduler fifo")
     if settings.ensemble > 1:
-        from infogan.ensemble import MEMBER_KEYS, may_differ
+        from infogan.step import MEMBER_KEYS, may_differ
 
         shaped = [k for k in space.params if not may_differ(k)]
         if shaped:
@@ -74,7 +74,7 @@ def check_sweep(settings: SweepSettings, space: SearchSpace) -> None:
         if cr is not None and (min(cr.choices) == 0 < max(cr.choices) if cr.choices is not None
                                else cr.low <= 0 < cr.high):
             # InfoGAN-CR adds a classifier and a step: on in some members and off in others is
-            # two step structures (infogan.ensemble.check_members would fail those trials).
+            # two step structures (infogan.step.check_members would fail those trials).
             raise SweepCheckError(
                 f"--ensemble {settings.ensemble} trains trials together, but the searched loss.lambda_cr includes 0 "
                 "and positive values, so InfoGAN-CR would be on in some members only: search it over positive "

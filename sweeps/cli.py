@@ -19,7 +19,7 @@ from typing import Any
 
 from infogan import speeds
 from infogan.config import flat_value
-from sweeps import record, spaces, tracking
+from sweeps import packing, record, spaces, tracking
 from sweeps.checks import SweepCheckError
 from sweeps.settings import (
     DEFAULT_METRIC,
@@ -28,7 +28,8 @@ from sweeps.settings import (
     DEFAULT_MULTI_OBJECTIVE,
     SweepSettings,
 )
-from sweeps.tuner import read_storage_json, run_sweep
+from sweeps.storage import read_storage_json
+from sweeps.tuner import run_sweep
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,11 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="configs to try first, e.g. '[{\"optim.lr_d\": 0.0002}]' (the rest of each is sampled)")
     add("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial (also torch threads; default 1)")
     add("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial; fractions like 0.5 share a GPU")
-    add("--ensemble", type=int, default=1, metavar="K",
-        help="train K trials at a time in one worker as one ensemble step (K-times larger kernels: a GPU "
-             "is launch-bound on one model); each stays its own Tune trial, reported and stopped by ASHA "
+    add("--ensemble", default="auto", metavar="K|auto",
+        help="train K trials at a time in one worker as the members of one step (K-times larger kernels: a "
+             "GPU is launch-bound on one model); each stays its own Tune trial, reported and stopped by ASHA "
              "on its own. A worker holds --cpus-per-trial/--gpus-per-trial; its members may differ only in "
-             "seeds, loss weights, learning rates and betas (default 1: a process per trial)")
+             "seeds, loss weights, learning rates and betas. auto (default): pack where packing was measured "
+             "faster on the trials' kind of device (infogan/speeds.py; a config's seeds together with "
+             "--seeds), else one trial per process: today everywhere, as no measurement shows a gain")
     add("--max-failures", type=int, default=2, help="retries of a failed trial from its last checkpoint")
     add("--address", default=None, help="Ray cluster to join ('auto' or ray://host:10001); default a local Ray")
     add("--wait-for-resources", action="store_true",
@@ -165,7 +168,6 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
         ("--grace-period", args.grace_period, args.grace_period >= 0, ">= 0 (0: a third of the steps)"),
         ("--steps", args.steps, args.steps is None or args.steps >= 1, ">= 1"),
         ("--seeds", args.seeds, args.seeds >= 1, ">= 1"),
-        ("--ensemble", args.ensemble, args.ensemble >= 1, ">= 1"),
         ("--confirm", args.confirm, args.confirm is None or args.confirm >= 0, ">= 0 (0: no confirmation)"),
         ("--confirm-seeds", args.confirm_seeds, args.confirm_seeds is None or args.confirm_seeds >= 2,
          ">= 2 (one seed has no spread; 3 or more for an interval worth reading)"),
@@ -193,6 +195,8 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
         raise ValueError(f"--confirm-per {args.confirm_per}: not a searched key of this sweep "
                          f"(searched: {', '.join(space.params) or 'none'})")
     steps = int(space.fixed.get("train.steps", 0)) or space.sample_config().train.steps
+    ensemble = packing.resolve_ensemble(packing.parse_ensemble(str(args.ensemble)), space.sample_config(),
+                                        list(space.params), args.seeds, args.gpus_per_trial)
     search = args.search
     # ASHA by default where it can rank one objective over single seeds and the budget's rungs are
     # not measured to rank by luck (spaces.BUDGETS' "early_stopping").
@@ -206,8 +210,8 @@ def settings_from_args(args: argparse.Namespace) -> tuple[SweepSettings, spaces.
         dataset=args.dataset, budget=budget_name, steps=steps,
         num_samples=num_samples, seeds=args.seeds,
         # With --ensemble K, K trials run in each of the budget's workers.
-        max_concurrent=budget["max_concurrent"] * args.ensemble if args.max_concurrent is None else args.max_concurrent,
-        ensemble=args.ensemble,
+        max_concurrent=budget["max_concurrent"] * ensemble if args.max_concurrent is None else args.max_concurrent,
+        ensemble=ensemble,
         confirm=budget["confirm"] if args.confirm is None else args.confirm,
         confirm_seeds=budget["confirm_seeds"] if args.confirm_seeds is None else args.confirm_seeds,
         confirm_per=args.confirm_per or "",

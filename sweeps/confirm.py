@@ -6,9 +6,10 @@ Owns choosing what to confirm (``plan_confirmation``: the top ``--confirm`` conf
 ranked them: by the furthest step they reached, then by the objective there, their seeds' mean
 where ``--seeds`` repeated them, which is successive halving's own ranking, so that an ASHA search
 that let fewer than K configs finish still names K; or K spread along the Pareto front of several
-objectives; optionally the top ones per level of a knob, ``--confirm-per``), the plan kept beside Tune's state so that ``--resume`` trains the same
-trials (``load_or_make_plan``), the Tuner that trains it (``build_tuner``: the sweep's trainable,
-resources and ensemble placement, a searcher that hands out the planned configs, no early
+objectives; optionally the top ones per level of a knob, ``--confirm-per``), the plan kept beside
+Tune's state so that ``--resume`` trains the same trials (``load_or_make_plan``), the searcher that
+hands out the planned configs to the Tuner ``sweeps.tuner`` builds for them (the sweep's trainable,
+resources and ensemble placement, no early
 stopping) and the rows the answer is computed from (``answer_rows``; the answer itself is
 ``sweeps.answer``'s).
 
@@ -234,7 +235,7 @@ def load_or_make_plan(settings: SweepSettings, space: spaces.SearchSpace, storag
                       trials: Sequence[Any]) -> Plan | None:
     """The plan kept beside Tune's state (a resumed sweep trains what it planned), else a new one,
     kept there before any confirmation trial starts."""
-    from sweeps.tuner import read_storage_json, write_storage_json
+    from sweeps.storage import read_storage_json, write_storage_json
 
     saved = read_storage_json(storage, settings.name, record.CONFIRM_PLAN_FILE)
     if saved is not None:
@@ -283,37 +284,6 @@ class PlannedConfigs(Searcher):
 def experiment_path(storage: str, name: str) -> str:
     """The confirmation's Tune experiment: ``<storage>/<sweep>/confirm``."""
     return f"{storage.rstrip('/')}/{name}/{record.CONFIRM_EXPERIMENT}"
-
-
-def build_tuner(settings: SweepSettings, plan: Plan, ref: Any, storage: str, searched: Sequence[str]) -> Any:
-    """The confirmation's Tuner (restored when its experiment exists): the sweep's trainable with
-    its resources and ensemble placement (``tuner.make_sweep_trainable``), the planned configs,
-    no early stopping, the status, progress and answer callbacks."""
-    from ray import tune
-
-    from sweeps import summary as summary_mod
-    from sweeps.trainable import TrialStatusCallback, trial_dirname
-    from sweeps.tuner import make_sweep_trainable
-
-    trainable = make_sweep_trainable(settings, ref, record.STAGE_CONFIRM, plan.labels())
-    path = experiment_path(storage, settings.name)
-    if tune.Tuner.can_restore(path):
-        return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
-    configs = plan.trial_configs()
-    return tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(search_alg=PlannedConfigs(configs), num_samples=len(configs),
-                                    max_concurrent_trials=settings.max_concurrent, trial_dirname_creator=trial_dirname),
-        run_config=tune.RunConfig(
-            name=record.CONFIRM_EXPERIMENT, storage_path=f"{storage.rstrip('/')}/{settings.name}",
-            failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            callbacks=[TrialStatusCallback(ref), summary_mod.AnswerUpdater(ref, settings.metrics, plan),
-                       summary_mod.ProgressPrinter(len(configs), settings.metrics, [*searched, "train.seed"],
-                                                   stage=record.STAGE_CONFIRM)],
-            verbose=0,
-        ),
-    )
 
 
 # --------------------------------------------------------------------------------------------

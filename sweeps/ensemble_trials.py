@@ -2,7 +2,7 @@
 its own Tune trial.
 
 A GPU running one InfoGAN step at a time is launch-bound (issue 15), so a worker stacks K trials
-into one ``infogan.ensemble_loop.train_members`` (K-times larger kernels, each member its own
+into one ``infogan.loop.train_members`` (K-times larger kernels, each member its own
 run). Tune and ASHA keep seeing K ordinary trials:
 
 - Each trial (``run_trial`` with an ``EnsembleSettings``) asks for almost nothing
@@ -15,7 +15,7 @@ run). Tune and ASHA keep seeing K ordinary trials:
   to that member's MLflow run itself (the files are on its node).
 - At each evaluation the worker waits for the member's trial to report: ``tune.report`` returns
   when Tune lets the trial go on, and raises ``SystemExit`` when the scheduler stopped it; the
-  trial then tells the worker, which drops the member (``EnsembleStep.drop``) and trains the
+  trial then tells the worker, which drops the member (``InfoGANStep.drop``) and trains the
   others on. The driver tells the worker too when a trial ends any other way
   (``leave``: an error, a lost node), so no member waits for a trial that is gone.
 - A trial with a checkpoint (a retry, ``--resume``) resumes alone in a worker of its own: members
@@ -40,10 +40,16 @@ from typing import Any
 import ray
 
 from infogan.config import Config
-from infogan.ensemble_loop import train_members
+from infogan.loop import EvalReport, TrainResult, train_members
 from infogan.run_writer import checkpoint_dir
-from infogan.train import EvalReport, TrainResult
 from sweeps import record, tracking
+from sweeps.trial_record import (
+    is_last_report,
+    prune_local_checkpoints,
+    record_ending,
+    record_evaluation,
+    report_to_tune,
+)
 
 __all__ = ["TRIAL_RESOURCES", "EnsembleSettings", "leave", "start_registry", "stop_registry", "train_in_worker"]
 
@@ -261,8 +267,6 @@ class Worker:
                     shutil.rmtree(slot.run_dir, ignore_errors=True)
 
     def _on_eval(self, client: Any, slot: _Slot, cfg: Config, report: EvalReport) -> bool:
-        from sweeps.trainable import is_last_report, prune_local_checkpoints, record_evaluation
-
         if slot.left:
             return False
         result = record_evaluation(client, slot.run_id, slot.run_dir, report, self.settings.objectives)
@@ -280,8 +284,6 @@ class Worker:
             return bool(slot.answer) and not slot.left
 
     def _on_end(self, client: Any, slot: _Slot, result: TrainResult, wall: float) -> None:
-        from sweeps.trainable import record_ending
-
         if result.status in ("finished", "diverged"):  # a stopped member's status is the driver's to set
             record_ending(client, slot.run_id, slot.run_dir, result, wall)
         with self.cond:
@@ -313,8 +315,6 @@ def train_in_worker(cfg: Config, checkpoint: Path | None, run_id: str, trial_id:
         trial_id: Tune's trial id.
         settings: the trials' ``TrialSettings``.
     """
-    from sweeps.trainable import report_to_tune
-
     registry = ray.get_actor(registry_name(settings.ref.sweep))
     resume = _pack(checkpoint) if checkpoint is not None else None
     worker, index = ray.get(registry.place.remote(trial_id, cfg.to_flat(), run_id, resume))

@@ -11,7 +11,6 @@ pre-flight checks in ``sweeps.checks`` and the command line in
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -26,42 +25,7 @@ from sweeps import ranking, record, spaces, tracking
 from sweeps.checks import check_address, check_sweep, local_store_on_cluster, unplaceable
 from sweeps.samplers import make_sampler
 from sweeps.settings import EXIT_ALL_FAILED, EXIT_INTERRUPTED, SweepSettings, default_grace_period
-
-# ----------------------------------------------------------------------------------------------
-# Storage next to Tune's state (local paths or URIs such as s3://)
-
-
-def _storage_fs(storage_path: str) -> tuple[Any, str]:
-    import pyarrow.fs
-
-    if "://" in storage_path:
-        fs, root = pyarrow.fs.FileSystem.from_uri(storage_path)
-        return fs, root.rstrip("/")
-    return pyarrow.fs.LocalFileSystem(), str(Path(storage_path).resolve())
-
-
-def read_storage_json(storage_path: str, name: str, filename: str) -> dict[str, Any] | None:
-    """``<storage>/<name>/<filename>`` as JSON, or None when missing."""
-    import pyarrow.fs
-
-    fs, root = _storage_fs(storage_path)
-    path = f"{root}/{name}/{filename}"
-    if fs.get_file_info(path).type != pyarrow.fs.FileType.File:
-        return None
-    with fs.open_input_stream(path) as fh:
-        return json.loads(fh.read().decode())
-
-
-def write_storage_json(storage_path: str, name: str, filename: str, payload: dict[str, Any]) -> None:
-    """Write ``<storage>/<name>/<filename>`` (via a temporary name on local disks)."""
-    fs, root = _storage_fs(storage_path)
-    fs.create_dir(f"{root}/{name}", recursive=True)
-    data = json.dumps(payload, indent=2, default=str).encode()  # key order kept: a saved space's is its knobs'
-    tmp = f"{root}/{name}/.{filename}.tmp"
-    with fs.open_output_stream(tmp) as fh:
-        fh.write(data)
-    fs.move(tmp, f"{root}/{name}/{filename}")
-
+from sweeps.storage import read_storage_json, write_storage_json
 
 # ----------------------------------------------------------------------------------------------
 # Tune
@@ -473,7 +437,7 @@ def _confirm(settings: SweepSettings, space: spaces.SearchSpace, ref: tracking.S
         at = f" at step {c.search_step:,}" if c.search_step < plan.steps else ""
         print(f"  {c.name}: {c.description}" + (f" (search: {score}{at} over {len(c.source_trials)} trial"
                                                  f"{'s' * (len(c.source_trials) != 1)})" if score else ""), flush=True)
-    _fit(confirm.build_tuner(settings, plan, ref, storage, list(space.params)))
+    _fit(_confirmation_tuner(settings, plan, ref, storage, list(space.params)))
     return plan
 
 
@@ -566,3 +530,34 @@ def _summarise(settings: SweepSettings, space: spaces.SearchSpace, ref: tracking
 
 def _counts(statuses: Mapping[str, str]) -> dict[str, int]:
     return {s: list(statuses.values()).count(s) for s in sorted(set(statuses.values()))}
+
+
+def _confirmation_tuner(settings: SweepSettings, plan: Any, ref: Any, storage: str, searched: Sequence[str]) -> Any:
+    """The confirmation's Tuner (restored when its experiment exists): the sweep's trainable with
+    its resources and ensemble placement (``make_sweep_trainable``), the planned configs,
+    no early stopping, the status, progress and answer callbacks."""
+    from ray import tune
+
+    from sweeps import confirm
+    from sweeps import summary as summary_mod
+    from sweeps.trainable import TrialStatusCallback, trial_dirname
+
+    trainable = make_sweep_trainable(settings, ref, record.STAGE_CONFIRM, plan.labels())
+    path = confirm.experiment_path(storage, settings.name)
+    if tune.Tuner.can_restore(path):
+        return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
+    configs = plan.trial_configs()
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=confirm.PlannedConfigs(configs), num_samples=len(configs),
+                                    max_concurrent_trials=settings.max_concurrent, trial_dirname_creator=trial_dirname),
+        run_config=tune.RunConfig(
+            name=record.CONFIRM_EXPERIMENT, storage_path=f"{storage.rstrip('/')}/{settings.name}",
+            failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            callbacks=[TrialStatusCallback(ref), summary_mod.AnswerUpdater(ref, settings.metrics, plan),
+                       summary_mod.ProgressPrinter(len(configs), settings.metrics, [*searched, "train.seed"],
+                                                   stage=record.STAGE_CONFIRM)],
+            verbose=0,
+        ),
+    )

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from infogan.cli import main
 from infogan.config import KEYS
-from infogan.train import main
 from tests.conftest import TINY
 
 
@@ -33,6 +33,25 @@ def test_tiny_run_writes_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert summary["status"] == "finished" and summary["step"] == TINY["train.steps"]
     assert (tmp_path / "figures" / "traversal.png").exists()
     assert (tmp_path / "checkpoints" / "step_00000006" / "checkpoint.pt").exists()
+
+
+def test_seeds_train_as_the_members_of_one_step_each_in_its_run(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    flags = [f"--{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in TINY.items()]
+    assert main([*flags, "--seeds", "3,5", "--out", str(tmp_path), "--no-progress"]) == 0
+    summaries = json.loads(capsys.readouterr().out)
+    assert list(summaries) == [str(tmp_path / "seed3"), str(tmp_path / "seed5")]
+    for seed in (3, 5):
+        run = tmp_path / f"seed{seed}"
+        assert summaries[str(run)]["status"] == "finished"
+        assert json.loads((run / "config.json").read_text())["train.seed"] == seed
+        assert (run / "checkpoints" / "step_00000006" / "checkpoint.pt").exists()
+    for bad in ("3,3", "x", "-1"):
+        assert main([*flags, "--seeds", bad, "--out", str(tmp_path / "bad")]) == 2
+        assert "--seeds" in capsys.readouterr().err
+    resume = str(tmp_path / "seed3" / "checkpoints" / "step_00000003")
+    assert main([*flags, "--seeds", "1,2", "--resume", resume]) == 2
+    assert "resume each seed's run" in capsys.readouterr().err
 
 
 def test_mnist_preset_runs_the_official_recipe_on_idx_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

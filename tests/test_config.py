@@ -16,7 +16,7 @@ BAD = {
     "optim.lr_d": 0.0, "optim.lr_g": 2e4, "optim.lr_q": -1e-3, "optim.lr_cr": 0.0, "optim.beta1": 1.0, "optim.beta2": -0.5,
     "data.name": "cifar10", "data.root": "", "data.download": "maybe", "data.eval_size": 3, "data.dsprites_source": "hdf5",
     "train.steps": 0, "train.batch_size": 1, "train.g_steps": 0, "train.g_latent": "new", "train.step_mode": "jit",
-    "train.seed": -5, "train.device": "tpu", "train.precision": "fp8", "train.eval_every": 0,
+    "train.seed": -5, "train.device": "tpu", "train.precision": "fp8", "train.tf32": "sometimes", "train.eval_every": 0,
     "train.eval_schedule": "cosine", "train.checkpoint_every": 0, "train.log_every": 0,
     "train.threads": -1, "train.max_loss": float("inf"),
     "eval.num_points": 10, "eval.mig_points": -1, "eval.num_test": 0,

@@ -9,9 +9,9 @@ import pytest
 
 from infogan.config import Config, metric_set
 from infogan.evaluate import RESULTS, main
+from infogan.loop import EvalReport, reported_metrics, train
 from infogan.metrics.suite import metric_names
 from infogan.presets import PRESETS, is_eval_preset
-from infogan.train import EvalReport, reported_metrics, train
 
 TINY_DSPRITES_EVAL = {
     "model.image_size": 32, "model.width": 0.125, "codes.noise_dim": 2, "codes.n_continuous": 3,

@@ -22,7 +22,7 @@ from infogan import checkpoint
 from infogan.cli import interrupted_message
 from infogan.config import Config
 from infogan.interrupt import Interrupted
-from infogan.train import EvalReport, train
+from infogan.loop import EvalReport, train
 from tests.signals import default_sigint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,45 +142,52 @@ def test_interrupted_message_names_the_checkpoint_the_directory_and_the_budget(
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_ctrl_c_on_the_cli_exits_130_with_a_resume_command_that_works(tmp_path: Path) -> None:
-    run = tmp_path / "run"
+@pytest.mark.parametrize("seeds", [None, (0, 1)], ids=["one run", "two seeds as members"])
+def test_ctrl_c_on_the_cli_exits_130_with_a_resume_command_that_works(tmp_path: Path,
+                                                                      seeds: tuple[int, ...] | None) -> None:
+    out = tmp_path / "run"
+    runs = [out] if seeds is None else [out / f"seed{s}" for s in seeds]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen(
         [sys.executable, "-m", "infogan.train", "--preset", "dsprites-quick", "--set", "model.width=0.25",
          "--set", "train.steps=100000", "--set", "train.checkpoint_every=5", "--set", "train.eval_every=100000",
-         "--set", "eval.final=mig", "--set", "train.device=cpu", "--no-progress", "--out", str(run)],
+         "--set", "eval.final=mig", "--set", "train.device=cpu", "--no-progress", "--out", str(out),
+         *(["--seeds", ",".join(map(str, seeds))] if seeds else [])],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
         preexec_fn=default_sigint)  # a test run in the background would pass SIGINT on ignored
     try:
         deadline = time.monotonic() + 300  # imports and data generation on a busy machine
-        while not (run / "checkpoints" / "latest.json").exists():  # training has started
+        while not all((run / "checkpoints" / "latest.json").exists() for run in runs):  # training has started
             assert proc.poll() is None, proc.communicate()[1][-3000:]
             assert time.monotonic() < deadline, "no checkpoint was written"
             time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
+        out_text, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err, err[-3000:]
     lines = [line for line in err.splitlines() if line.startswith("interrupted")]
-    assert len(lines) == 1, err[-3000:]
-    match = re.fullmatch(r"interrupted at step (\d+); resume with: (.+)", lines[0])
-    assert match, lines[0]
-    step, command = int(match[1]), shlex.split(match[2])
-    assert command[:3] == ["python", "-m", "infogan.train"]
-    assert command[command.index("--out") + 1] == str(run)
-    saved = _saved(run)
-    assert saved["status"] == "interrupted" and saved["step"] == step
-    resume_from = Path(command[command.index("--resume") + 1])
-    assert resume_from == run / "checkpoints" / f"step_{step:08d}" and checkpoint.load(resume_from).step == step
+    assert len(lines) == len(runs), err[-3000:]  # one resume command per run
+    for run, line in zip(runs, lines, strict=True):
+        match = re.fullmatch(r"interrupted at step (\d+); resume with: (.+)", line)
+        assert match, line
+        step, command = int(match[1]), shlex.split(match[2])
+        assert command[:3] == ["python", "-m", "infogan.train"]
+        assert command[command.index("--out") + 1] == str(run)
+        saved = _saved(run)
+        assert saved["status"] == "interrupted" and saved["step"] == step
+        resume_from = Path(command[command.index("--resume") + 1])
+        assert resume_from == run / "checkpoints" / f"step_{step:08d}" and checkpoint.load(resume_from).step == step
 
-    # The printed command continues the run in its directory (here with a budget of two more steps).
+    # The printed command continues a run in its directory (here with a budget of two more steps);
+    # a member's checkpoint resumes as a run of its own.
+    step, command = int(re.search(r"step (\d+)", lines[-1])[1]), shlex.split(lines[-1].partition("resume with: ")[2])
     resumed = subprocess.run([sys.executable, *command[1:], "--train.steps", str(step + 2), "--no-progress"],
                              capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads(resumed.stdout)["step"] == step + 2
-    saved = _saved(run)
+    saved = _saved(runs[-1])
     assert (saved["status"], saved["start_step"], saved["step"]) == ("finished", step, step + 2)

@@ -64,3 +64,29 @@ def test_gan_losses_at_indifferent_discriminator() -> None:
     assert losses.g_loss(torch.zeros(4), "lsgan").item() == pytest.approx(0.5)
     with pytest.raises(ValueError, match="unknown GAN loss"):
         losses.g_loss(zeros, "wgan")
+
+
+def test_each_loss_reduces_per_member_over_its_own_batch_only() -> None:
+    # The step trains K members at once: each loss keeps the leading (member) axes and averages over
+    # the batch axis alone, so member i's loss is the loss of its own (B, ...) batch.
+    gen = torch.Generator().manual_seed(0)
+    k, b = 3, 8
+    real, fake = torch.randn(k, b, generator=gen), torch.randn(k, b, generator=gen)
+    logits = [torch.randn(k, b, 10, generator=gen), torch.randn(k, b, 3, generator=gen)]
+    targets = torch.stack([torch.randint(10, (k, b), generator=gen), torch.randint(3, (k, b), generator=gen)], -1)
+    mean, target, log_std = (torch.randn(k, b, 4, generator=gen) * 3 for _ in range(3))
+    for kind in ("bce", "lsgan"):
+        torch.testing.assert_close(losses.d_loss(real, fake, kind),
+                                   torch.stack([losses.d_loss(real[i], fake[i], kind) for i in range(k)]))
+        torch.testing.assert_close(losses.g_loss(fake, kind), torch.stack([losses.g_loss(fake[i], kind) for i in range(k)]))
+    torch.testing.assert_close(losses.categorical_nll(logits, targets), torch.stack(
+        [losses.categorical_nll([lg[i] for lg in logits], targets[i]) for i in range(k)]))
+    assert torch.equal(losses.categorical_nll([], targets[..., :0]), torch.zeros(k))
+    for std in (None, log_std):
+        torch.testing.assert_close(losses.gaussian_nll(mean, target, std), torch.stack(
+            [losses.gaussian_nll(mean[i], target[i], None if std is None else std[i]) for i in range(k)]))
+    # ... and changing one member's inputs changes only that member's loss.
+    moved = real.clone()
+    moved[1] += 5.0
+    changed = losses.d_loss(moved, fake) != losses.d_loss(real, fake)
+    assert changed.tolist() == [False, True, False]

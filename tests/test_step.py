@@ -1,4 +1,6 @@
-"""The training iteration: InfoGAN-CR's recipe (spectral norm, two G steps, the CR classifier)."""
+"""The training iteration of one member: InfoGAN-CR's recipe (spectral norm, two G steps, the CR
+classifier), the optimisers' ownership of the networks, the CR phase. (Several members:
+tests/test_members.py.)"""
 
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ from torch.nn.utils import parametrize
 
 from infogan import checkpoint, codes
 from infogan.config import Config
+from infogan.data import load_dataset
+from infogan.loop import train
 from infogan.model import build, build_cr
+from infogan.sampling import Draw
 from infogan.step import CR_LOSS_NAMES, LOSS_NAMES, InfoGANStep
-from infogan.train import train
 
 # InfoGAN-CR's dSprites recipe is the default config; only sizes shrink.
 TINY_DSPRITES = {
@@ -22,6 +26,23 @@ TINY_DSPRITES = {
     "train.device": "cpu", "train.precision": "fp32", "train.eval_every": 3, "train.checkpoint_every": 3,
     "train.log_every": 1, "data.eval_size": 64, "eval.intermediate": "categorical", "eval.final": "categorical",
 }
+
+
+def _step(cfg: Config) -> InfoGANStep:
+    """A one-member step on the CPU, as train() builds it."""
+    cpu = torch.device("cpu")
+    return InfoGANStep([cfg], load_dataset(cfg, cpu), cpu)
+
+
+def _one(latent: codes.Latent) -> codes.Latent:
+    """One batch's latents as a one-member step's compute reads them: (1, B, ...)."""
+    return codes.Latent(latent.noise[None], latent.categorical[None], latent.continuous[None])
+
+
+def _run(step: InfoGANStep, real: torch.Tensor, latent: codes.Latent, pair: object = None,
+         g_latents: list[codes.Latent] | None = None) -> torch.Tensor:
+    """One iteration of a one-member step on the given inputs; its losses (n_losses,)."""
+    return step([Draw(real, latent, g_latents, pair)])[0]  # type: ignore[arg-type]
 
 
 def test_default_config_is_infogan_cr_modified_recipe() -> None:
@@ -39,19 +60,18 @@ def test_fresh_latent_for_g_equal_to_d_latent_is_the_shared_step() -> None:
     # A "fresh" G batch that happens to equal D's batch must give the shared path's losses and
     # weights: the only difference between the recipes is which latents G's update sees.
     cfg = Config.from_flat({**TINY_DSPRITES, "train.g_steps": 1})
-    torch.manual_seed(0)
-    a = InfoGANStep(cfg, torch.device("cpu"), None)
+    a = _step(cfg)
     b = copy.deepcopy(a)
     gen = torch.Generator().manual_seed(1)
     for _ in range(3):
         real = torch.where(torch.rand(8, 1, 32, 32, generator=gen) > 0.7, 1.0, -1.0)
         latent = codes.sample(cfg.codes, 8, gen)
-        torch.testing.assert_close(a(real, latent), b(real, latent, g_latents=[latent]))
+        torch.testing.assert_close(_run(a, real, latent), _run(b, real, latent, g_latents=[latent]))
     # (G's batch-norm running statistics differ: the fresh path runs G once more per step.)
     for (name, x), y in zip(a.g.named_parameters(), b.g.parameters(), strict=True):
         torch.testing.assert_close(x, y, msg=name)
     other = codes.sample(cfg.codes, 8, gen)
-    assert not torch.allclose(copy.deepcopy(a)(real, latent), copy.deepcopy(a)(real, latent, g_latents=[other]))
+    assert not torch.allclose(_run(copy.deepcopy(a), real, latent), _run(copy.deepcopy(a), real, latent, g_latents=[other]))
 
 
 def test_fresh_g_latents_are_drawn_by_the_loop_and_change_the_run() -> None:
@@ -112,7 +132,7 @@ def test_cr_classifier_sees_a_stacked_pair() -> None:
     assert cr.trunk[0].in_channels == 2
 
 
-def _count_steps(monkeypatch: pytest.MonkeyPatch, opt: torch.optim.Optimizer) -> dict[str, int]:
+def _count_steps(monkeypatch: pytest.MonkeyPatch, opt: object) -> dict[str, int]:
     calls = {"n": 0}
     original = opt.step
 
@@ -127,25 +147,24 @@ def _count_steps(monkeypatch: pytest.MonkeyPatch, opt: torch.optim.Optimizer) ->
 @pytest.mark.parametrize("g_steps", [1, 2, 3])
 def test_g_steps_updates_g_that_often_per_d_update(monkeypatch: pytest.MonkeyPatch, g_steps: int) -> None:
     cfg = Config.from_flat({**TINY_DSPRITES, "train.g_steps": g_steps})
-    step = InfoGANStep(cfg, torch.device("cpu"), None)
+    step = _step(cfg)
     g_updates, d_updates = _count_steps(monkeypatch, step.opt_g), _count_steps(monkeypatch, step.opt_d)
     gen = torch.Generator().manual_seed(0)
-    out = step(torch.rand(8, 1, 32, 32) * 2 - 1, codes.sample(cfg.codes, 8, gen))
+    out = _run(step, torch.rand(8, 1, 32, 32) * 2 - 1, codes.sample(cfg.codes, 8, gen))
     assert (d_updates["n"], g_updates["n"]) == (1, g_steps)
     assert out.shape == (len(LOSS_NAMES),) and torch.isfinite(out).all()
 
 
 def test_d_and_q_learn_nothing_from_g_loss_and_cr_classifier_nothing_from_d() -> None:
     cfg = Config.from_flat({**TINY_DSPRITES, "loss.lambda_cr": 2.0})
-    step = InfoGANStep(cfg, torch.device("cpu"), None)
+    step = _step(cfg)
     assert step.cr is None  # created when the CR phase starts
     step.start_cr()
     gen = torch.Generator().manual_seed(0)
-    before = {k: v.clone() for k, v in step.weights().items()}
+    before = {k: v.clone() for k, v in step.member_weights(0).items()}
     real = torch.rand(8, 1, 32, 32) * 2 - 1
-    pair = codes.sample_pairs(cfg.codes, 8, gen)
-    step(real, codes.sample(cfg.codes, 8, gen), pair)
-    after = step.weights()
+    _run(step, real, codes.sample(cfg.codes, 8, gen), codes.sample_pairs(cfg.codes, 8, gen))
+    after = step.member_weights(0)
     changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
     assert changed == {"generator", "discriminator", "cr"}
     # Only the D and CR optimisers own D/Q and CR weights; G's owns G's only.
@@ -177,8 +196,7 @@ def test_q_head_learns_from_the_optimiser_its_mode_names_and_frozen_nets_get_no_
     # the step of the optimiser that owns it: D's (with_d, the official code) or G's (with_g,
     # the paper's min over G and Q), and in no other.
     cfg = Config.from_flat({**TINY_DSPRITES, "loss.q_update": q_update})
-    torch.manual_seed(0)
-    step = InfoGANStep(cfg, torch.device("cpu"), None)
+    step = _step(cfg)
     g_params, q_params = list(step.g.parameters()), list(step.d.q_head.parameters())
     d_params = step.d.d_parameters()  # trunk + D head
     owned = lambda opt: {id(p) for group in opt.param_groups for p in group["params"]}  # noqa: E731
@@ -211,7 +229,7 @@ def test_q_head_learns_from_the_optimiser_its_mode_names_and_frozen_nets_get_no_
     monkeypatch.setattr(step.opt_g, "step", watched_g_step)
     gen = torch.Generator().manual_seed(0)
     g_before = _snapshot(g_params)
-    step(torch.rand(8, 1, 32, 32) * 2 - 1, codes.sample(cfg.codes, 8, gen))
+    _run(step, torch.rand(8, 1, 32, 32) * 2 - 1, codes.sample(cfg.codes, 8, gen))
 
     assert all(grad is None for grad in seen["g_grads_in_d_step"])  # type: ignore[union-attr]
     assert not seen["d_requires_grad_in_g_step"]
@@ -274,7 +292,7 @@ def test_resume_may_move_cr_only_before_its_phase_starts(tmp_path: Path) -> None
 def _code_bands(cfg: Config, z: torch.Tensor) -> torch.Tensor:
     """A stand-in G whose images show every continuous code: image row r is code r * n // 32's
     value, so the two images of a pair are equal exactly in the shared code's band. (B, 1, 32, 32)"""
-    cont = z[:, -cfg.codes.n_continuous:]  # (B, n) in [-1, 1]
+    cont = z[0, :, -cfg.codes.n_continuous:]  # (B, n) in [-1, 1]
     rows = cont[:, torch.arange(32) * cfg.codes.n_continuous // 32]  # (B, 32)
     return rows[:, None, :, None].expand(-1, 1, 32, 32).contiguous()
 
@@ -290,7 +308,7 @@ def test_cr_classifier_learns_to_tell_the_shared_code(seed: int) -> None:
 
     def accuracy(control: bool) -> float:
         torch.manual_seed(seed)
-        step = InfoGANStep(cfg, torch.device("cpu"), None)
+        step = _step(cfg)
         step.start_cr()
         step._generate = lambda z: _code_bands(cfg, z)  # type: ignore[method-assign]
         gen = torch.Generator().manual_seed(seed)
@@ -299,7 +317,7 @@ def test_cr_classifier_learns_to_tell_the_shared_code(seed: int) -> None:
             first, second, shared = codes.sample_pairs(cfg.codes, 32, gen)
             if control:
                 shared = shared[torch.randperm(len(shared), generator=gen)]
-            loss, acc = step._cr_losses(*step._pair_images((first, second, shared)), shared)
+            loss, acc = step._cr_losses(*step._pair_images((_one(first), _one(second), shared[None])), shared[None])
             step._update(step.opt_cr, loss)
             accuracies.append(float(acc))
         return sum(accuracies[-50:]) / 50

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from infogan import checkpoint, losses
-from infogan import train as train_module
+from infogan import loop as train_module
 from infogan.config import Config
-from infogan.train import EvalReport, train
+from infogan.loop import EvalReport, train
 
 LOSS_KEYS = ("loss_d", "loss_g", "nll_cat", "nll_cont")
 
@@ -204,7 +204,7 @@ def test_evaluation_suite_on_dsprites_reports_every_metric(tmp_path: Path) -> No
 
 
 def test_cpu_precision_is_fp32_unless_asked() -> None:
-    from infogan.train import resolve_precision
+    from infogan.loop import resolve_precision
 
     cpu = torch.device("cpu")
     assert resolve_precision("auto", cpu) is None  # CPU bf16 quality was never measured: opt-in only
@@ -212,7 +212,7 @@ def test_cpu_precision_is_fp32_unless_asked() -> None:
 
 
 def test_evaluation_schedules() -> None:
-    from infogan.train import evaluation_steps, is_evaluation_step
+    from infogan.loop import evaluation_steps, is_evaluation_step
 
     assert evaluation_steps(25, 5) == [5, 10, 15, 20, 25]
     assert evaluation_steps(23, 5) == [5, 10, 15, 20, 23]
@@ -222,8 +222,8 @@ def test_evaluation_schedules() -> None:
 
 
 def test_paper_preset_is_the_published_protocol_in_one_run() -> None:
+    from infogan.loop import full_evaluation_steps, run_evaluation_steps
     from infogan.presets import PRESETS
-    from infogan.train import full_evaluation_steps, run_evaluation_steps
 
     cfg = Config.from_flat(PRESETS["paper"]["overrides"])
     assert (cfg.train.steps, cfg.loss.cr_start, cfg.loss.lambda_cr) == (322_560, 288_000, 2.0)

@@ -150,7 +150,7 @@ def test_subset_picks_known_rates() -> None:
 
 def _tiny_run(tiny_cfg, tmp_path: Path, seed: int) -> Path:
     from infogan.config import Config
-    from infogan.train import train
+    from infogan.loop import train
 
     cfg = Config.from_flat({**tiny_cfg.to_flat(), "train.seed": seed, "eval.final": "categorical",
                             "eval.intermediate": "categorical"})

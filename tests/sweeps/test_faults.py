@@ -16,7 +16,7 @@ import pytest
 from sweeps import lambda_search, record, tracking
 from sweeps.checks import check_address, unplaceable
 from sweeps.settings import SweepSettings
-from sweeps.trainable import prune_local_checkpoints
+from sweeps.trial_record import prune_local_checkpoints
 from sweeps.tuner import resume_command
 from tests.sweeps.conftest import SCRIPT, free_port, interrupt_sweep, subprocess_env
 from tests.sweeps.readback import sweep_runs

@@ -8,7 +8,8 @@ import pytest
 
 from sweeps import lambda_search, record, tracking
 from sweeps.settings import SweepSettings
-from sweeps.tuner import free_sweep_name, read_storage_json, write_storage_json
+from sweeps.storage import read_storage_json, write_storage_json
+from sweeps.tuner import free_sweep_name
 
 
 def _settings(tmp_path: Path, name: str = "s") -> SweepSettings:

@@ -159,7 +159,11 @@ def test_mlflow_ui_shows_the_sweep_in_a_real_browser(server_sweep: ServerSweep, 
     browser.get(child_url + "/model-metrics?workflowType=machine_learning")
     # Charts grouped by section ("eval", "train", "time"), each titled and with its legend.
     _wait_for_text(browser, "Model metrics", "dci_disentanglement", f"{child.info.run_name} (eval/")
-    charts = browser.execute_script("return document.querySelectorAll('canvas, svg.main-svg, .js-plotly-plot').length")
+    # The charts draw after their titles and legends (later still on a busy machine).
+    deadline, charts = time.monotonic() + 60, 0
+    while not charts and time.monotonic() < deadline:
+        charts = browser.execute_script("return document.querySelectorAll('canvas, svg.main-svg, .js-plotly-plot').length")
+        time.sleep(0.5)
     assert charts > 0, "no metric chart rendered"
     _shoot(browser, shots, "3_child_run_metrics.png")
 

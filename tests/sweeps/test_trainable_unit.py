@@ -7,7 +7,7 @@ import math
 import pytest
 
 from sweeps.record import STEP
-from sweeps.trainable import tune_result
+from sweeps.trial_record import tune_result
 
 
 def test_tune_result_adds_step_and_diverged_flag() -> None:

@@ -1,7 +1,7 @@
-"""The ensemble's training loop (infogan.ensemble_loop) against train(), on the CPU.
+"""The loop of K members (infogan.loop.train_members) against train(), on the CPU.
 
 Each member of ``train_members`` is the run ``train()`` makes of its config: the same evaluations,
-checkpoints and run directory, its losses to float rounding (tests/test_ensemble.py says why they
+checkpoints and run directory, its losses to float rounding (tests/test_members.py says why they
 are not bit-equal), and a member stopped, diverged or finished leaves the others unchanged.
 """
 
@@ -15,8 +15,7 @@ import torch
 
 from infogan import metric_names as names
 from infogan.config import Config
-from infogan.ensemble_loop import train_members
-from infogan.train import EvalReport, train
+from infogan.loop import EvalReport, train, train_members
 
 BASE = {
     "model.image_size": 32, "model.width": 0.125, "train.batch_size": 8, "train.device": "cpu",
@@ -26,7 +25,7 @@ BASE = {
 }
 MEMBERS = [{"train.seed": 0}, {"train.seed": 1, "loss.lambda_cont": 0.2, "optim.lr_g": 5e-4}]
 LOSSES = ("loss_d", "loss_g", "nll_cat", "nll_cont")
-# Six steps of the dSprites recipe, ensemble vs separate run: tests/test_ensemble.py measured 1e-5
+# Six steps of the dSprites recipe, two members vs separate runs: tests/test_members.py measured 1e-5
 # at step 6 for the losses; the metrics are of networks that close.
 TOLERANCE = 5e-3
 
@@ -104,9 +103,12 @@ def test_a_stopped_member_leaves_the_others_unchanged(tmp_path: Path) -> None:
     assert ended == [(1, "stopped", 3), (0, "finished", 6)]  # each as it leaves
     assert (got[1].status, got[1].step) == ("stopped", 3) and (got[0].status, got[0].step) == ("finished", 6)
     assert torch.equal(_losses(got[1].history), _losses(whole[1].history[:3]))
-    # Dropping a member leaves the others' states bit for bit, but batch norm over K*C channels
-    # rounds its sums by the width (EnsembleStep.drop): measured 1.2e-7 by step 6 here.
-    torch.testing.assert_close(_losses(got[0].history), _losses(whole[0].history), rtol=1e-5, atol=1e-5)
+    # Member 0 trains on alone: from its state at step 3 its run is the one-member run resumed there
+    # (bit for bit: the same kernels); against the two-member run, to rounding (other kernels).
+    assert torch.equal(_losses(got[0].history[:3]), _losses(whole[0].history[:3]))
+    alone = train(cfgs[0], resume=tmp_path / "m0" / "checkpoints" / "step_00000003")
+    assert torch.equal(_losses(got[0].history[3:]), _losses(alone.history))
+    torch.testing.assert_close(_losses(got[0].history), _losses(whole[0].history), rtol=TOLERANCE, atol=TOLERANCE)
     assert json.loads((tmp_path / "m1" / "metrics.json").read_text())["status"] == "stopped"
     assert [line["step"] for line in _eval_lines(tmp_path / "m1")] == [3]
 
@@ -132,3 +134,59 @@ def test_members_that_differ_in_shape_are_refused() -> None:
     cfgs = [Config.from_flat(BASE), Config.from_flat({**BASE, "model.width": 0.25})]
     with pytest.raises(ValueError, match="model.width"):
         train_members(cfgs, [None, None])
+
+
+def test_ctrl_c_checkpoints_every_member_and_they_resume_exactly(tmp_path: Path) -> None:
+    # Ctrl-C at step 3's report: the loop ends after the step, every member's last completed step
+    # is checkpointed and recorded as interrupted, and resuming all of them gives the uninterrupted run.
+    import os
+    import signal
+
+    from infogan.interrupt import Interrupted
+
+    cfgs = _configs(**{"train.checkpoint_every": 100, "train.eval_every": 3})
+    whole = train_members(cfgs, [None, None])
+
+    def ctrl_c(k: int, report: EvalReport) -> bool:
+        if k == 1 and report.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return True
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        train_members(cfgs, [tmp_path / "m0", tmp_path / "m1"], ctrl_c)
+    assert isinstance(info.value, Interrupted)
+    for k in range(2):
+        ending = json.loads((tmp_path / f"m{k}" / "metrics.json").read_text())
+        assert (ending["status"], ending["step"]) == ("interrupted", 3)
+        assert ending["checkpoint"] == str(tmp_path / f"m{k}" / "checkpoints" / "step_00000003")
+    resumed = train_members(cfgs, [None, None], resume=[tmp_path / f"m{k}" / "checkpoints" / "step_00000003"
+                                                        for k in range(2)])
+    for a, b in zip(whole, resumed, strict=True):
+        assert torch.equal(_losses(a.history[3:]), _losses(b.history))
+
+
+def test_the_progress_bar_counts_steps_and_members(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    train_members(_configs(), [None, None], progress=True)
+    err = capsys.readouterr().err
+    assert "6/6" in err and "members=2" in err and "loss_d=" in err
+
+
+def test_a_checkpoint_from_another_kind_of_device_restarts_the_draws_with_a_warning() -> None:
+    # A CPU generator's state cannot continue on a GPU's (another algorithm): the draws restart from
+    # a seed of (train.seed, step), the same on every resume, and the run says so.
+    from infogan.data import load_dataset
+    from infogan.step import InfoGANStep
+
+    cpu = torch.device("cpu")
+    cfg = _configs()[0]
+    step = InfoGANStep([cfg], load_dataset(cfg, cpu), cpu)
+    foreign = torch.zeros(16, dtype=torch.uint8)  # a CUDA (Philox) generator's state: seed and offset
+    states = []
+    for _ in range(2):
+        with pytest.warns(UserWarning, match="made on another kind of device"):
+            step.restore_generator(0, foreign, 3)
+        states.append(step.samplers[0].generator.get_state())
+    assert torch.equal(states[0], states[1])
+    own = step.samplers[0].generator.get_state()
+    step.restore_generator(0, own, 3)  # a state of this kind: continued as it was
+    assert torch.equal(step.samplers[0].generator.get_state(), own)

@@ -1,9 +1,9 @@
-"""The in-process ensemble (infogan.ensemble) against K separate runs, on the CPU.
+"""A step of K members (infogan.step) against K separate runs, on the CPU.
 
 Three members that differ in seed, code weights, learning rates and betas, on the default dSprites
 recipe (spectral norm, two G steps), the MNIST recipe (batch norm in D, fresh G latents, one G step)
-and InfoGAN-CR (its classifier from step 4 on). A separate run is ``InfoGANStep`` +
-``IterationSampler`` as ``train()`` builds them (``_separate``), or ``train()`` itself.
+and InfoGAN-CR (its classifier from step 4 on). A separate run is a step of that one member, as
+``train()`` builds it (``_separate``), or ``train()`` itself.
 """
 
 from __future__ import annotations
@@ -17,19 +17,12 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from infogan import checkpoint, losses
+from infogan.codes import assemble
 from infogan.config import Config
 from infogan.data import load_dataset
-from infogan.ensemble import (
-    EnsembleStep,
-    check_members,
-    member_categorical_nll,
-    member_d_loss,
-    member_g_loss,
-    member_gaussian_nll,
-)
-from infogan.sampling import IterationSampler, loop_generator
-from infogan.step import InfoGANStep
-from infogan.train import train
+from infogan.loop import train
+from infogan.model import build
+from infogan.step import InfoGANStep, check_members
 
 TINY = {
     "model.image_size": 32, "model.width": 0.125, "train.batch_size": 8, "train.device": "cpu",
@@ -57,27 +50,20 @@ def _configs(recipe: str) -> list[Config]:
                              {**base, **{k: v for k, v in m.items() if k != "loss.lambda_cr"}}) for m in MEMBERS]
 
 
-def _separate(cfg: Config) -> tuple[InfoGANStep, IterationSampler]:
-    """A separate run's step and sampler, built as ``train()`` builds them."""
-    torch.manual_seed(cfg.train.seed)
-    dataset = load_dataset(cfg, CPU)
-    return InfoGANStep(cfg, CPU, None), IterationSampler(cfg, dataset, loop_generator(cfg.train.seed, CPU))
+def _separate(cfg: Config) -> InfoGANStep:
+    """A separate run's step (one member), built as ``train()`` builds it."""
+    return InfoGANStep([cfg], load_dataset(cfg, CPU), CPU)
 
 
 def _separate_losses(cfg: Config, steps: int) -> torch.Tensor:
-    step, sampler = _separate(cfg)
-    rows = []
-    for i in range(1, steps + 1):
-        draw = sampler(step.cr_active(i))
-        rows.append(step(draw.real, draw.latent, draw.pair, draw.g_latents))
-    return torch.stack(rows)  # (steps, n_losses)
+    return _ensemble_losses(_separate(cfg), 1, steps)[0]  # (steps, n_losses)
 
 
-def _ensemble(cfgs: list[Config]) -> EnsembleStep:
-    return EnsembleStep(cfgs, load_dataset(cfgs[0], CPU), CPU)
+def _ensemble(cfgs: list[Config]) -> InfoGANStep:
+    return InfoGANStep(cfgs, load_dataset(cfgs[0], CPU), CPU)
 
 
-def _ensemble_losses(ens: EnsembleStep, first: int, last: int) -> torch.Tensor:
+def _ensemble_losses(ens: InfoGANStep, first: int, last: int) -> torch.Tensor:
     return torch.stack([ens.iteration(ens.cr_active(i)) for i in range(first, last + 1)], dim=1)  # (K, steps, n)
 
 
@@ -88,14 +74,19 @@ def test_members_start_with_their_separate_runs_weights(recipe: str) -> None:
     ens = _ensemble(cfgs)
     assert torch.equal(torch.get_rng_state(), before)  # the caller's global RNG is left alone
     for k, cfg in enumerate(cfgs):
-        single, sampler = _separate(cfg)
+        single = _separate(cfg)
         member = ens.member_state_dict(k)
         for net in ("generator", "discriminator"):
-            expected = single.state_dict()[net]
+            expected = single.member_state_dict(0)[net]
             assert member[net].keys() == expected.keys()
             for key, value in expected.items():
                 assert torch.equal(member[net][key], value), (k, net, key)
-        assert torch.equal(ens.samplers[k].generator.get_state(), sampler.generator.get_state())
+        assert torch.equal(ens.samplers[k].generator.get_state(), single.samplers[0].generator.get_state())
+        # ... and as a plain run of the model's single networks: the same weights and buffers.
+        torch.manual_seed(cfg.train.seed)
+        g, d = build(cfg.codes, cfg.model, learned_std=False)
+        assert all(torch.equal(member["generator"][key], value) for key, value in g.state_dict().items())
+        assert all(torch.equal(member["discriminator"][key], value) for key, value in d.state_dict().items())
 
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
@@ -104,15 +95,16 @@ def test_each_member_draws_its_separate_runs_batches(recipe: str) -> None:
     # members' real images at once, to the same pixels.
     cfgs = _configs(recipe)
     ens = _ensemble(cfgs)
-    samplers = [_separate(cfg)[1] for cfg in cfgs]
+    samplers = [_separate(cfg).samplers[0] for cfg in cfgs]
     for i in range(1, 6):
         cr = ens.cr_active(i)
         for got, expected in zip(ens.draw(cr), (s(cr) for s in samplers), strict=True):
             _assert_states_equal(got.__dict__, expected.__dict__, f"step {i}")
 
 
-# Grouped convolutions and batched matmuls sum in another order than one model's kernels, so a
-# member's losses equal its separate run's to float rounding. From the same state (the separate
+# Grouped convolutions and batched matmuls sum in another order than one model's kernels (a step of
+# one member runs the single networks' own), so a member's losses equal its separate run's to float
+# rounding. From the same state (the separate
 # runs' states loaded into the ensemble before every step, the same draws), at 24 states along the
 # runs, every loss of every member is within ONE_STEP (relative and absolute); measured on the CPU:
 # at most 1.1e-6 (dsprites), 2.4e-6 (dsprites-cr) and 5.7e-6 (digits) of (1 + |loss|).
@@ -125,11 +117,10 @@ def test_one_step_from_the_same_state_gives_each_members_losses(recipe: str) -> 
     ens = _ensemble(cfgs)
     separate = [_separate(cfg) for cfg in cfgs]
     for i in range(1, ONE_STEP_STATES + 1):
-        draws = [sampler(step.cr_active(i)) for step, sampler in separate]
-        for k, (step, _) in enumerate(separate):
-            # copied: an optimiser's load_state_dict would alias the separate run's tensors
-            ens.load_member(k, copy.deepcopy(step.state_dict()))
-        expected = torch.stack([step(d.real, d.latent, d.pair, d.g_latents) for (step, _), d in zip(separate, draws, strict=True)])
+        draws = [step.draw(step.cr_active(i))[0] for step in separate]
+        for k, step in enumerate(separate):
+            ens.load_member(k, step.member_state_dict(0))
+        expected = torch.cat([step([d]) for step, d in zip(separate, draws, strict=True)])
         got = ens(draws)
         assert got.shape == (3, len(ens.loss_names))
         torch.testing.assert_close(got, expected, rtol=ONE_STEP, atol=ONE_STEP, equal_nan=True, msg=f"step {i}")
@@ -146,6 +137,50 @@ def test_one_step_from_the_same_state_gives_each_members_losses(recipe: str) -> 
 # (dsprites) and 1.4e-3 (digits) at step 10 and 0.16 (dsprites) at step 20.
 TRAJECTORY_STEPS = 10
 TRAJECTORY = {"dsprites": 5e-3, "dsprites-cr": 5e-3, "digits": 1e-1}
+
+
+def test_one_member_is_the_single_networks_run() -> None:
+    # A step of one member runs the single networks' own operators on their own layouts: a plain
+    # run's losses and weights are those of model.build's networks trained by torch's fused Adam.
+    cfg = _configs("dsprites")[0]
+    step = _separate(cfg)
+    torch.manual_seed(cfg.train.seed)
+    g, d = build(cfg.codes, cfg.model, learned_std=False)
+    opt_d = torch.optim.Adam(list(d.parameters()), lr=cfg.optim.lr_d, betas=(cfg.optim.beta1, cfg.optim.beta2),
+                             fused=True)
+    opt_g = torch.optim.Adam(list(g.parameters()), lr=cfg.optim.lr_g, betas=(cfg.optim.beta1, cfg.optim.beta2),
+                             fused=True)
+    sampler = copy.deepcopy(step.samplers[0])
+    lam = cfg.loss.lambda_cont
+    for _ in range(4):
+        draw = sampler(False)
+        got = step([copy.deepcopy(draw)])[0]
+        z = assemble(cfg.codes, draw.latent)
+        fake = g(z)
+        h_real, h_fake = d.features(torch.cat([draw.real, fake.detach()]), groups=2).chunk(2)
+        loss_d = losses.d_loss(d.d_logit(h_real), d.d_logit(h_fake))
+        total = loss_d + lam * losses.gaussian_nll(d.q(h_fake).mean, draw.latent.continuous)
+        opt_d.zero_grad()
+        total.backward()
+        opt_d.step()
+        for p in d.parameters():
+            p.requires_grad_(False)
+        for k in range(2):
+            fake = fake if k == 0 else g(z)
+            h = d.features(fake)
+            loss_g = losses.g_loss(d.d_logit(h))
+            nll = losses.gaussian_nll(d.q(h).mean, draw.latent.continuous)
+            opt_g.zero_grad()
+            (loss_g + lam * nll).backward()
+            opt_g.step()
+            if k == 0:
+                expected = torch.stack([loss_d, loss_g, torch.zeros(()), nll]).detach()
+        for p in d.parameters():
+            p.requires_grad_(True)
+        assert torch.equal(got, expected)
+    state = step.member_state_dict(0)
+    assert all(torch.equal(state["generator"][key], value) for key, value in g.state_dict().items())
+    assert all(torch.equal(state["discriminator"][key], value) for key, value in d.state_dict().items())
 
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
@@ -258,54 +293,43 @@ def test_configs_that_change_shapes_or_structure_are_refused() -> None:
     with pytest.raises(ValueError, match="loss.lambda_cr is 0 in some members"):
         check_members([base, base.replace(**{"loss.lambda_cr": 1.0})])
     with pytest.raises(ValueError, match="fp16"):
-        check_members([base.replace(**{"train.precision": "fp16"})])
+        check_members([base.replace(**{"train.precision": "fp16"})] * 2)
     with pytest.raises(ValueError, match="at least one member"):
         check_members([])
-
-
-def test_per_member_losses_are_the_loss_functions_of_each_member() -> None:
-    gen = torch.Generator().manual_seed(0)
-    k, b = 3, 8
-    real, fake = torch.randn(k, b, generator=gen), torch.randn(k, b, generator=gen)
-    logits = [torch.randn(k, b, 10, generator=gen), torch.randn(k, b, 3, generator=gen)]
-    targets = torch.stack([torch.randint(10, (k, b), generator=gen), torch.randint(3, (k, b), generator=gen)], -1)
-    mean, target, log_std = (torch.randn(k, b, 4, generator=gen) * 3 for _ in range(3))
-    for kind in ("bce", "lsgan"):
-        torch.testing.assert_close(member_d_loss(real, fake, kind),
-                                   torch.stack([losses.d_loss(real[i], fake[i], kind) for i in range(k)]))
-        torch.testing.assert_close(member_g_loss(fake, kind), torch.stack([losses.g_loss(fake[i], kind) for i in range(k)]))
-    torch.testing.assert_close(member_categorical_nll(logits, targets), torch.stack(
-        [losses.categorical_nll([lg[i] for lg in logits], targets[i]) for i in range(k)]))
-    torch.testing.assert_close(member_categorical_nll([], targets[..., :0]), torch.zeros(k))
-    for std in (None, log_std):
-        torch.testing.assert_close(member_gaussian_nll(mean, target, std), torch.stack(
-            [losses.gaussian_nll(mean[i], target[i], None if std is None else std[i]) for i in range(k)]))
+    check_members([base.replace(**{"train.precision": "fp16"})])  # one member: fp16's scaler couples nothing
 
 
 class _CountDispatches(TorchDispatchMode):
+    """Counts the aten operators that compute (a view launches no kernel on any device)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.count = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-        self.count += 1
+        self.count += not func.is_view
         return func(*args, **(kwargs or {}))
 
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
 def test_the_steps_operator_count_does_not_grow_with_members(recipe: str) -> None:
-    # The point of the ensemble: one step's aten operators (kernel launches on a GPU) are the same
-    # for 2 members and for 3; only the members' draws (their own generators) are per member. (One
-    # member saves a few: a reshape of its (1, B, F) activations is a view, not a copy.)
-    counts = []
-    for cfgs in (_configs(recipe)[:2], _configs(recipe)):
+    # The point of stacking: one step's computing aten operators (kernel launches on a GPU) are the
+    # same for 2 members and for 3 (the seeds of one config); only the members' draws (their own
+    # generators) are per member. Members that differ in learning rates or betas add one fused Adam
+    # call (2 operators) per further set of members that share them, in every group's update.
+    def count(cfgs: list[Config]) -> int:
         ens = _ensemble(cfgs)
         _ensemble_losses(ens, 1, 5)  # optimiser state exists, and the CR phase (step 4 on) has started
         draws = ens.draw(ens.cr_active(6))
         with _CountDispatches() as counter:
             ens(draws)
-        counts.append(counter.count)
-    assert counts[0] == counts[1], counts
+        return counter.count
+
+    seeds = [_configs(recipe)[0].replace(**{"train.seed": s}) for s in range(3)]
+    assert count(seeds[:2]) == count(seeds)
+    mixed = _configs(recipe)  # each member with its own betas: a set of its own in every group
+    group_updates = 2 + (1 if recipe == "digits" else 2) + (recipe == "dsprites-cr")  # D's 2 groups, G's, CR's
+    assert count(mixed) - count(mixed[:2]) == 2 * group_updates
 
 
 @pytest.mark.parametrize("recipe", ["digits", "dsprites-cr"])
