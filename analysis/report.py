@@ -226,7 +226,9 @@ def _rungs(r: _Report) -> list[str]:
                   & pd.Series([k in keys for k in zip(curves["sweep"], curves["trial_id"], strict=True)], index=curves.index)]
     mine = mine.assign(trial_id=mine["sweep"] + "/" + mine["trial_id"])
     correlations = rungs.rung_correlations(mine[["trial_id", "step", "value"]], int(first["train.steps"]))
-    lines = rungs.describe(correlations, r.metric, [], int(same["sweep"].nunique()))
+    # describe()'s indented lines (one per step) as a Markdown list
+    lines = [f"- {line.strip()}" if line.startswith("  ") else line
+             for line in rungs.describe(correlations, r.metric, [], int(same["sweep"].nunique()), "in these tables")]
     budget = ", ".join(f"{k}={first[k]}" for k in rungs.BUDGET_KEYS)
     lines = [f"Budget: {budget}; sweeps in these tables with it: {', '.join(sorted(same['sweep'].unique())) or 'none'}.",
              "", *lines]

@@ -2,12 +2,14 @@
 own config with fresh seeds at the search's full budget, as Tune trials and MLflow child runs
 tagged with their stage.
 
-Owns choosing what to confirm (``plan_confirmation``: the top ``--confirm`` configs by the
-objective among the search's finished trials, their seeds' mean where ``--seeds`` repeated them,
-or spread along the Pareto front of several objectives; optionally the top ones per level of a
-knob, ``--confirm-per``), the plan kept beside Tune's state so that ``--resume`` trains the same
-trials (``load_or_make_plan``), the searcher that hands out the planned configs to the Tuner
-``sweeps.tuner`` builds for them (the sweep's trainable, resources and ensemble placement, no early
+Owns choosing what to confirm (``plan_confirmation``: the top ``--confirm`` configs as the search
+ranked them: by the furthest step they reached, then by the objective there, their seeds' mean
+where ``--seeds`` repeated them, which is successive halving's own ranking, so that an ASHA search
+that let fewer than K configs finish still names K; or K spread along the Pareto front of several
+objectives; optionally the top ones per level of a knob, ``--confirm-per``), the plan kept beside
+Tune's state so that ``--resume`` trains the same trials (``load_or_make_plan``), the searcher that
+hands out the planned configs to the Tuner ``sweeps.tuner`` builds for them (the sweep's trainable,
+resources and ensemble placement, no early
 stopping) and the rows the answer is computed from (``answer_rows``; the answer itself is
 ``sweeps.answer``'s).
 
@@ -45,8 +47,10 @@ class Candidate:
         config: the flat config (typed as ``Config.to_flat`` gives it); the seed is set per trial.
         config_id: ``record.config_id`` of it (what its seeds share).
         source_trials: the search trials that ran this config (none for a recipe the search never tried).
-        search_scores: the objectives' mean over those trials (the search's biased view of it).
+        search_scores: the objectives' mean over those trials at ``search_step`` (the search's
+            biased view of it).
         description: its searched knobs' values, as the answer shows them.
+        search_step: the furthest step those trials reached (below the budget: ASHA stopped them).
     """
 
     name: str
@@ -55,6 +59,7 @@ class Candidate:
     source_trials: tuple[str, ...]
     search_scores: dict[str, float]
     description: str
+    search_step: int = 0
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,8 @@ class Plan:
         if data.get("version") != PLAN_VERSION:
             raise ValueError(f"confirmation plan version {data.get('version')!r}: this code reads {PLAN_VERSION}")
         cands = tuple(Candidate(c["name"], dict(c["config"]), c["config_id"], tuple(c["source_trials"]),
-                                dict(c["search_scores"]), c["description"]) for c in data["candidates"])
+                                dict(c["search_scores"]), c["description"], int(c.get("search_step", 0)))
+                      for c in data["candidates"])
         return cls(cands, tuple(int(s) for s in data["seeds"]), int(data["steps"]))
 
 
@@ -129,12 +135,13 @@ def search_table(trials: Sequence[Any], metrics: Sequence[str]) -> pd.DataFrame:
         except ValueError:  # an invalid config failed its trial: nothing to confirm
             continue
         row = {"trial_id": trial.trial_id, "status": record.trial_status(trial.status, result, trial_steps(trial.config)),
-               "seed": int(config["train.seed"]), "config_id": record.config_id(config), "config": config}
+               "seed": int(config["train.seed"]), "config_id": record.config_id(config), "config": config,
+               "step": int(result.get(record.STEP, 0))}
         for m in metrics:
             value = result.get(m)
             row[m] = float(value) if isinstance(value, (int, float)) and math.isfinite(value) else math.nan
         rows.append(row)
-    return pd.DataFrame(rows, columns=["trial_id", "status", "seed", "config_id", "config", *metrics])
+    return pd.DataFrame(rows, columns=["trial_id", "status", "seed", "config_id", "config", "step", *metrics])
 
 
 def fresh_seeds(table: pd.DataFrame, n: int, base: int) -> tuple[int, ...]:
@@ -144,20 +151,29 @@ def fresh_seeds(table: pd.DataFrame, n: int, base: int) -> tuple[int, ...]:
     return tuple(range(start, start + n))
 
 
+RANKED_STATUSES = (record.STATUS_FINISHED, record.STATUS_STOPPED_EARLY)  # diverged or failed: nothing to confirm
+
+
 def rank_configs(table: pd.DataFrame, metrics: Sequence[str], modes: Sequence[str]) -> pd.DataFrame:
-    """The search's configs best first: one row per config id over its finished trials (the
-    objectives' mean over its seeds). Several objectives: the Pareto front of those means only,
-    ordered by the first objective."""
-    done = table[table["status"] == record.STATUS_FINISHED]
-    if done.empty:
-        return done.assign(trials=[])
-    grouped = done.groupby("config_id", sort=False)
-    configs = grouped.agg(**{m: (m, "mean") for m in metrics}, trials=("trial_id", tuple),
+    """The search's configs best first, as successive halving ranks them: one row per config id,
+    by the furthest step its trials reached (``step``), then by the objectives' mean over its
+    trials that reached it (``--seeds``). Several objectives (FIFO: every trial reaches the end):
+    the Pareto front of those means only, ordered by the first objective."""
+    ran = table[table["status"].isin(RANKED_STATUSES)]
+    if ran.empty:
+        return ran.assign(trials=[], first=[])
+    furthest = ran.groupby("config_id")["step"].transform("max")
+    ran = ran[ran["step"] == furthest]
+    grouped = ran.groupby("config_id", sort=False)
+    configs = grouped.agg(**{m: (m, "mean") for m in metrics}, step=("step", "max"), trials=("trial_id", tuple),
                           first=("config", "first")).reset_index()
     configs = configs[configs[list(metrics)].notna().all(axis=1)]
     if len(metrics) > 1:
-        configs = ranking.non_dominated(configs, metrics, modes)
-    return ranking.ranked(configs, metrics[0], ascending=modes[0] == "min", tiebreak=("config_id",))
+        configs = ranking.non_dominated(configs[configs["step"] == configs["step"].max()], metrics, modes)
+    ascending = modes[0] == "min"
+    configs = configs.assign(_neg_step=-configs["step"])
+    order = configs.sort_values(["_neg_step", metrics[0], "config_id"], ascending=[True, ascending, True], kind="mergesort")
+    return order.drop(columns="_neg_step").reset_index(drop=True)
 
 
 def pick(ranked: pd.DataFrame, k: int, spread: bool) -> pd.DataFrame:
@@ -172,7 +188,7 @@ def pick(ranked: pd.DataFrame, k: int, spread: bool) -> pd.DataFrame:
 def plan_confirmation(settings: SweepSettings, space: spaces.SearchSpace, trials: Sequence[Any]) -> Plan | None:
     """What to confirm after this search: ``settings.confirm`` configs (per level of
     ``settings.confirm_per`` when set) and the recipe, each with ``settings.confirm_seeds``
-    fresh seeds. None when confirmation is off or no search trial finished.
+    fresh seeds. None when confirmation is off or no search trial finished or was stopped early.
 
     Args:
         settings: the sweep's settings.
@@ -211,7 +227,8 @@ def _candidate(name: str, config: Mapping[str, Any], ranked: pd.DataFrame, metri
     match = ranked[ranked["config_id"] == cid]
     trials = tuple(match["trials"].iloc[0]) if not match.empty else ()
     scores = {m: float(match[m].iloc[0]) for m in metrics} if not match.empty else {}
-    return Candidate(name, config, cid, trials, scores, describe_config(config, shown))
+    step = int(match["step"].iloc[0]) if not match.empty else 0
+    return Candidate(name, config, cid, trials, scores, describe_config(config, shown), step)
 
 
 def load_or_make_plan(settings: SweepSettings, space: spaces.SearchSpace, storage: str,

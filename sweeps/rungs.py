@@ -105,7 +105,8 @@ def store_curves(mlflow_client: Any, metric: str, budget: Mapping[str, Any]) -> 
     return frame[frame["value"].map(math.isfinite)] if not frame.empty else frame
 
 
-def describe(correlations: pd.DataFrame, metric: str, rungs: Sequence[int], sweeps: int) -> list[str]:
+def describe(correlations: pd.DataFrame, metric: str, rungs: Sequence[int], sweeps: int,
+             where: str = "in this store") -> list[str]:
     """The lines that say how each report step ranks the final ``metric``, rungs marked.
 
     Args:
@@ -113,15 +114,16 @@ def describe(correlations: pd.DataFrame, metric: str, rungs: Sequence[int], swee
         metric: the metric measured.
         rungs: ASHA's rung steps in this sweep (empty without ASHA).
         sweeps: how many sweeps the trials came from.
+        where: where those sweeps are (the sweep: its tracking store; the report: its tables).
     """
     label = catalogue.label(metric)
     if correlations.empty or correlations["n"].max() < 3:
         n = 0 if correlations.empty else int(correlations["n"].max())
         return [f"How early {label} ranks the final {label}: not measured yet ({n} trials reached the end with this "
-                "budget in this store; sweeps without early stopping and confirmations add them)."]
+                f"budget {where}; sweeps without early stopping and confirmations add them)."]
     n = int(correlations["n"].max())
     lines = [f"How {label} at each report step ranks the final {label} (Spearman rho [95% interval] over the {n} "
-             f"trials with this budget that reached the end, from {sweeps} sweep{'s' * (sweeps != 1)} in this store"
+             f"trials with this budget that reached the end, from {sweeps} sweep{'s' * (sweeps != 1)} {where}"
              + ("; * = an ASHA rung of this sweep" if rungs else "") + "):"]
     for r in correlations.itertuples():
         mark = " *" if int(r.step) in rungs else ""

@@ -73,5 +73,7 @@ def default_grace_period(steps: int) -> int:
     """ASHA's first rung when ``--grace-period`` is not given: a third of the budget. Earlier cuts
     judge noise: in the first measured default sweep (8 trials of 3,000 steps; docs/results/README.md,
     "History"), the trial that finished third on MIG (0.076) had the lowest MIG of the 8 at step 500
-    (0.004)."""
+    (0.004). Where a budget's rungs were measured (``sweeps.rungs``; the ``cpu`` budget,
+    ``spaces.BUDGETS``) the budget says whether to stop early at all; the ``gpu`` budget's third is
+    not measured yet (every GPU sweep's closing output measures it over its own trials)."""
     return steps // 3

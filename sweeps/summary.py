@@ -253,9 +253,11 @@ def publish_answer(mlflow_client: Any, ref: SweepRef, answer: Any) -> None:
     description (the run page opens with it), the ``infogan.answer`` tag (the verdict's first
     sentence, a column in the runs table), ``sweep/answer.md`` and the ``answer/...`` metrics."""
     text = answer.markdown()
+    note = (f"## The answer of sweep {ref.sweep}\n\n{text}\n\nThe search's own leaderboard (one seed per trial): "
+            f"`{ARTIFACT_DIR}/leaderboard.md`.")
+    # A tag holds at most 8,000 characters; the whole answer is in sweep/answer.md either way.
     mlflow_client.set_tag(ref.parent_run_id, record.TAG_NOTE,
-                          f"## The answer of sweep {ref.sweep}\n\n{text}\n\nThe search's own leaderboard (one seed per "
-                          f"trial): `{ARTIFACT_DIR}/leaderboard.md`.")
+                          note if len(note) <= 7900 else note[:7800] + f"\n\n… (in full: `{ARTIFACT_DIR}/answer.md`)")
     mlflow_client.set_tag(ref.parent_run_id, record.TAG_ANSWER, answer.headline()[:4000])
     mlflow_client.log_text(ref.parent_run_id, text, f"{ARTIFACT_DIR}/answer.md")
     values = answer.mlflow_metrics()

@@ -428,13 +428,14 @@ def _confirm(settings: SweepSettings, space: spaces.SearchSpace, ref: tracking.S
         return None  # --resume finishes the search, then confirms
     plan = confirm.load_or_make_plan(settings, space, storage, trials)
     if plan is None:
-        print("confirmation: no search trial finished, nothing to confirm", flush=True)
+        print("confirmation: no search trial finished or was stopped early: nothing to confirm", flush=True)
         return None
     print(f"confirmation: {len(plan.candidates)} configs x {len(plan.seeds)} fresh seeds "
           f"({', '.join(str(s) for s in plan.seeds)}), {plan.steps:,} steps each, no early stopping:", flush=True)
     for c in plan.candidates:
         score = ", ".join(f"{m} {v:.4g}" for m, v in c.search_scores.items())
-        print(f"  {c.name}: {c.description}" + (f" (search: {score} over {len(c.source_trials)} trial"
+        at = f" at step {c.search_step:,}" if c.search_step < plan.steps else ""
+        print(f"  {c.name}: {c.description}" + (f" (search: {score}{at} over {len(c.source_trials)} trial"
                                                  f"{'s' * (len(c.source_trials) != 1)})" if score else ""), flush=True)
     _fit(_confirmation_tuner(settings, plan, ref, storage, list(space.params)))
     return plan

@@ -29,8 +29,8 @@ def _settings(**kw: Any) -> SweepSettings:
     return SweepSettings(**{"steps": 20, "confirm": 2, "confirm_seeds": 3, **kw})
 
 
-def test_plan_takes_the_best_finished_configs_the_recipe_and_fresh_seeds() -> None:
-    trials = [_trial("a", 0.01, 0.30), _trial("b", 0.2, 0.10), _trial("c", 0.1, 0.50, steps=10),  # stopped early
+def test_plan_takes_the_best_configs_the_recipe_and_fresh_seeds() -> None:
+    trials = [_trial("a", 0.01, 0.30), _trial("b", 0.2, 0.10), _trial("c", 0.1, 0.50, steps=10),  # stopped: after b
               _trial("d", 0.03, 0.20, seed=4), _trial("e", 0.05, 0.90),  # the recipe's own λ: not a "top" config
               _trial("f", 0.15, 0.95, status="ERROR")]
     plan = confirm.plan_confirmation(_settings(), _space(), trials)
@@ -73,9 +73,16 @@ def test_plan_per_level_of_a_knob() -> None:
     assert plan.candidates[2].description.endswith("lambda_cr=2")
 
 
-def test_no_plan_without_confirmation_or_finished_trials() -> None:
+def test_configs_asha_stopped_rank_after_those_it_let_finish_by_their_furthest_step() -> None:
+    trials = [_trial("a", 0.01, 0.1), _trial("b", 0.2, 0.9, steps=10), _trial("c", 0.1, 0.95, steps=5),
+              _trial("d", 0.15, 0.99, status="ERROR")]
+    plan = confirm.plan_confirmation(_settings(confirm=3), _space(), trials)
+    assert [(c.source_trials, c.search_step) for c in plan.candidates[1:]] == [(("a",), 20), (("b",), 10), (("c",), 5)]
+
+
+def test_no_plan_without_confirmation_or_ranked_trials() -> None:
     assert confirm.plan_confirmation(_settings(confirm=0), _space(), [_trial("a", 0.01, 0.5)]) is None
-    assert confirm.plan_confirmation(_settings(), _space(), [_trial("a", 0.01, 0.5, steps=10)]) is None
+    assert confirm.plan_confirmation(_settings(), _space(), [_trial("a", 0.01, 0.5, status="ERROR")]) is None
     only_recipe = confirm.plan_confirmation(_settings(), _space(), [_trial("a", 0.05, 0.5)])
     assert [c.name for c in only_recipe.candidates] == ["recipe"]
 

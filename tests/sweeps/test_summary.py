@@ -163,3 +163,19 @@ def test_closing_summary_names_the_best_trial_or_the_pareto_front() -> None:
                    ["loss.lambda_cont"], "p")
     assert [row["trial_id"] for row in two["pareto_front"]] == ["a", "b"]  # c has no MIG
     assert (one["trials"], one["parent_run_id"]) == (3, "p") and "best" not in two
+
+
+def test_closing_text_leads_with_the_answer_and_says_the_search_is_single_seeds() -> None:
+    from sweeps.answer import compute_answer
+
+    rows = pd.DataFrame([{"candidate": c, "status": "finished", "seed": s, "eval/mig": v}
+                         for c, vals in (("recipe", (0.1, 0.2, 0.15)), ("top1", (0.1, 0.3, 0.2))) for s, v in enumerate(vals)])
+    answer = compute_answer(rows, ["eval/mig"], {"recipe": "r", "top1": "t"})
+    board = ranking.ranked(summary.trial_rows(_trials(), ["eval/mig"], ["loss.lambda_cont"]), "eval/mig", False)
+    text = summary.closing_text({"name": "s", "trials": 1, "statuses": {"finished": 1}, "confirm_statuses": {"finished": 6}},
+                                board, ["eval/mig"], ["loss.lambda_cont"], answer=answer, rung_lines=["rung line"])
+    lines = text.splitlines()
+    assert lines[0] == "sweep 's': search 1 trial (1 finished); confirmation 6 trials (6 finished)"
+    assert lines[2].startswith("The answer: 2 configs x 3 fresh seeds")
+    assert text.index("The answer") < text.index("search, best 3 by eval/mig (one seed per trial: the best of these is "
+                                                  "biased upwards") < text.index("rung line")
