@@ -34,11 +34,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark modules
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # infogan, when run from elsewhere
 
-from gpu_speed import RECIPES, cpu_name, dispatches_per_step, recipe_config, steps_per_second  # noqa: E402
+from gpu_speed import RECIPES, dispatches_per_step, recipe_config, steps_per_second  # noqa: E402
 
 from infogan.config import Config  # noqa: E402
 from infogan.data import load_dataset  # noqa: E402
 from infogan.loop import resolve_device  # noqa: E402
+from infogan.speeds import cpu_name  # noqa: E402
 from infogan.step import InfoGANStep  # noqa: E402
 
 

@@ -51,6 +51,7 @@ from infogan.config import Config  # noqa: E402
 from infogan.data import load_dataset  # noqa: E402
 from infogan.loop import configure_device, make_iteration, resolve_device  # noqa: E402
 from infogan.presets import PRESETS  # noqa: E402
+from infogan.speeds import cpu_name  # noqa: E402
 from infogan.step import InfoGANStep  # noqa: E402
 
 # A recipe: the preset it comes from, plus overrides (mnist's networks and batch on sklearn digits).
@@ -239,7 +240,7 @@ def measure_paths(args: argparse.Namespace, device: torch.device, peaks: dict[st
                     rate = measure(name, mode, k, False, args, device, peaks, flops)
                     if rate is not None and k == 1:
                         rates[mode] = rate
-        if "eager" in rates:
+        if "eager" in rates and len(rates) > 1:
             print(f"{name:14s} K=1 against eager: " + ", ".join(f"{m} {r / rates['eager']:.2f}x" for m, r in rates.items()
                                                              if m != "eager"), flush=True)
         if args.cr and name.startswith("dsprites"):
@@ -404,17 +405,6 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_equality:
         equality(args, device, budget)
     print(f"done in {time.monotonic() - t_start:.0f} s", flush=True)
-
-
-def cpu_name() -> str:
-    """The CPU's model name (figures name their machine)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "CPU"
 
 
 if __name__ == "__main__":

@@ -73,6 +73,8 @@ class TrainResult:
     # steps trained x train.batch_size / seconds, i.e. steps per second x batch size. Not the rate of
     # ``train/images`` (metric_names.IMAGES), whose work per step is 1 + train.g_steps batches.
     images_per_second: float = 0.0
+    step_mode: str = ""  # the path the steps ran on (train.step_mode, ``auto`` resolved)
+    members: int = 1  # how many members the step trained when this run started
 
 
 # on_eval(member index in cfgs, report) -> whether the member trains on (False: a scheduler stopped
@@ -226,6 +228,8 @@ class _Run:
     log: LossLog
     evaluator: Evaluator
     start: int
+    step_mode: str  # the path the step runs on
+    members: int  # the step's members when the run started
     step: int = 0
     status: str = "finished"
     message: str = ""
@@ -322,12 +326,12 @@ class _Run:
         ips = (self.step - self.start) * self.cfg.train.batch_size / seconds if seconds > 0 else 0.0
         self.writer.ending({
             "status": self.status, "step": self.step, "message": self.message, "images_per_second": ips,
-            "start_step": self.start, "train_seconds": seconds,
+            "start_step": self.start, "train_seconds": seconds, "step_mode": self.step_mode, "members": self.members,
             "checkpoint": str(self.checkpoint) if self.checkpoint else None, "metrics": self.metrics,
             "tags": self.tags(),
         })
         return TrainResult(self.status, self.step, self.metrics, self.log.history, self.writer.path, self.checkpoint,
-                           self.message, ips)
+                           self.message, ips, self.step_mode, self.members)
 
 
 def train(
@@ -406,7 +410,7 @@ def train_members(
         log = LossLog(step.loss_names, len(LOSS_NAMES), latent_codes.entropies(member_cfg.codes),
                       member_cfg.train.max_loss)
         runs.append(_Run(i, member_cfg, RunWriter(run_dir, member_cfg), log, Evaluator(member_cfg, dataset, device),
-                         start, step=start))
+                         start, step_mode, len(cfgs), step=start))
         runs[-1].writer.config()
     active = list(runs)  # in the step's member order
     results: list[TrainResult | None] = [None] * len(runs)

@@ -100,18 +100,46 @@ def model_key(cfg: Config) -> str:
     return f"{m.resolved_arch}-{m.image_size} w{m.width:g} b{cfg.train.batch_size}"
 
 
+def cpu_name() -> str:
+    """The CPU's model name, as /proc/cpuinfo gives it ("CPU" where it does not)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "CPU"
+
+
 def device_kind(device: torch.device) -> str:
-    """``"cpu"`` or the CUDA device's name: the kind of device a measurement holds for."""
-    if device.type != "cuda":
-        return device.type
-    import torch
+    """The kind of device a measurement holds for: ``"cpu (<model name>)"`` (CPUs of one model
+    share their kernels' speeds; an AVX2 EPYC and an AMX Xeon do not) or the CUDA device's name."""
+    if device.type == "cuda":
+        import torch
 
-    return torch.cuda.get_device_name(device)
+        return torch.cuda.get_device_name(device)
+    return f"{device.type} ({cpu_name()})" if device.type == "cpu" else device.type
 
 
-# Measured with benchmarks/gpu_speed.py (--device cpu on CPUs): one process alone on the device,
-# one thread per step on a CPU. Every line names its machine.
-PATHS: tuple[PathSpeed, ...] = ()
+# Measured with benchmarks/gpu_speed.py (--device cpu on CPUs): one process alone on the device, two
+# threads on the 2-core CPUs. Every line names its machine; compile times are from a cold cache.
+_EPYC = "cpu (AMD EPYC)"
+_EPYC_RUN = ("issue 23, 2026-12-06, the 2-core AMD EPYC (AVX-512) of the project's machines, torch 2.14.1, 2 threads, "
+             "other jobs paused: python benchmarks/gpu_speed.py --device cpu --recipes dsprites-32,dsprites,mnist "
+             "--paths eager,compiled --members 1 --no-cr --pack '' --skip-equality --seconds 10 --threads 2")
+_EPYC_PACK = ("issue 23, 2026-12-06, same machine: python benchmarks/gpu_speed.py --device cpu --recipes dsprites-32 "
+              "--paths eager --members 1,8 --no-cr --pack '' --skip-equality --seconds 10 --threads 2")
+PATHS: tuple[PathSpeed, ...] = (
+    PathSpeed(_EPYC, "conv-32 w1 b64", "eager", 1, 12.1, 0.0, _EPYC_RUN),
+    PathSpeed(_EPYC, "conv-32 w1 b64", "compiled", 1, 11.9, 39.9, _EPYC_RUN),
+    PathSpeed(_EPYC, "conv-64 w1 b64", "eager", 1, 4.4, 0.0, _EPYC_RUN),
+    PathSpeed(_EPYC, "conv-64 w1 b64", "compiled", 1, 5.2, 19.5, _EPYC_RUN),
+    PathSpeed(_EPYC, "mnist-28 w1 b128", "eager", 1, 3.3, 0.0, _EPYC_RUN),
+    PathSpeed(_EPYC, "mnist-28 w1 b128", "compiled", 1, 3.2, 26.2, _EPYC_RUN),
+    PathSpeed(_EPYC, "conv-32 w1 b64", "eager", 1, 14.4, 0.0, _EPYC_PACK),
+    PathSpeed(_EPYC, "conv-32 w1 b64", "eager", 8, 10.5, 0.0, _EPYC_PACK),
+)
 
 
 def _measured(kind: str, cfg: Config, members: int, table: Sequence[PathSpeed]) -> list[PathSpeed]:

@@ -17,13 +17,14 @@ MOST = 32  # members of one step ``auto`` considers (the largest K a GPU measure
 
 
 def trial_device_kind(gpus_per_trial: float) -> str:
-    """The kind of device a trial trains on, as ``speeds`` names it: ``"cpu"``, this machine's
-    GPU, or ``"cuda"`` for a cluster's GPUs this driver cannot see (nothing is measured for it)."""
-    if gpus_per_trial <= 0:
-        return "cpu"
+    """The kind of device a trial trains on, as ``speeds.device_kind`` names it: this machine's CPU
+    or GPU (a cluster's workers are taken to be of the driver's kind), or ``"cuda"`` for GPUs this
+    driver cannot see (nothing is measured for it)."""
     import torch
 
-    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cuda"
+    if gpus_per_trial <= 0:
+        return speeds.device_kind(torch.device("cpu"))
+    return speeds.device_kind(torch.device("cuda", 0)) if torch.cuda.is_available() else "cuda"
 
 
 def parse_ensemble(text: str) -> int | str:

@@ -87,6 +87,8 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(
     assert reports[-1].metrics["train/diverged_step"] == 5.0
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["status"] == "diverged"
+    # The run says which path its steps took (auto resolved; a tiny model was never measured).
+    assert (saved["step_mode"], saved["members"]) == ("eager", 1) == (result.step_mode, result.members)
 
 
 def test_infinite_gradient_never_reaches_a_checkpoint(

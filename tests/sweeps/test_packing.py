@@ -13,10 +13,10 @@ CFG = Config.from_flat({"model.image_size": 32})
 
 
 def _faster_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    key = speeds.model_key(CFG)
-    monkeypatch.setattr(speeds, "PATHS", (PathSpeed("cpu", key, "eager", 1, 10.0, 0.0, "test"),
-                                          PathSpeed("cpu", key, "eager", 4, 30.0, 0.0, "test"),
-                                          PathSpeed("cpu", key, "eager", 8, 20.0, 0.0, "test")))
+    key, kind = speeds.model_key(CFG), packing.trial_device_kind(0.0)
+    monkeypatch.setattr(speeds, "PATHS", (PathSpeed(kind, key, "eager", 1, 10.0, 0.0, "test"),
+                                          PathSpeed(kind, key, "eager", 4, 30.0, 0.0, "test"),
+                                          PathSpeed(kind, key, "eager", 8, 20.0, 0.0, "test")))
 
 
 def test_ensemble_values() -> None:
