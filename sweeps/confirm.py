@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -120,21 +120,28 @@ class _NoTrial:
     suggest_int = suggest_categorical = suggest_float
 
 
+def _ended(trials: Sequence[Any]) -> Iterator[tuple[Any, dict[str, Any], dict[str, Any], str]]:
+    """The ended trials as (trial, last result, flat config, status); a trial whose config is not
+    valid (it failed on it) is left out: there is nothing to confirm or to answer from."""
+    from sweeps.trainable import ended_status
+
+    for trial in trials:
+        status = ended_status(trial)
+        if status is None:
+            continue
+        try:
+            config = flat_config(trial.config)
+        except ValueError:
+            continue
+        yield trial, trial.last_result or {}, config, status
+
+
 def search_table(trials: Sequence[Any], metrics: Sequence[str]) -> pd.DataFrame:
     """The search's ended trials: trial_id, status, seed, config_id, config and the objectives
     (from Tune's ``Trial`` objects: the driver's view)."""
-    from sweeps.trainable import trial_steps
-
     rows = []
-    for trial in trials:
-        if trial.status not in ("TERMINATED", "ERROR"):
-            continue
-        result = trial.last_result or {}
-        try:
-            config = flat_config(trial.config)
-        except ValueError:  # an invalid config failed its trial: nothing to confirm
-            continue
-        row = {"trial_id": trial.trial_id, "status": record.trial_status(trial.status, result, trial_steps(trial.config)),
+    for trial, result, config, status in _ended(trials):
+        row = {"trial_id": trial.trial_id, "status": status,
                "seed": int(config["train.seed"]), "config_id": record.config_id(config), "config": config,
                "step": int(result.get(record.STEP, 0))}
         for m in metrics:
@@ -293,21 +300,11 @@ def experiment_path(storage: str, name: str) -> str:
 def answer_rows(trials: Sequence[Any], plan: Plan) -> pd.DataFrame:
     """One row per ended confirmation trial: candidate, seed, status and its last reported
     metrics (a finished trial's are its final evaluation's)."""
-    from sweeps.trainable import trial_steps
-
     names = dict(plan.labels())
     rows = []
-    for trial in trials:
-        if trial.status not in ("TERMINATED", "ERROR"):
-            continue
-        result = trial.last_result or {}
-        try:
-            config = flat_config(trial.config)
-        except ValueError:
-            continue
+    for trial, result, config, status in _ended(trials):
         row: dict[str, Any] = {"trial_id": trial.trial_id, "candidate": names.get(record.config_id(config), "?"),
-                               "seed": int(config["train.seed"]),
-                               "status": record.trial_status(trial.status, result, trial_steps(trial.config))}
+                               "seed": int(config["train.seed"]), "status": status}
         row.update({k: float(v) for k, v in result.items()
                     if k.startswith(record.METRIC_PREFIXES) and isinstance(v, (int, float)) and math.isfinite(v)})
         rows.append(row)

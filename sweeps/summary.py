@@ -100,16 +100,16 @@ def trial_rows(trials: Sequence[Any], metrics: Sequence[str], searched: Sequence
     """
     import pandas as pd
 
-    from sweeps.trainable import trial_steps, with_repeat_seed
+    from sweeps.trainable import ended_status, with_repeat_seed
 
     rows = []
     for trial in trials:
-        if trial.status not in ("TERMINATED", "ERROR"):
+        status = ended_status(trial)
+        if status is None:
             continue
         result = trial.last_result or {}
         config = with_repeat_seed(trial.config)
-        row: dict[str, Any] = {"trial_id": trial.trial_id,
-                               "status": record.trial_status(trial.status, result, trial_steps(trial.config)),
+        row: dict[str, Any] = {"trial_id": trial.trial_id, "status": status,
                                "seed": config.get("train.seed", Config().train.seed), "step": result.get(record.STEP)}
         for m in dict.fromkeys([*metrics, *KEY_METRICS]):
             value = result.get(m)
@@ -217,17 +217,16 @@ def publish(mlflow_client: Any, ref: SweepRef, trials: Sequence[Any], metrics: S
     return board
 
 
-class ParentRunUpdater(ray.tune.Callback):
-    """Refreshes the parent run's leaderboard and plots whenever a trial ends (driver side).
+class _ParentRunRefresh(ray.tune.Callback):
+    """Refreshes part of the parent run (``_refresh``) whenever a trial ends (driver side).
 
-    Picklable (Tune saves callbacks with the experiment); never raises into Tune.
+    Picklable (Tune saves callbacks with the experiment; the MLflow client is made again after);
+    never raises into Tune: the sweep matters more than its dashboard.
     """
 
-    def __init__(self, ref: SweepRef, metrics: Sequence[str], modes: Sequence[str], searched: Sequence[str],
-                 storage_url: str | None):
-        self.ref, self.metrics, self.modes = ref, list(metrics), list(modes)
-        self.searched, self.storage_url = list(searched), storage_url
-        self._client: Any = None
+    what = "dashboard"  # what a failed refresh's warning names
+    ref: SweepRef
+    _client: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_client": None}
@@ -243,9 +242,26 @@ class ParentRunUpdater(ray.tune.Callback):
             if self._client is None:
                 self._client = tracking.ResilientClient(tracking.client(self.ref.tracking_uri), patience=60.0,
                                                         what="MLflow (parent run refresh)")
-            publish(self._client, self.ref, trials, self.metrics, self.modes, self.searched, self.storage_url)
-        except Exception as err:  # the sweep matters more than its dashboard
-            logger.warning("could not refresh the parent run's leaderboard: %s", err)
+            self._refresh(self._client, trials)
+        except Exception as err:
+            logger.warning("could not refresh the parent run's %s: %s", self.what, err)
+
+    def _refresh(self, mlflow_client: Any, trials: list[Any]) -> None:
+        raise NotImplementedError
+
+
+class ParentRunUpdater(_ParentRunRefresh):
+    """Refreshes the parent run's leaderboard and plots whenever a trial ends."""
+
+    what = "leaderboard"
+
+    def __init__(self, ref: SweepRef, metrics: Sequence[str], modes: Sequence[str], searched: Sequence[str],
+                 storage_url: str | None):
+        self.ref, self.metrics, self.modes = ref, list(metrics), list(modes)
+        self.searched, self.storage_url = list(searched), storage_url
+
+    def _refresh(self, mlflow_client: Any, trials: list[Any]) -> None:
+        publish(mlflow_client, self.ref, trials, self.metrics, self.modes, self.searched, self.storage_url)
 
 
 def publish_answer(mlflow_client: Any, ref: SweepRef, answer: Any) -> None:
@@ -278,38 +294,24 @@ def publish_rungs(mlflow_client: Any, ref: SweepRef, correlations: Any, metric: 
     mlflow_client.log_text(ref.parent_run_id, correlations.to_csv(index=False), f"{ARTIFACT_DIR}/rung_correlations.csv")
 
 
-class AnswerUpdater(ray.tune.Callback):
-    """Refreshes the parent run's answer whenever a confirmation trial ends (driver side): the
-    answer so far, over the seeds that have ended. Picklable; never raises into Tune."""
+class AnswerUpdater(_ParentRunRefresh):
+    """Refreshes the parent run's answer whenever a confirmation trial ends: the answer so far,
+    over the seeds that have ended."""
+
+    what = "answer"
 
     def __init__(self, ref: SweepRef, metrics: Sequence[str], plan: Any):
         self.ref, self.metrics, self.plan = ref, list(metrics), plan
-        self._client: Any = None
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_client": None}
-
-    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self._update(trials)
-
-    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self._update(trials)
-
-    def _update(self, trials: list[Any]) -> None:
+    def _refresh(self, mlflow_client: Any, trials: list[Any]) -> None:
         from sweeps import confirm
         from sweeps.answer import compute_answer
 
-        try:
-            if self._client is None:
-                self._client = tracking.ResilientClient(tracking.client(self.ref.tracking_uri), patience=60.0,
-                                                        what="MLflow (parent run refresh)")
-            answer = compute_answer(confirm.answer_rows(trials, self.plan), confirm.answer_metrics(self.metrics),
-                                    {c.name: c.description for c in self.plan.candidates},
-                                    planned={c.name: len(self.plan.seeds) for c in self.plan.candidates},
-                                    steps=self.plan.steps)
-            publish_answer(self._client, self.ref, answer)
-        except Exception as err:  # the sweep matters more than its dashboard
-            logger.warning("could not refresh the parent run's answer: %s", err)
+        answer = compute_answer(confirm.answer_rows(trials, self.plan), confirm.answer_metrics(self.metrics),
+                                {c.name: c.description for c in self.plan.candidates},
+                                planned={c.name: len(self.plan.seeds) for c in self.plan.candidates},
+                                steps=self.plan.steps)
+        publish_answer(mlflow_client, self.ref, answer)
 
 
 class ProgressPrinter(ray.tune.Callback):

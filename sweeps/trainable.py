@@ -194,6 +194,14 @@ def trial_steps(config: Mapping[str, Any]) -> int:
     return int(config.get("train.steps", Config().train.steps))
 
 
+def ended_status(trial: Any) -> str | None:
+    """The driver's verdict on a Tune trial (``record.trial_status``); None while Tune may still run
+    it (only ``TERMINATED`` and ``ERROR`` trials have ended)."""
+    if trial.status not in ("TERMINATED", "ERROR"):
+        return None
+    return record.trial_status(trial.status, trial.last_result, trial_steps(trial.config))
+
+
 def trial_dirname(trial: Any) -> str:
     """Short trial directory names (Tune's default embeds every config value)."""
     return f"trial_{trial.trial_id}"

@@ -143,15 +143,15 @@ def reconcile_statuses(trials: Sequence[Any], ref: tracking.SweepRef) -> dict[st
     Returns:
         ``{trial_id: status}``.
     """
-    from sweeps.trainable import trial_steps
+    from sweeps.trainable import ended_status
 
     mlflow_client = tracking.client(ref.tracking_uri)
     statuses: dict[str, str] = {}
     for trial in trials:
-        if trial.status not in ("TERMINATED", "ERROR"):
+        status = ended_status(trial)
+        if status is None:
             statuses[trial.trial_id] = INTERRUPTED if trial.last_result else NOT_STARTED
             continue
-        status = record.trial_status(trial.status, trial.last_result, trial_steps(trial.config))
         statuses[trial.trial_id] = status
         run_id = tracking.find_child_run(mlflow_client, ref, trial.trial_id)
         if run_id is not None:
