@@ -99,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--name", default="selection", help="file name stem of <out>/<name>.md and .png")
     s.add_argument("--n-images", type=int, default=0, help="real images (default: the runs' data.eval_size)")
     s.add_argument("--step", type=int, default=None, help="checkpoint step (default: each run's latest)")
+    s.add_argument("--subset-size", type=int, default=8,
+                   help="also repeat the pick on every subset of this many runs, when there are more (default: 8)")
     return p
 
 
@@ -139,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "select-categorical":
             from analysis.categorical_selection import write_selection
 
-            page, figure, j = write_selection(args.run_dirs, args.out, args.name, args.n_images, args.step)
+            page, figure, j = write_selection(args.run_dirs, args.out, args.name, args.n_images, args.step,
+                                             args.subset_size)
             print(f"pick {j.selected}: accuracy {j.selected_accuracy:.3f} (median {j.median_accuracy:.3f}, best "
                   f"{j.best_accuracy:.3f}, n = {j.n})\ntable: {page}\nfigure: {figure}")
         elif args.command == "runs":

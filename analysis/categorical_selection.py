@@ -396,7 +396,8 @@ def selection_figure(judgement: Judgement, pairwise: pd.DataFrame):
     ax.set_xlabel("agreement with the other seeds (mean Hungarian-matched)")
     ax.set_ylabel("categorical accuracy (labels, judging only)")
     ax.set_title(f"Spearman ρ = {rho.rho:.2f} [{rho.low:.2f}, {rho.high:.2f}], n = {rho.n}", fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.margins(x=0.15, y=0.1)  # room for the seed labels beside the outermost points
+    ax.legend(fontsize=8, loc="best")
     order = list(t["model_id"])
     mat = pairwise.loc[order, order].to_numpy()
     im = hm.imshow(mat, cmap="viridis", vmin=np.nanmin(mat), vmax=np.nanmax(mat))

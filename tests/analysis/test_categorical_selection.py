@@ -194,6 +194,10 @@ def test_cli_writes_the_table_and_figure(tiny_cfg, tmp_path: Path) -> None:
     for name in ("seed1", "seed2", "seed3"):
         assert f"| {name} |" in page
     assert page.count("**pick**") == 1
+    assert "every subset" not in page  # 3 runs, subsets of 8 by default: none
+    assert main(["select-categorical", *runs, "--out", str(out), "--name", "sub", "--n-images", "60",
+                 "--subset-size", "2"]) == 0
+    assert "The pick repeated on every subset of 2 of the 3 seeds (3 subsets" in (out / "sub.md").read_text()
     assert main(["select-categorical", *runs[:2], "--out", str(out)]) == 2  # two seeds have no median
 
 
