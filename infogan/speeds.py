@@ -151,8 +151,9 @@ def fastest_step_mode(kind: str, cfg: Config, members: int = 1, table: Sequence[
     """The path that trains ``cfg``'s planned steps soonest on ``kind``, from the measured speeds:
     a compiled or captured path only where its measured gain repays its measured compile time
     within ``train.steps``; ``eager`` where nothing was measured."""
+    cpu = kind == "cpu" or kind.startswith("cpu (")  # device_kind's names of a CPU
     candidates = [p for p in _measured(kind, cfg, members, PATHS if table is None else table)
-                  if p.step_mode != "graph" or kind != "cpu"]
+                  if p.step_mode != "graph" or not cpu]
     if not candidates:
         return "eager"
     work = cfg.train.steps * members
