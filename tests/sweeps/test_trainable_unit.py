@@ -24,3 +24,18 @@ def test_diverged_run_reports_the_worst_objective() -> None:
 def test_missing_objective_names_the_available_metrics() -> None:
     with pytest.raises(KeyError, match="eval/cat_accuracy.*train/loss_d"):
         tune_result({"train/loss_d": 1.0, "eval/cat_accuracy": 0.1}, 5, [("eval/mig", "max")], False)
+
+
+def test_a_trial_has_ended_only_when_tune_says_so_and_then_has_its_verdict() -> None:
+    from types import SimpleNamespace
+
+    from sweeps.trainable import ended_status
+
+    def trial(status: str, last: dict | None) -> SimpleNamespace:
+        return SimpleNamespace(status=status, last_result=last, config={"train.steps": 20})
+
+    for running in ("PENDING", "RUNNING", "PAUSED"):
+        assert ended_status(trial(running, {"step": 20})) is None
+    assert ended_status(trial("TERMINATED", {"step": 20})) == "finished"
+    assert ended_status(trial("TERMINATED", {"step": 10})) == "stopped_early"  # its config's 20 steps not reached
+    assert ended_status(trial("ERROR", None)) == "failed"
