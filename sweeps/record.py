@@ -143,6 +143,9 @@ def config_id(config: Mapping[str, Any]) -> str:
 # Statuses
 
 
+TUNE_ENDED = ("TERMINATED", "ERROR")  # Tune's statuses of a trial that will not run again
+
+
 def trial_status(tune_status: str, last_result: Mapping[str, Any] | None, steps: int | None) -> str:
     """The driver's verdict on a trial Tune has ended.
 

@@ -323,7 +323,6 @@ class ProgressPrinter(ray.tune.Callback):
     def __init__(self, total: int, metrics: Sequence[str], searched: Sequence[str], stage: str = record.STAGE_SEARCH):
         self.total, self.metrics, self.searched = total, list(metrics), list(searched)
         self.prefix = "" if stage == record.STAGE_SEARCH else f"{stage} "
-        self._ended = 0
 
     def _line(self, text: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {self.prefix}{text}", flush=True)
@@ -337,13 +336,17 @@ class ProgressPrinter(ray.tune.Callback):
         values = " ".join(f"{m.removeprefix('eval/')}={_fmt(result[m])}" for m in shown)
         self._line(f"trial {trial.trial_id} step {result.get('step')}: {values}")
 
+    @staticmethod
+    def _ended(trials: list[Any], trial: Any) -> int:
+        """How many of the stage's trials have ended, this one included: counted from Tune's trials,
+        so a resumed sweep counts the trials that ended before it was interrupted."""
+        return sum(1 for t in trials if t is trial or t.status in record.TUNE_ENDED)
+
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self._ended += 1
-        self._line(f"trial {trial.trial_id} ended ({self._ended}/{self.total} trials ended)")
+        self._line(f"trial {trial.trial_id} ended ({self._ended(trials, trial)}/{self.total} trials ended)")
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self._ended += 1
-        self._line(f"trial {trial.trial_id} failed ({self._ended}/{self.total} trials ended; its error is in MLflow "
+        self._line(f"trial {trial.trial_id} failed ({self._ended(trials, trial)}/{self.total} trials ended; its error is in MLflow "
                    "and Tune's trial folder)")
 
 

@@ -196,8 +196,8 @@ def trial_steps(config: Mapping[str, Any]) -> int:
 
 def ended_status(trial: Any) -> str | None:
     """The driver's verdict on a Tune trial (``record.trial_status``); None while Tune may still run
-    it (only ``TERMINATED`` and ``ERROR`` trials have ended)."""
-    if trial.status not in ("TERMINATED", "ERROR"):
+    it (only ``record.TUNE_ENDED`` trials have ended)."""
+    if trial.status not in record.TUNE_ENDED:
         return None
     return record.trial_status(trial.status, trial.last_result, trial_steps(trial.config))
 

@@ -167,7 +167,7 @@ INTERRUPTED, NOT_STARTED = "interrupted", "not started"
 def kill_open_child_runs(mlflow_client: Any, ref: tracking.SweepRef, trials: Sequence[Any]) -> None:
     """Mark the child runs of trials that have not ended KILLED (an interrupted sweep)."""
     for trial in trials:
-        if trial.status in ("TERMINATED", "ERROR"):
+        if trial.status in record.TUNE_ENDED:
             continue
         run_id = tracking.find_child_run(mlflow_client, ref, trial.trial_id)
         if run_id is not None and mlflow_client.get_run(run_id).info.status == "RUNNING":
@@ -411,7 +411,7 @@ def _fit(tuner: Any) -> Any:
 
 def _search_complete(settings: SweepSettings, trials: Sequence[Any]) -> bool:
     return len(trials) >= settings.num_samples * settings.seeds and \
-        all(t.status in ("TERMINATED", "ERROR") for t in trials)
+        all(t.status in record.TUNE_ENDED for t in trials)
 
 
 def _confirm(settings: SweepSettings, space: spaces.SearchSpace, ref: tracking.SweepRef, storage: str,

@@ -179,3 +179,19 @@ def test_closing_text_leads_with_the_answer_and_says_the_search_is_single_seeds(
     assert lines[2].startswith("The answer: 2 configs x 3 fresh seeds")
     assert text.index("The answer") < text.index("search, best 3 by eval/mig (one seed per trial: the best of these is "
                                                   "biased upwards") < text.index("rung line")
+
+
+def test_progress_counts_the_trials_that_ended_before_a_resume(capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from sweeps.summary import ProgressPrinter
+
+    # A resumed sweep: 2 of its 4 trials ended before the interruption, 2 run on.
+    trials = [SimpleNamespace(trial_id=f"t{i}", status=s, config={})
+              for i, s in enumerate(["TERMINATED", "ERROR", "RUNNING", "RUNNING"])]
+    printer = ProgressPrinter(4, ["eval/mig"], [])
+    printer.on_trial_complete(0, trials, trials[2])  # Tune may call this before or after it sets the status
+    assert "trial t2 ended (3/4 trials ended)" in capsys.readouterr().out
+    trials[2].status = "TERMINATED"
+    printer.on_trial_error(0, trials, trials[3])
+    assert "trial t3 failed (4/4 trials ended;" in capsys.readouterr().out
