@@ -177,10 +177,8 @@ def rank_configs(table: pd.DataFrame, metrics: Sequence[str], modes: Sequence[st
     configs = configs[configs[list(metrics)].notna().all(axis=1)]
     if len(metrics) > 1:
         configs = ranking.non_dominated(configs[configs["step"] == configs["step"].max()], metrics, modes)
-    ascending = modes[0] == "min"
-    configs = configs.assign(_neg_step=-configs["step"])
-    order = configs.sort_values(["_neg_step", metrics[0], "config_id"], ascending=[True, ascending, True], kind="mergesort")
-    return order.drop(columns="_neg_step").reset_index(drop=True)
+    by_objective = ranking.ranked(configs, metrics[0], ascending=modes[0] == "min", tiebreak=("config_id",))
+    return by_objective.sort_values("step", ascending=False, kind="mergesort").reset_index(drop=True)  # stable
 
 
 def pick(ranked: pd.DataFrame, k: int, spread: bool) -> pd.DataFrame:
